@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh Debian machine with Python 3.11:
+#   make run    create the venv, install, seed the demo town if there is no database, serve on :8000
+#   make test   install the test dependencies (Debian's chromium included) and run unit + end-to-end tests
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DB ?= data/gridbook.db
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test unit e2e bench chromium clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m server run --db $(DB) --host $(HOST) --port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+test: $(VENV)/.test-installed chromium
+	$(PY) -m pytest
+
+unit: $(VENV)/.test-installed
+	$(PY) -m pytest tests
+
+e2e: $(VENV)/.test-installed chromium
+	$(PY) -m pytest e2e
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis test-artifacts

@@ -1,0 +1,148 @@
+"""The Litestar app factory: ``create_app(settings)``.
+
+Handlers decode the transport (headers, gzip, query strings), call the engine, encode. Every
+error leaves through ``errors.py`` in the protocol's one shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.enums import OpenAPIMediaType
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import OpenAPIRenderPlugin
+from litestar.static_files import create_static_files_router
+
+from sync import blobs as blobstore
+from sync.protocol import ErrorResponse, LoginRequest, PushRequest
+from sync.store import SQLiteStore
+
+from . import __version__
+from .errors import EXCEPTION_HANDLERS
+from .ratelimit import LoginLimiter
+from .settings import Settings
+
+
+class Stores:
+    """One writer connection (writes are serialised by SQLite anyway) and a reader per thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.writer = SQLiteStore(path)
+        self.writer.migrate()
+        self._local = threading.local()
+        self._readers: list[SQLiteStore] = []
+        self._lock = threading.Lock()
+
+    def reader(self) -> SQLiteStore:
+        s = getattr(self._local, "store", None)
+        if s is None:
+            s = SQLiteStore(self.path)
+            self._local.store = s
+            with self._lock:
+                self._readers.append(s)
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._readers:
+                s.close()
+            self._readers.clear()
+        self.writer.close()
+
+
+class OpenAPIJson(OpenAPIRenderPlugin):
+    """Serves only the JSON document (no viewer assets from a CDN), completed with the request
+    bodies the handlers decode themselves (push and login read raw bytes for exact errors)."""
+
+    def __init__(self) -> None:
+        super().__init__(path="/openapi.json", media_type=OpenAPIMediaType.OPENAPI_JSON)
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:  # type: ignore[type-arg]
+        return self.render_json(request, complete_openapi(openapi_schema))
+
+
+_BODIES = {("/api/v1/sync/push", "post"): PushRequest, ("/api/v1/auth/login", "post"): LoginRequest}
+
+
+def complete_openapi(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    (_, components) = msgspec.json.schema_components([*_BODIES.values(), ErrorResponse],
+                                                     ref_template="#/components/schemas/{name}")
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in components.items():
+        schemas.setdefault(name, schema)
+    for (path, method), struct in _BODIES.items():
+        op = doc.get("paths", {}).get(path, {}).get(method)
+        if op is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{struct.__name__}"}}}}
+    patch = doc.get("paths", {}).get("/api/v1/blobs/{sha256}", {}).get("patch")
+    if patch is not None:
+        patch["requestBody"] = {"required": True, "content": {"application/offset+octet-stream": {
+            "schema": {"type": "string", "format": "binary"}}}}
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    for (path, method), codes in _ERRORS.items():
+        op = doc.get("paths", {}).get(path, {}).get(method)
+        if op is None:
+            continue
+        responses = op.setdefault("responses", {})
+        for code in (*codes, 500):
+            responses[str(code)] = {"description": CODES_BY_STATUS.get(code, "error"), "content": error_ref}
+    for item in doc.get("paths", {}).values():
+        for op in item.values():
+            if isinstance(op, dict) and "responses" in op:
+                for code, resp in op["responses"].items():
+                    if code.startswith(("4", "5")) and isinstance(resp, dict):
+                        resp["content"] = error_ref
+    return doc
+
+
+_ERRORS = {
+    ("/api/v1/auth/login", "post"): (400, 401, 413, 429),
+    ("/api/v1/sync/push", "post"): (400, 401, 413),
+    ("/api/v1/sync/pull", "get"): (400, 401, 410),
+    ("/api/v1/blobs/{sha256}", "head"): (400, 401, 404),
+    ("/api/v1/blobs/{sha256}", "patch"): (400, 401, 409, 413, 422),
+    ("/api/v1/blobs/{sha256}", "get"): (400, 401, 404),
+}
+CODES_BY_STATUS = {400: "invalid_request", 401: "invalid_credentials | unauthorized | device_revoked",
+                   404: "not_found", 409: "offset_mismatch", 410: "cursor_expired", 413: "too_large",
+                   422: "hash_mismatch", 429: "rate_limited", 500: "internal"}
+
+
+def create_app(settings: Settings) -> Litestar:
+    from . import api, security
+
+    os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
+    stores = Stores(settings.db)
+    blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes)
+    state = State({"settings": settings, "stores": stores, "blobs": blobs,
+                   "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,
+                                           settings.login_window_seconds),
+                   "device_touch": {}})
+    handlers: list[Any] = [*api.ROUTES]
+    pwa = Path(settings.pwa_dir)
+    if pwa.is_dir():
+        handlers.append(create_static_files_router(path="/", directories=[pwa], html_mode=True,
+                                                   name="pwa", include_in_schema=False))
+    return Litestar(
+        route_handlers=handlers,
+        state=state,
+        exception_handlers=EXCEPTION_HANDLERS,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=512, gzip_compress_level=6),
+        openapi_config=OpenAPIConfig(title="Gridbook sync API", version=__version__,
+                                     description="Protocol v1 (docs/protocol.md).", render_plugins=[OpenAPIJson()]),
+        request_max_body_size=max(settings.max_push_bytes, settings.max_chunk_bytes) + 1024,
+        before_send=[security.headers],
+        on_shutdown=[stores.close],
+        debug=False,
+    )

@@ -1,0 +1,270 @@
+"""The command line: ``python -m server …`` and ``gridbook …`` are the same.
+
+    serve   --db PATH --host 127.0.0.1 --port 8000
+    run     --db PATH          migrate, seed the demo town if the database is new, print the demo accounts, serve
+    demo    --db PATH          seed the demo town into a new database
+    migrate --db PATH
+    user add|set-areas|passwd|disable|enable|list
+    device list|revoke
+    area list
+    backup  --db PATH DEST     an online, consistent copy
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from typing import Any
+
+from sync import accounts
+from sync.engine import area_tree
+from sync.errors import SyncError
+from sync.store import SQLiteStore
+
+from .settings import SETTINGS, Settings
+
+DEMO_ACCOUNTS = [
+    ("worker1", "网格员 (grid worker)", "杖锡村 第一网格"),
+    ("worker2", "网格员 (grid worker)", "杖锡村 第一网格 (same grid as worker1)"),
+    ("worker3", "网格员 (grid worker)", "another village's grid"),
+    ("agent1", "高山代办员 (proxy agent)", "杖锡村 (worker1's village)"),
+    ("staff1", "镇工作人员 (town staff)", "章水镇"),
+    ("admin", "管理员 (admin)", "everything"),
+]
+
+
+def _store(args: argparse.Namespace) -> SQLiteStore:
+    s = SQLiteStore(args.db)
+    s.migrate()
+    return s
+
+
+def _resolve_area(store: SQLiteStore, ref: str) -> str:
+    """An area by id, by name, or by a path of names separated by '/' (章水镇/杖锡村/第一网格)."""
+    tree = area_tree(store)
+    if ref in tree:
+        return ref
+    names = {r.id: r.data.get("name") for r in store.get_many("areas", list(tree.parent)).values()}
+    parts = [p for p in ref.split("/") if p]
+    matches = [a for a in tree.parent if names.get(a) == parts[-1]]
+    if len(parts) > 1:
+        matches = [a for a in matches
+                   if [names.get(x) for x in reversed(tree.path(a))][-len(parts):] == parts]
+    if len(matches) != 1:
+        raise SyncError("invalid_request", f"area {ref!r}: {'no match' if not matches else 'ambiguous'}; "
+                        "use its id or a path like 章水镇/杖锡村/第一网格 (see `area list`)")
+    return matches[0]
+
+
+def print_demo_accounts(out: Any = sys.stdout) -> None:
+    print("Demo accounts (password for all: demo)", file=out)
+    for user, role, where in DEMO_ACCOUNTS:
+        print(f"  {user:<8} {role:<26} {where}", file=out)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(args)
+    app = create_app(settings)
+    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.db):
+        print(f"No database at {args.db}: seeding the demo town (章水镇) …", flush=True)
+        cmd_demo(args)
+    print_demo_accounts()
+    return cmd_serve(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import seed
+
+    if os.path.exists(args.db) and not getattr(args, "force", False):
+        print(f"{args.db} exists; the demo town is seeded only into a new database (use --force to add anyway).",
+              file=sys.stderr)
+        return 1
+    os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
+    store = _store(args)
+    summary = seed(store, seed_value=getattr(args, "seed", 20261123))
+    print("Seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items()), flush=True)
+    store.close()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    s = SQLiteStore(args.db)
+    applied = s.migrate()
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.user_cmd == "list":
+        ids = [r[0] for r in store.conn.execute("SELECT id FROM users WHERE deleted = 0 ORDER BY username")]
+        for u in store.get_many("users", ids).values():
+            d = u.data
+            print(f"{d['username']:<12} {d['role']:<12} {'active' if d.get('active', True) else 'disabled':<9} "
+                  f"{d.get('display_name') or '':<12} areas={','.join(d.get('areas') or []) or '-'}  id={u.id}")
+        return 0
+    if args.user_cmd == "add":
+        password = args.password or getpass.getpass(f"Password for {args.username}: ")
+        areas = [_resolve_area(store, a) for a in (args.areas or [])]
+        uid = accounts.create_user(store, args.username, password, args.role, areas, display_name=args.display_name,
+                                   phone=args.phone)
+        print(f"created {args.username} ({args.role}) id={uid}")
+        return 0
+    user = store.user_by_username(args.username)
+    if user is None:
+        print(f"no user {args.username!r}", file=sys.stderr)
+        return 1
+    if args.user_cmd == "set-areas":
+        areas = [_resolve_area(store, a) for a in args.areas]
+        accounts.update_user(store, user.id, areas=areas)
+        print(f"{args.username}: areas = {', '.join(areas)} (their devices will resync: cursors expire)")
+    elif args.user_cmd == "passwd":
+        password = args.password or getpass.getpass(f"New password for {args.username}: ")
+        accounts.set_password(store, user.id, password)
+        print(f"{args.username}: password changed")
+    elif args.user_cmd in ("disable", "enable"):
+        accounts.update_user(store, user.id, active=args.user_cmd == "enable")
+        print(f"{args.username}: {args.user_cmd}d")
+    return 0
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.device_cmd == "list":
+        uid = None
+        if args.user:
+            u = store.user_by_username(args.user)
+            if u is None:
+                print(f"no user {args.user!r}", file=sys.stderr)
+                return 1
+            uid = u.id
+        names = {r[0]: r[1] for r in store.conn.execute("SELECT id, username FROM users")}
+        for d in store.devices(uid):
+            state = f"REVOKED {d['revoked_at']}" if d["revoked_at"] else "active"
+            print(f"{d['id']}  {names.get(d['user_id'], '?'):<10} {d['name'][:24]:<24} last seen "
+                  f"{d['last_seen_at'] or 'never'}  {state}")
+        return 0
+    if args.device_cmd == "revoke":
+        if not args.yes:
+            print("Revoking wipes the phone's local data at its next contact, unsent records included. "
+                  "It is for a lost or stolen phone. Add --yes to revoke.", file=sys.stderr)
+            return 1
+        ok = accounts.revoke_device(store, args.device_id)
+        print("revoked" if ok else "no such active device")
+        return 0 if ok else 1
+    return 2
+
+
+def cmd_area(args: argparse.Namespace) -> int:
+    store = _store(args)
+    tree = area_tree(store)
+    recs = store.get_many("areas", list(tree.parent))
+
+    def show(aid: str, depth: int) -> None:
+        d = recs[aid].data
+        print(f"{'  ' * depth}{d['name']} ({d['level']}{', 高山' if d.get('mountain') else ''})  {aid}")
+        for c in sorted(tree.children.get(aid, []), key=lambda x: (recs[x].data.get('sort') or 0, recs[x].data['name'])):
+            show(c, depth + 1)
+
+    for r in tree.roots():
+        show(r, 0)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    store = SQLiteStore(args.db)
+    store.backup_to(args.dest)
+    print(f"backup written to {args.dest} (new cursor epoch: phones resync if it is ever restored)")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name, None) for name, _, _ in SETTINGS}
+    return Settings.load(overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gridbook", description="Gridbook (网格民情簿) server and administration")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--db", default=os.environ.get("GRIDBOOK_DB", "data/gridbook.db"), help="SQLite database path")
+        return sp
+
+    for name in ("serve", "run"):
+        sp = with_db(sub.add_parser(name, help="serve the API, the app and the staff pages"
+                                    if name == "serve" else "seed the demo town if new, then serve"))
+        sp.add_argument("--host", default=None)
+        sp.add_argument("--port", type=int, default=None)
+        sp.add_argument("--blob-dir", dest="blob_dir", default=None)
+        sp.add_argument("--pwa-dir", dest="pwa_dir", default=None)
+        sp.add_argument("--log-level", default="warning")
+        if name == "run":
+            sp.add_argument("--seed", type=int, default=20261123)
+    sp = with_db(sub.add_parser("demo", help="seed the demo town (章水镇) into a new database"))
+    sp.add_argument("--seed", type=int, default=20261123, help="random seed; the same seed gives the same town")
+    sp.add_argument("--force", action="store_true")
+    with_db(sub.add_parser("migrate", help="apply database migrations"))
+
+    up = sub.add_parser("user", help="user administration")
+    usub = up.add_subparsers(dest="user_cmd", required=True)
+    sp = with_db(usub.add_parser("add"))
+    sp.add_argument("username")
+    sp.add_argument("--role", required=True, choices=["grid_worker", "proxy_agent", "staff", "admin"])
+    sp.add_argument("--areas", nargs="*", help="area ids, names or paths")
+    sp.add_argument("--password")
+    sp.add_argument("--display-name", dest="display_name")
+    sp.add_argument("--phone")
+    sp = with_db(usub.add_parser("set-areas"))
+    sp.add_argument("username")
+    sp.add_argument("areas", nargs="+")
+    sp = with_db(usub.add_parser("passwd"))
+    sp.add_argument("username")
+    sp.add_argument("--password")
+    for n in ("disable", "enable"):
+        with_db(usub.add_parser(n)).add_argument("username")
+    with_db(usub.add_parser("list"))
+
+    dp = sub.add_parser("device", help="device administration")
+    dsub = dp.add_subparsers(dest="device_cmd", required=True)
+    with_db(dsub.add_parser("list")).add_argument("--user")
+    sp = with_db(dsub.add_parser("revoke", help="revoke a lost or stolen phone (wipes its local data)"))
+    sp.add_argument("device_id")
+    sp.add_argument("--yes", action="store_true", help="confirm: the phone's unsent data will be wiped")
+
+    ap = sub.add_parser("area", help="the area tree")
+    asub = ap.add_subparsers(dest="area_cmd", required=True)
+    with_db(asub.add_parser("list"))
+
+    sp = with_db(sub.add_parser("backup", help="online, consistent backup (SQLite backup API)"))
+    sp.add_argument("dest")
+    return p
+
+
+COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "user": cmd_user,
+            "device": cmd_device, "area": cmd_area, "backup": cmd_backup}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.cmd](args)
+    except SyncError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    except FileExistsError as e:
+        print(f"error: {e} exists", file=sys.stderr)
+        return 1

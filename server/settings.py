@@ -1,0 +1,80 @@
+"""Settings are a table of (name, default, help), read once into a Settings object.
+
+Nothing reads the environment at import time: the CLI builds Settings from its arguments and
+``GRIDBOOK_<NAME>`` environment variables, and passes them to ``create_app(settings)``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SETTINGS: list[tuple[str, Any, str]] = [
+    ("db", "data/gridbook.db", "path of the SQLite database"),
+    ("blob_dir", "", "directory for photos and documents; default: <db>.blobs beside the database"),
+    ("pwa_dir", str(ROOT / "pwa"), "directory of the field app served at /"),
+    ("host", "127.0.0.1", "address to listen on"),
+    ("port", 8000, "port to listen on"),
+    ("max_push_bytes", 2 * 1024 * 1024, "largest push body, after gzip decompression"),
+    ("max_mutations", 500, "most mutations in one push"),
+    ("max_blob_bytes", 10 * 1024 * 1024, "largest blob"),
+    ("max_chunk_bytes", 1024 * 1024, "largest blob chunk in one PATCH"),
+    ("pull_default_limit", 500, "changes per pull page when the client does not say"),
+    ("login_max_failures", 5, "failed logins per username within the window before 429"),
+    ("login_max_failures_ip", 30, "failed logins per client address within the window before 429"),
+    ("login_window_seconds", 900, "the login rate-limit window"),
+    ("tombstone_retention_days", 180, "how long deletions and scope exits are kept for pulls"),
+    ("secure_cookies", False, "mark staff session cookies Secure (behind HTTPS)"),
+    ("session_hours", 12, "how long a staff session lasts"),
+]
+
+
+@dataclass
+class Settings:
+    db: str = "data/gridbook.db"
+    blob_dir: str = ""
+    pwa_dir: str = str(ROOT / "pwa")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_push_bytes: int = 2 * 1024 * 1024
+    max_mutations: int = 500
+    max_blob_bytes: int = 10 * 1024 * 1024
+    max_chunk_bytes: int = 1024 * 1024
+    pull_default_limit: int = 500
+    login_max_failures: int = 5
+    login_max_failures_ip: int = 30
+    login_window_seconds: int = 900
+    tombstone_retention_days: int = 180
+    secure_cookies: bool = False
+    session_hours: int = 12
+
+    @property
+    def blobs(self) -> str:
+        return self.blob_dir or (self.db + ".blobs")
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> "Settings":
+        """Defaults, then GRIDBOOK_* variables, then explicit overrides (CLI arguments)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        types = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+        for name, _, _ in SETTINGS:
+            raw = env.get("GRIDBOOK_" + name.upper())
+            if raw is not None:
+                values[name] = _coerce(types[name], raw)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+
+def _coerce(t: type, raw: str) -> Any:
+    if t is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if t is int:
+        return int(raw)
+    return raw

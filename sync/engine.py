@@ -1,0 +1,803 @@
+"""The sync engine: push (protocol §4, merge rules §6) and pull (§5).
+
+``push(store, actor, body)`` decodes a request, applies it as one write transaction and returns
+one result per mutation; ``pull(store, actor, cursor, limit)`` returns a page of the change
+feed. Neither knows about HTTP: the server decodes nothing but the transport.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import msgspec
+
+from . import cursor as cursors
+from . import merge, workflow
+from .errors import MutationRejected, SyncError
+from .merge import Edit
+from .protocol import (MAX_MUTATIONS, PROTOCOL_VERSION, Change, MutationIn, PullResponse, PushRequest,
+                       PushResponse, PushResult, push_decoder)
+from .schema import COLLECTIONS, PUSHABLE, Collection, blob_refs, is_uuid, parse_at, validate_fields
+from .scope import (HOUSEHOLD_LINKED, Actor, area_keys, conflict_keys, delegation_keys, mask_for,
+                    may_write_data, scope_hash, user_keys, user_record_keys, visible)
+from .store import AreaTree, SQLiteStore, StoredRecord, iso, utcnow
+
+STAFF_ROLES = ("staff", "admin")
+
+# Who may create / update / delete records of each collection (scope is checked separately).
+PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "areas": {"create": ("admin",), "update": ("admin",), "delete": ("admin",)},
+    "categories": {"create": ("admin",), "update": ("admin",), "delete": ("admin",)},
+    "households": {"create": ("grid_worker", "staff", "admin"),
+                   "update": ("grid_worker", "proxy_agent", "staff", "admin"),
+                   "delete": ("staff", "admin")},
+    "residents": {"create": ("grid_worker", "proxy_agent", "staff", "admin"),
+                  "update": ("grid_worker", "proxy_agent", "staff", "admin"),
+                  "delete": ("grid_worker", "staff", "admin")},
+    "visits": {"create": ("grid_worker", "proxy_agent", "staff", "admin"), "update": (), "delete": ()},
+    "matters": {"create": ("grid_worker", "proxy_agent", "staff", "admin"),
+                "update": ("grid_worker", "proxy_agent", "staff", "admin"),
+                "delete": ("admin",)},
+    "matter_events": {"create": ("grid_worker", "proxy_agent", "staff", "admin"), "update": (), "delete": ()},
+    "attachments": {"create": ("grid_worker", "proxy_agent", "staff", "admin"), "update": (), "delete": ()},
+}
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 v7) for records the server creates (conflicts)."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def area_tree(store: SQLiteStore) -> AreaTree:
+    """The area tree, cached on the store until an area changes."""
+    v = store.areas_version()
+    cached = getattr(store, "_tree_cache", None)
+    if cached and cached[0] == v:
+        return cached[1]  # type: ignore[no-any-return]
+    tree = AreaTree.load(store.all_areas())
+    store._tree_cache = (v, tree)  # type: ignore[attr-defined]
+    return tree
+
+
+# ----------------------------------------------------------------------------------------------
+# push
+
+
+@dataclass
+class _Ctx:
+    store: SQLiteStore
+    actor: Actor
+    tree: AreaTree
+    keys: frozenset[str]
+    now: datetime
+    now_iso: str
+    touched_areas: bool = False
+    results_by_record: dict[str, Any] = field(default_factory=dict)
+
+
+def decode_push(body: bytes) -> PushRequest:
+    """Read the envelope; anything unreadable is a whole-request ``invalid_request`` with a path."""
+    try:
+        req = push_decoder.decode(body)
+    except msgspec.ValidationError as e:
+        raise SyncError("invalid_request", f"The push request is not valid: {e}", {"reason": str(e)}) from None
+    except msgspec.DecodeError as e:
+        raise SyncError("invalid_request", f"The push body is not JSON: {e}", {"path": "$"}) from None
+    if req.protocol != PROTOCOL_VERSION:
+        raise SyncError("invalid_request", f"This server speaks protocol {PROTOCOL_VERSION}; "
+                        f"the request says {req.protocol} - at `$.protocol`", {"path": "$.protocol"})
+    if len(req.mutations) > MAX_MUTATIONS:
+        raise SyncError("too_large", f"At most {MAX_MUTATIONS} mutations per request; "
+                        f"this one has {len(req.mutations)}. Send the rest in another request.",
+                        {"max_mutations": MAX_MUTATIONS})
+    return req
+
+
+def push(store: SQLiteStore, actor: Actor, body: bytes | PushRequest, now: datetime | None = None) -> PushResponse:
+    """Apply a push request as one transaction; one result per mutation, in order."""
+    req = body if isinstance(body, PushRequest) else decode_push(body)
+    received = now or now_utc()
+    results: list[PushResult] = []
+    with store.transaction():
+        tree = area_tree(store)
+        ctx = _Ctx(store, actor, tree, user_keys(actor, tree), received, iso(received))
+        seen: set[str] = set()
+        for m in req.mutations:
+            if m.mid in seen:
+                # A client bug, not user data: refuse it, but record nothing under this mid, so the
+                # first mutation's recorded result stays the one a retry gets.
+                results.append(PushResult(mid=m.mid, status="rejected", error=_err(
+                    "invalid_request", "mid: this mid appears earlier in the same batch")))
+                continue
+            seen.add(m.mid)
+            logged = store.logged_result(actor.user_id, m.mid)
+            if logged is not None:
+                results.append(msgspec.convert(logged, PushResult))
+                continue
+            try:
+                with store.savepoint():
+                    result = _apply(ctx, m)
+            except MutationRejected as e:
+                result = _reject(ctx, m, e)
+            if ctx.touched_areas:
+                ctx.tree = area_tree(store)
+                ctx.keys = user_keys(actor, ctx.tree)
+                ctx.touched_areas = False
+            store.log_result(actor.user_id, m.mid, actor.device_id, msgspec.to_builtins(result), ctx.now_iso)
+            results.append(result)
+        store.touch_device(actor.device_id, "last_push_at", ctx.now_iso, outbox_depth=req.outbox_depth)
+    return PushResponse(results=results, server_time=iso(now_utc()))
+
+
+def _err(code: str, message: str) -> Any:
+    from .protocol import MutationError
+    return MutationError(code=code, message=message)
+
+
+def _reject(ctx: _Ctx, m: MutationIn, e: MutationRejected) -> PushResult:
+    """Store a rejection where its author (and their staff) can see it, and say why."""
+    cid = uuid7()
+    rid = m.id if isinstance(m.id, str) and len(m.id) <= 100 else None
+    area = None
+    if isinstance(m.collection, str) and m.collection in HOUSEHOLD_LINKED and rid and is_uuid(rid):
+        area = _area_of_existing(ctx, m.collection, rid)
+    mutation = _mutation_json(m)
+    data = {"kind": "rejected", "collection": m.collection if isinstance(m.collection, str) else None,
+            "record_id": rid, "mutation": mutation, "fields": None,
+            "error": {"code": e.code, "message": e.message}, "author_id": ctx.actor.user_id,
+            "device_id": ctx.actor.device_id, "involved": [ctx.actor.user_id], "area_id": area,
+            "status": "open", "resolution": None, "value": None, "resolved_by": None, "resolved_at": None}
+    areas = [area] if area else list(ctx.actor.areas)
+    _write_new(ctx, "conflicts", cid, data, conflict_keys(ctx.tree, [ctx.actor.user_id], areas))
+    return PushResult(mid=m.mid, status="rejected", error=_err(e.code, e.message), conflict_id=cid,
+                      id=rid if rid and is_uuid(rid) else None)
+
+
+def _mutation_json(m: MutationIn) -> dict[str, Any]:
+    out = {"mid": m.mid, "collection": m.collection, "id": m.id, "op": m.op, "base": m.base,
+           "fields": m.fields, "at": m.at}
+    try:
+        size = len(msgspec.json.encode(out))
+    except (TypeError, msgspec.EncodeError):
+        size = 1 << 30
+    if size > 64 * 1024:  # keep the evidence bounded; the reason is what matters
+        out["fields"] = {"_truncated": True}
+    return out
+
+
+def _apply(ctx: _Ctx, m: MutationIn) -> PushResult:
+    if not is_uuid(m.mid):
+        raise MutationRejected("invalid_request", "mid: must be a UUID made on the device")
+    coll_name = m.collection
+    if not isinstance(coll_name, str) or coll_name not in COLLECTIONS:
+        raise MutationRejected("invalid_request", f"collection: there is no collection {coll_name!r}")
+    if coll_name not in PUSHABLE:
+        raise MutationRejected("forbidden", f"collection: {coll_name} cannot be changed by sync")
+    if m.op not in ("upsert", "delete"):
+        raise MutationRejected("invalid_request", "op: must be upsert or delete")
+    if not is_uuid(m.id):
+        raise MutationRejected("invalid_request", "id: must be a UUID string made on the device")
+    if isinstance(m.base, bool) or not isinstance(m.base, int) or m.base < 0:
+        raise MutationRejected("invalid_request", "base: must be a whole number, 0 for a new record")
+    try:
+        at = parse_at(m.at)
+    except ValueError:
+        raise MutationRejected("invalid_request", "at: must be an ISO 8601 time with an offset or Z") from None
+    at_iso = iso(min(at, ctx.now))
+    if m.op == "upsert" and not isinstance(m.fields, dict):
+        raise MutationRejected("invalid_request", "fields: must be an object")
+    coll = COLLECTIONS[coll_name]
+    rid = m.id.lower()
+    edit = Edit(version=0, at=at_iso, user=ctx.actor.user_id, origin=ctx.actor.origin)
+    if coll_name == "conflicts":
+        return _resolve_conflict(ctx, m, rid, edit)
+    existing = ctx.store.get(coll_name, rid)
+    if m.op == "delete":
+        return _delete(ctx, m, coll, rid, existing, edit)
+    if m.base == 0 and existing is None:
+        return _create(ctx, m, coll, rid, edit)
+    if coll.append_only:
+        if m.base == 0 and existing is not None:
+            fields = validate_fields(coll, m.fields, create=True)
+            if existing.created_by == ctx.actor.user_id and merge.same_content(coll, existing.data, fields):
+                return PushResult(mid=m.mid, status="applied", version=existing.version, id=rid)
+            raise MutationRejected("id_collision", f"id: another {coll_name} record already has this id")
+        raise MutationRejected("invalid_request", f"{coll_name} is append-only: records are created, never changed")
+    if existing is None:
+        raise MutationRejected("invalid_base", f"base: {coll_name} {rid} does not exist, so base must be 0")
+    if m.base == 0 and existing.created_by != ctx.actor.user_id:
+        raise MutationRejected("id_collision", f"id: another {coll_name} record already has this id")
+    return _update(ctx, m, coll, existing, edit)
+
+
+def _check_role(ctx: _Ctx, coll: str, op: str) -> None:
+    allowed = PERMISSIONS.get(coll, {}).get(op, ())
+    if ctx.actor.role not in allowed:
+        what = {"create": "create", "update": "change", "delete": "delete"}[op]
+        raise MutationRejected("forbidden", f"{ctx.actor.role} may not {what} {coll}")
+
+
+def _check_scope(ctx: _Ctx, coll: str, keys: Iterable[str], rid: str) -> None:
+    if coll in HOUSEHOLD_LINKED:
+        ok = may_write_data(ctx.keys, keys)
+    else:
+        ok = ctx.actor.role == "admin"
+    if not ok:
+        raise MutationRejected("forbidden", f"{coll} {rid} is outside your area")
+
+
+def _check_field_writers(ctx: _Ctx, coll: Collection, fields: dict[str, Any], existing: dict[str, Any] | None) -> None:
+    for name, value in fields.items():
+        f = coll.by_name[name]
+        if existing is not None and f.create_only and value != existing.get(name):
+            raise MutationRejected("invalid_request", f"fields.{name}: cannot be changed after creation")
+        if f.writers is not None and ctx.actor.role not in f.writers:
+            if existing is not None and value == existing.get(name):
+                continue
+            if existing is None and value in (None, False, ""):
+                continue
+            raise MutationRejected("forbidden", f"fields.{name}: only {' or '.join(f.writers)} may set it")
+
+
+# -- references and keys ------------------------------------------------------------------------
+
+def _live(ctx: _Ctx, coll: str, rid: Any, what: str) -> StoredRecord:
+    rec = ctx.store.get(coll, rid) if isinstance(rid, str) else None
+    if rec is None or rec.deleted:
+        raise MutationRejected("invalid_request", f"{what}: no {coll} record {rid}")
+    return rec
+
+
+def _household_grid(ctx: _Ctx, household_id: str) -> str | None:
+    h = ctx.store.get("households", household_id)
+    return h.data.get("grid_id") if h else None
+
+
+def _area_of_existing(ctx: _Ctx, coll: str, rid: str) -> str | None:
+    rec = ctx.store.get(coll, rid)
+    return _area_of(ctx, coll, rec.data) if rec else None
+
+
+def _area_of(ctx: _Ctx, coll: str, data: dict[str, Any]) -> str | None:
+    """The grid a household-linked record lives in."""
+    if coll == "households":
+        return data.get("grid_id")
+    if coll in ("residents", "visits", "matters"):
+        return _household_grid(ctx, data.get("household_id", ""))
+    if coll == "matter_events":
+        mt = ctx.store.get("matters", data.get("matter_id", ""))
+        return _household_grid(ctx, mt.data.get("household_id", "")) if mt else None
+    if coll == "attachments":
+        return _area_of_existing(ctx, data.get("record_collection", ""), data.get("record_id", "")) \
+            if data.get("record_collection") in HOUSEHOLD_LINKED else None
+    return None
+
+
+def _keys_for(ctx: _Ctx, coll: str, rid: str, data: dict[str, Any]) -> set[str]:
+    """The scope keys of a record, from its data and the records it hangs off."""
+    s, t = ctx.store, ctx.tree
+    if coll == "areas":
+        return {f"n:{rid}", f"a:{rid}"} | area_keys(t, data.get("parent_id"))
+    if coll == "users":
+        return user_record_keys(t, rid, data.get("areas") or [])
+    if coll == "categories":
+        return {"g:all"}
+    if coll == "households":
+        return area_keys(t, data.get("grid_id")) | delegation_keys(
+            s.active_assignees(rid, workflow.DELEGATION_ENDED))
+    if coll == "residents":
+        h = s.get("households", data.get("household_id", ""))
+        return set(h.keys) if h else set()
+    if coll == "visits":
+        h = s.get("households", data.get("household_id", ""))
+        return {k for k in h.keys if k.startswith("a:")} if h else set()
+    if coll == "matters":
+        h = s.get("households", data.get("household_id", ""))
+        keys = {k for k in h.keys if k.startswith("a:")} if h else set()
+        if workflow.delegation_active(data.get("status") or workflow.INITIAL):
+            keys |= delegation_keys([data.get("assignee_id")])
+        return keys
+    if coll == "matter_events":
+        mt = s.get("matters", data.get("matter_id", ""))
+        return set(mt.keys) if mt else set()
+    if coll == "attachments":
+        target = s.get(data.get("record_collection", ""), data.get("record_id", "")) \
+            if data.get("record_collection") in HOUSEHOLD_LINKED else None
+        return set(target.keys) if target else set()
+    if coll == "conflicts":
+        return conflict_keys(t, data.get("involved") or [], [data.get("area_id")])
+    raise AssertionError(coll)
+
+
+DEPENDENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "households": (("residents", "household_id"), ("visits", "household_id"), ("matters", "household_id"),
+                   ("attachments", "record_id")),
+    "residents": (("attachments", "record_id"),),
+    "visits": (("attachments", "record_id"),),
+    "matters": (("matter_events", "matter_id"), ("attachments", "record_id")),
+    "matter_events": (("attachments", "record_id"),),
+}
+
+
+def _cascade(ctx: _Ctx, coll: str, rid: str, depth: int = 0) -> None:
+    """A record's keys changed: recompute the keys of the records that hang off it."""
+    for dep, column in DEPENDENTS.get(coll, ()):
+        for did in ctx.store.ids_where(dep, column, rid):
+            _refresh_keys(ctx, dep, did, depth + 1)
+
+
+def _refresh_keys(ctx: _Ctx, coll: str, rid: str, depth: int = 0) -> None:
+    rec = ctx.store.get(coll, rid)
+    if rec is None or depth > 6:
+        return
+    if coll == "attachments" and rec.data.get("record_collection") not in HOUSEHOLD_LINKED:
+        return
+    new = _keys_for(ctx, coll, rid, rec.data)
+    if new == set(rec.keys):
+        return
+    ctx.store.set_keys(coll, rid, rec.keys, new, ctx.store.next_seq())
+    _cascade(ctx, coll, rid, depth)
+
+
+def _delegation_changed(ctx: _Ctx, matter: dict[str, Any]) -> None:
+    """A matter's assignee or status changed: its household (and so residents) may gain or lose d: keys."""
+    hid = matter.get("household_id")
+    if hid:
+        _refresh_keys(ctx, "households", hid)
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+def _write(ctx: _Ctx, rec: StoredRecord, old_keys: Iterable[str], seq: int) -> None:
+    ctx.store.put(rec, old_keys, seq)
+    coll = COLLECTIONS[rec.collection]
+    if any(f.blob_ref for f in coll.fields):
+        ctx.store.set_blob_refs(rec.collection, rec.id, blob_refs(coll, rec.data))
+    if rec.collection == "areas":
+        ctx.touched_areas = True
+
+
+def _write_new(ctx: _Ctx, coll: str, rid: str, data: dict[str, Any], keys: set[str],
+               meta: dict[str, Any] | None = None) -> StoredRecord:
+    seq = ctx.store.next_seq()
+    if meta is None:
+        e = Edit(seq, ctx.now_iso, ctx.actor.user_id, ctx.actor.origin)
+        meta = {k: merge.new_meta(e) for k in data}
+    rec = StoredRecord(coll, rid, seq, False, data, meta, sorted(keys), ctx.now_iso, ctx.now_iso,
+                       ctx.actor.user_id, ctx.actor.user_id)
+    _write(ctx, rec, (), seq)
+    return rec
+
+
+def _conflict(ctx: _Ctx, m: MutationIn, kind: str, coll: str, rid: str, fields: dict[str, Any] | None,
+              others: Iterable[str | None], area: str | None) -> str:
+    cid = uuid7()
+    involved = sorted({ctx.actor.user_id, *[o for o in others if o]})
+    data = {"kind": kind, "collection": coll, "record_id": rid, "mutation": _mutation_json(m), "fields": fields,
+            "error": None, "author_id": ctx.actor.user_id, "device_id": ctx.actor.device_id, "involved": involved,
+            "area_id": area, "status": "open", "resolution": None, "value": None, "resolved_by": None,
+            "resolved_at": None}
+    _write_new(ctx, "conflicts", cid, data, conflict_keys(ctx.tree, involved, [area]))
+    return cid
+
+
+def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) -> PushResult:
+    _check_role(ctx, coll.name, "create")
+    fields = validate_fields(coll, m.fields, create=True)
+    _check_field_writers(ctx, coll, fields, None)
+    computed: dict[str, Any] = {}
+    if coll.name == "areas":
+        if fields.get("parent_id") and fields["parent_id"] not in ctx.tree:
+            raise MutationRejected("invalid_request", "fields.parent_id: no such area")
+    elif coll.name == "categories":
+        pass
+    elif coll.name == "households":
+        if fields["grid_id"] not in ctx.tree:
+            raise MutationRejected("invalid_request", "fields.grid_id: no such area")
+    elif coll.name in ("residents", "visits", "matters"):
+        _live(ctx, "households", fields["household_id"], "fields.household_id")
+        if coll.name == "visits":
+            computed["worker_id"] = ctx.actor.user_id
+        if coll.name == "matters":
+            computed.update(status=workflow.INITIAL, resolved_at=None, closed_at=None)
+            if not fields.get("raised_at"):
+                computed["raised_at"] = edit.at
+            if fields.get("resident_id"):
+                _live(ctx, "residents", fields["resident_id"], "fields.resident_id")
+            if fields.get("assignee_id"):
+                _check_assignee(ctx, fields["assignee_id"], fields["household_id"], creating=True)
+    elif coll.name == "matter_events":
+        return _create_event(ctx, m, coll, rid, fields, edit)
+    elif coll.name == "attachments":
+        if fields["record_collection"] in HOUSEHOLD_LINKED:
+            _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
+    seq = ctx.store.next_seq()
+    edit.version = seq
+    data, meta = merge.create_record(coll, fields, edit)
+    for k, v in computed.items():
+        data[k] = v
+        meta[k] = merge.new_meta(edit)
+    for f in coll.fields:  # every field present in the stored record, null when not given
+        data.setdefault(f.name, [] if f.set_valued else None)
+    keys = _keys_for(ctx, coll.name, rid, data)
+    _check_scope(ctx, coll.name, keys, rid)
+    rec = StoredRecord(coll.name, rid, seq, False, data, meta, sorted(keys), ctx.now_iso, ctx.now_iso,
+                       ctx.actor.user_id, ctx.actor.user_id)
+    _write(ctx, rec, (), seq)
+    if coll.name == "matters" and data.get("assignee_id"):
+        _delegation_changed(ctx, data)
+    return PushResult(mid=m.mid, status="applied", version=seq, id=rid)
+
+
+def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bool) -> None:
+    user = ctx.store.get("users", assignee_id)
+    if user is None or user.deleted or user.data.get("active") is False:
+        raise MutationRejected("invalid_request", "fields.assignee_id: no such active user")
+    if ctx.actor.is_staff:
+        return
+    # A grid worker may hand a new matter to a proxy agent of the household's village (代办), nothing more.
+    grid = _household_grid(ctx, household_id)
+    village = ctx.tree.village_of(grid) if grid else None
+    agent_areas = user.data.get("areas") or []
+    if not creating or user.data.get("role") != "proxy_agent" or village is None or not any(
+            village in ctx.tree.path(a) or a in ctx.tree.path(village) for a in agent_areas):
+        raise MutationRejected("forbidden", "fields.assignee_id: you may only delegate a new matter "
+                                            "to a proxy agent of its village")
+
+
+def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, edit: Edit) -> PushResult:
+    _check_role(ctx, coll.name, "update")
+    if m.base > existing.version:
+        raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
+    _check_scope(ctx, coll.name, existing.keys, existing.id)
+    fields = validate_fields(coll, m.fields, create=False)
+    _check_field_writers(ctx, coll, fields, existing.data)
+    area = _area_of(ctx, coll.name, existing.data)
+    if existing.deleted:
+        # Protocol §6: a record deleted since base is never brought back by an update.
+        cid = _conflict(ctx, m, "update_deleted", coll.name, existing.id,
+                        {k: {"incoming": v, "current": None, "incoming_at": edit.at, "current_at": existing.updated_at,
+                             "current_by": existing.updated_by, "winner": "current"} for k, v in fields.items()},
+                        [existing.updated_by], area)
+        return PushResult(mid=m.mid, status="conflict", version=existing.version, conflict_id=cid, id=existing.id)
+    if coll.name == "households" and "grid_id" in fields and fields["grid_id"] not in ctx.tree:
+        raise MutationRejected("invalid_request", "fields.grid_id: no such area")
+    if coll.name == "matters":
+        if "assignee_id" in fields and fields["assignee_id"] != existing.data.get("assignee_id"):
+            if not ctx.actor.is_staff:
+                raise MutationRejected("forbidden", "fields.assignee_id: only staff dispatch (派单) a matter")
+            if fields["assignee_id"]:
+                _check_assignee(ctx, fields["assignee_id"], existing.data["household_id"], creating=False)
+        if fields.get("resident_id"):
+            _live(ctx, "residents", fields["resident_id"], "fields.resident_id")
+    seq = ctx.store.next_seq()
+    edit.version = seq
+    d = merge.merge_update(coll, existing.data, existing.meta, m.base, fields, edit)
+    version = existing.version
+    if d.changes:
+        data = dict(existing.data)
+        data.update(d.changes)
+        meta = dict(existing.meta)
+        meta.update(d.meta)
+        keys = _keys_for(ctx, coll.name, existing.id, data)
+        _check_scope(ctx, coll.name, keys, existing.id)
+        rec = StoredRecord(coll.name, existing.id, seq, False, data, meta, sorted(keys), existing.created_at,
+                           ctx.now_iso, existing.created_by, ctx.actor.user_id)
+        _write(ctx, rec, existing.keys, seq)
+        version = seq
+        if set(keys) != set(existing.keys):
+            _cascade(ctx, coll.name, existing.id)
+        if coll.name == "matters" and "assignee_id" in d.changes:
+            _delegation_changed(ctx, data)
+    cid = None
+    if d.conflicts:
+        cid = _conflict(ctx, m, "field", coll.name, existing.id,
+                        {k: c.as_json() for k, c in d.conflicts.items()},
+                        [c.current_by for c in d.conflicts.values()], area)
+    return PushResult(mid=m.mid, status=d.status, version=version, conflict_id=cid, id=existing.id)
+
+
+def _delete(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, existing: StoredRecord | None,
+            edit: Edit) -> PushResult:
+    if coll.append_only:
+        raise MutationRejected("invalid_request", f"{coll.name} is append-only: records are never deleted")
+    _check_role(ctx, coll.name, "delete")
+    if existing is None:
+        raise MutationRejected("not_found", f"id: there is no {coll.name} record {rid} to delete")
+    if m.base > existing.version:
+        raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
+    _check_scope(ctx, coll.name, existing.keys, rid)
+    if existing.deleted:
+        return PushResult(mid=m.mid, status="applied", version=existing.version, id=rid)
+    if merge.record_changed_by_other_since(existing.meta, m.base, ctx.actor.origin):
+        others = {fm.get("u") for fm in existing.meta.values()
+                  if merge.changed_by_other_since(fm, m.base, ctx.actor.origin)}
+        changed = {k: {"incoming": None, "current": existing.data.get(k), "incoming_at": edit.at,
+                       "current_at": fm.get("at"), "current_by": fm.get("u"), "winner": "current"}
+                   for k, fm in existing.meta.items() if merge.changed_by_other_since(fm, m.base, ctx.actor.origin)}
+        cid = _conflict(ctx, m, "delete", coll.name, rid, changed, others, _area_of(ctx, coll.name, existing.data))
+        return PushResult(mid=m.mid, status="conflict", version=existing.version, conflict_id=cid, id=rid)
+    seq = _tombstone(ctx, existing, edit.at)
+    return PushResult(mid=m.mid, status="applied", version=seq, id=rid)
+
+
+def _tombstone(ctx: _Ctx, existing: StoredRecord, at: str) -> int:
+    seq = ctx.store.next_seq()
+    meta = dict(existing.meta)
+    meta["_deleted"] = {"v": seq, "at": at, "u": ctx.actor.user_id, "o": ctx.actor.origin}
+    rec = StoredRecord(existing.collection, existing.id, seq, True, existing.data, meta, existing.keys,
+                       existing.created_at, ctx.now_iso, existing.created_by, ctx.actor.user_id)
+    _write(ctx, rec, existing.keys, seq)
+    if existing.collection == "matters":
+        _delegation_changed(ctx, existing.data)
+    return seq
+
+
+# -- matter events and the state machine --------------------------------------------------------
+
+def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: dict[str, Any],
+                  edit: Edit) -> PushResult:
+    matter = _live(ctx, "matters", fields["matter_id"], "fields.matter_id")
+    _check_scope(ctx, "matters", matter.keys, matter.id)
+    applied: bool | None = None
+    conflict_needed = False
+    status_result = "applied"
+    if fields["kind"] == "status":
+        frm, to = fields.get("from"), fields.get("to")
+        if not to:
+            raise MutationRejected("invalid_request", "fields.to: a status event needs the new status")
+        current = matter.data.get("status") or workflow.INITIAL
+        is_assignee = matter.data.get("assignee_id") == ctx.actor.user_id
+        if current == to:
+            applied, status_result = False, "merged"   # somebody already made this very move
+        elif workflow.is_transition(current, to):
+            if not workflow.may_transition(current, to, ctx.actor.role, is_assignee):
+                raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter from {current} to {to}")
+            applied = True
+        elif frm and frm != current and workflow.is_transition(frm, to):
+            if not workflow.may_transition(frm, to, ctx.actor.role, is_assignee):
+                raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter from {frm} to {to}")
+            applied, conflict_needed = False, True
+        else:
+            raise MutationRejected("invalid_transition", f"to: a matter cannot go from {current} to {to}")
+    seq = ctx.store.next_seq()
+    edit.version = seq
+    data, meta = merge.create_record(coll, fields, edit)
+    for f in coll.fields:
+        data.setdefault(f.name, [] if f.set_valued else None)
+    data.update(actor_id=ctx.actor.user_id, at=edit.at, applied=applied)
+    keys = set(matter.keys)
+    rec = StoredRecord(coll.name, rid, seq, False, data, meta, sorted(keys), ctx.now_iso, ctx.now_iso,
+                       ctx.actor.user_id, ctx.actor.user_id)
+    _write(ctx, rec, (), seq)
+    version = seq
+    cid = None
+    if applied:
+        _set_status(ctx, matter, fields["to"], edit.at)
+    if conflict_needed:
+        others = [(matter.meta.get("status") or {}).get("u")]
+        cid = _conflict(ctx, m, "transition", "matter_events", rid,
+                        {"status": {"incoming": fields["to"], "current": matter.data.get("status"),
+                                    "incoming_at": edit.at, "current_at": (matter.meta.get("status") or {}).get("at"),
+                                    "current_by": others[0], "winner": "current", "from": fields.get("from")}},
+                        others, _area_of(ctx, "matters", matter.data))
+        status_result = "conflict"
+    return PushResult(mid=m.mid, status=status_result, version=version, conflict_id=cid, id=rid)
+
+
+def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str) -> StoredRecord:
+    """Move a matter (already validated) and keep delegation scope in step."""
+    seq = ctx.store.next_seq()
+    data = dict(matter.data)
+    meta = dict(matter.meta)
+    data["status"] = to
+    meta["status"] = {"v": seq, "at": at, "u": ctx.actor.user_id, "o": ctx.actor.origin}
+    if to == "resolved":
+        data["resolved_at"] = at
+    if to == "closed":
+        data["closed_at"] = at
+    keys = _keys_for(ctx, "matters", matter.id, data)
+    rec = StoredRecord("matters", matter.id, seq, matter.deleted, data, meta, sorted(keys), matter.created_at,
+                       ctx.now_iso, matter.created_by, ctx.actor.user_id)
+    _write(ctx, rec, matter.keys, seq)
+    if set(keys) != set(matter.keys):
+        _cascade(ctx, "matters", matter.id)
+    if workflow.delegation_active(matter.data.get("status") or workflow.INITIAL) != workflow.delegation_active(to):
+        _delegation_changed(ctx, data)
+    return rec
+
+
+# -- resolving conflicts -------------------------------------------------------------------------
+
+def _resolve_conflict(ctx: _Ctx, m: MutationIn, rid: str, edit: Edit) -> PushResult:
+    if m.op != "upsert" or m.base == 0:
+        raise MutationRejected("invalid_request", "conflicts are resolved by an update (base > 0), never created "
+                                                  "or deleted by a client")
+    c = ctx.store.get("conflicts", rid)
+    if c is None or not visible(ctx.keys, c.keys):
+        raise MutationRejected("not_found", f"id: no conflict {rid} that you can see")
+    if not isinstance(m.fields, dict) or set(m.fields) - {"resolution", "value"} or "resolution" not in m.fields:
+        raise MutationRejected("invalid_request", 'fields: send {"resolution": "current" | "incoming" | "value", '
+                                                  '"value": ...}')
+    resolution = m.fields["resolution"]
+    if resolution not in ("current", "incoming", "value"):
+        raise MutationRejected("invalid_request", "fields.resolution: must be current, incoming or value")
+    is_author = c.data.get("author_id") == ctx.actor.user_id
+    staff_here = ctx.actor.is_staff and any(k.startswith("c:") and k in ctx.keys for k in c.keys)
+    if not (is_author or staff_here):
+        raise MutationRejected("forbidden", "only the conflict's author or staff of its area may resolve it")
+    if c.data.get("status") == "resolved":
+        raise MutationRejected("already_resolved", f"this conflict was already resolved by "
+                                                   f"{c.data.get('resolved_by')} at {c.data.get('resolved_at')}")
+    kind = c.data["kind"]
+    value = m.fields.get("value")
+    if kind == "rejected" and resolution != "current":
+        raise MutationRejected("invalid_request", "a rejected mutation can only be dismissed (resolution current); "
+                                                  "send the fix as a new edit")
+    if kind == "transition" and resolution == "incoming" and not ctx.actor.is_staff:
+        raise MutationRejected("forbidden", "only staff decide a contested status change")
+    if kind in ("transition", "delete") and resolution == "value":
+        raise MutationRejected("invalid_request", f"a {kind} conflict is resolved with current or incoming")
+    resolver = Edit(0, ctx.now_iso, ctx.actor.user_id, ctx.actor.origin)
+    target_coll = c.data.get("collection")
+    if resolution != "current" or kind == "update_deleted":
+        _apply_resolution(ctx, c, kind, resolution, value, resolver, target_coll)
+    seq = ctx.store.next_seq()
+    data = dict(c.data)
+    data.update(status="resolved", resolution=resolution, value=value if resolution == "value" else None,
+                resolved_by=ctx.actor.user_id, resolved_at=ctx.now_iso)
+    meta = dict(c.meta)
+    for k in ("status", "resolution", "value", "resolved_by", "resolved_at"):
+        meta[k] = {"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin}
+    rec = StoredRecord("conflicts", c.id, seq, False, data, meta, c.keys, c.created_at, ctx.now_iso,
+                       c.created_by, ctx.actor.user_id)
+    _write(ctx, rec, c.keys, seq)
+    return PushResult(mid=m.mid, status="applied", version=seq, id=c.id)
+
+
+def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, value: Any, resolver: Edit,
+                      target_coll: str | None) -> None:
+    rid = c.data.get("record_id")
+    if target_coll not in COLLECTIONS or not rid:
+        return
+    if kind == "transition":
+        event = ctx.store.get("matter_events", rid)
+        if event is None:
+            return
+        matter = ctx.store.get("matters", event.data["matter_id"])
+        if matter is None:
+            return
+        _set_status(ctx, matter, event.data["to"], ctx.now_iso)
+        seq = ctx.store.next_seq()
+        data = dict(event.data, applied=True)
+        meta = dict(event.meta, applied={"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin})
+        ctx.store.put(StoredRecord("matter_events", event.id, seq, False, data, meta, event.keys, event.created_at,
+                                   ctx.now_iso, event.created_by, ctx.actor.user_id), event.keys, seq)
+        return
+    coll = COLLECTIONS[target_coll]
+    target = ctx.store.get(target_coll, rid)
+    if target is None:
+        return
+    if kind == "delete":  # incoming: the stale delete goes through after all
+        if not target.deleted:
+            _tombstone(ctx, target, ctx.now_iso)
+        return
+    conflict_fields: dict[str, Any] = c.data.get("fields") or {}
+    if resolution == "value":
+        if len(conflict_fields) == 1 and not (isinstance(value, dict) and set(value) == set(conflict_fields)):
+            value = {next(iter(conflict_fields)): value}
+        if not isinstance(value, dict) or not set(value) <= set(conflict_fields):
+            raise MutationRejected("invalid_request", "fields.value: give a value for the conflicting field(s): "
+                                                      + ", ".join(conflict_fields))
+        chosen = validate_fields(coll, value, create=False)
+    elif resolution == "incoming":
+        chosen = {k: v["incoming"] for k, v in conflict_fields.items()}
+    else:  # current, for update_deleted: the record stays deleted
+        return
+    chosen = {k: v for k, v in chosen.items() if k in coll.by_name and not coll.by_name[k].set_valued}
+    seq = ctx.store.next_seq()
+    data = dict(target.data)
+    meta = dict(target.meta)
+    for k, v in chosen.items():
+        data[k] = v
+        meta[k] = {"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin}
+    deleted = target.deleted and kind != "update_deleted"
+    keys = _keys_for(ctx, target_coll, rid, data)
+    ctx.store.put(StoredRecord(target_coll, rid, seq, deleted, data, meta, sorted(keys), target.created_at,
+                               ctx.now_iso, target.created_by, ctx.actor.user_id), target.keys, seq)
+    if set(keys) != set(target.keys):
+        _cascade(ctx, target_coll, rid)
+    if target_coll == "matters":
+        _delegation_changed(ctx, data)
+
+
+# ----------------------------------------------------------------------------------------------
+# pull
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+
+
+def pull(store: SQLiteStore, actor: Actor, cursor_text: str | None, limit: int = DEFAULT_LIMIT) -> PullResponse:
+    """One page of the change feed for the actor's scope (protocol §5)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise SyncError("invalid_request", f"limit must be between 1 and {MAX_LIMIT}", {"parameter": "limit"})
+    with store.read():
+        tree = area_tree(store)
+        keys = user_keys(actor, tree)
+        secret = store.get_meta("secret") or ""
+        epoch = store.get_meta("epoch") or ""
+        horizon = int(store.get_meta("horizon") or 0)
+        head = store.current_seq()
+        shash = scope_hash(keys)
+        if cursor_text:
+            c = cursors.decode(cursor_text, secret)
+            if c.epoch != epoch:
+                raise SyncError("cursor_expired", "The server's data was restored or replaced since this cursor "
+                                "was issued: push your outbox, clear the local copy and pull from the start.",
+                                {"reason": "epoch"})
+            if c.scope != shash:
+                raise SyncError("cursor_expired", "Your role or areas changed since this cursor was issued: "
+                                "push your outbox, clear the local copy and pull from the start.", {"reason": "scope"})
+            if c.seq < horizon or c.seq > head:
+                raise SyncError("cursor_expired", "This cursor is older than the server keeps deletions for: "
+                                "push your outbox, clear the local copy and pull from the start.", {"reason": "age"})
+            after, snap = c.seq, c.snap
+        else:
+            after, snap = 0, head
+        entries = store.feed_page(keys, after, limit)
+        taken: list[tuple[int, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        last = after
+        for seq, coll, rid in entries:
+            if (coll, rid) in seen:
+                last = seq
+                continue
+            if len(taken) == limit:
+                break
+            seen.add((coll, rid))
+            taken.append((seq, coll, rid))
+            last = seq
+        more = any(seq > last for seq, _, _ in entries)
+        if not more:
+            last = max(last, head)
+        by_coll: dict[str, list[str]] = {}
+        for _, coll, rid in taken:
+            by_coll.setdefault(coll, []).append(rid)
+        records = {coll: store.get_many(coll, ids) for coll, ids in by_coll.items()}
+        changes: list[Change] = []
+        for seq, coll, rid in taken:
+            rec = records[coll].get(rid)
+            in_snapshot = snap and seq <= snap
+            if rec is None or not visible(keys, rec.keys):
+                if not in_snapshot:
+                    changes.append(Change(collection=coll, id=rid, removed=True))
+            elif rec.deleted:
+                if not in_snapshot:
+                    changes.append(Change(collection=coll, id=rid, version=rec.version, deleted=True,
+                                          data={"id": rid, "version": rec.version, "deleted": True}))
+            else:
+                changes.append(Change(collection=coll, id=rid, version=rec.version, deleted=False,
+                                      data=mask_for(actor.role, coll, rec.full())))
+        new_cursor = cursors.encode(cursors.Cursor(epoch, last, snap if more else 0, shash), secret)
+    return PullResponse(changes=changes, cursor=new_cursor, more=more, server_time=iso(now_utc()))
+
+
+def readable(store: SQLiteStore, actor: Actor, coll: str, rid: str) -> StoredRecord | None:
+    """A record if the actor may see it (for blob access and staff pages)."""
+    rec = store.get(coll, rid)
+    if rec is None:
+        return None
+    return rec if visible(user_keys(actor, area_tree(store)), rec.keys) else None

@@ -1,0 +1,511 @@
+"""The only SQL of the engine, behind a narrow interface (``SQLiteStore``), and its migrations.
+
+Every synced collection is a table of the same shape::
+
+    id, version, deleted, data (JSON), meta (JSON: per-field version/at/author/origin),
+    keys (JSON: the scope keys the record is visible under), created/updated at/by
+
+plus virtual generated columns over ``data`` for the fields that are queried (household_id,
+status …), each indexed. The change feed is one table ``feed(key, collection, id, seq)``
+holding, per scope key and record, the sequence number of the last change that matters to
+that key; ``(key, seq)`` is indexed, so a pull page is a handful of index range scans whose
+cost does not grow with the database (see ``tests/test_pull_plan.py``).
+
+A PostgreSQL store would implement the same methods; the engine never writes SQL itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+import msgspec
+
+from .schema import COLLECTIONS
+
+_enc = msgspec.json.Encoder()
+_dec = msgspec.json.Decoder()
+
+
+def dumps(value: Any) -> str:
+    return _enc.encode(value).decode()
+
+
+def loads(text: str | bytes | None) -> Any:
+    if text is None:
+        return None
+    return _dec.decode(text)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    """Server times: UTC, microseconds, explicit offset, so that strings sort like times."""
+    return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass
+class StoredRecord:
+    collection: str
+    id: str
+    version: int
+    deleted: bool
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    keys: list[str]
+    created_at: str
+    updated_at: str
+    created_by: str | None
+    updated_by: str | None
+
+    def full(self) -> dict[str, Any]:
+        """The record as pull sends it in ``data``: fields plus server fields."""
+        out = dict(self.data)
+        out.update(id=self.id, version=self.version, deleted=self.deleted, created_at=self.created_at,
+                   updated_at=self.updated_at, created_by=self.created_by, updated_by=self.updated_by)
+        return out
+
+
+# Generated, indexed columns per collection: (column, json path).
+INDEXED: dict[str, tuple[tuple[str, str], ...]] = {
+    "areas": (("parent_id", "$.parent_id"),),
+    "users": (("username", "$.username"),),
+    "categories": (("code", "$.code"),),
+    "households": (("grid_id", "$.grid_id"),),
+    "residents": (("household_id", "$.household_id"),),
+    "visits": (("household_id", "$.household_id"), ("visited_at", "$.visited_at")),
+    "matters": (("household_id", "$.household_id"), ("assignee_id", "$.assignee_id"), ("status", "$.status")),
+    "matter_events": (("matter_id", "$.matter_id"),),
+    "attachments": (("record_id", "$.record_id"),),
+    "conflicts": (("author_id", "$.author_id"), ("status", "$.status")),
+}
+
+
+def _collection_ddl(name: str) -> list[str]:
+    cols = "".join(f",\n  {c} TEXT GENERATED ALWAYS AS (json_extract(data, '{p}')) VIRTUAL"
+                   for c, p in INDEXED.get(name, ()))
+    stmts = [f"""CREATE TABLE {name} (
+  id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  data TEXT NOT NULL,
+  meta TEXT NOT NULL,
+  keys TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  created_by TEXT,
+  updated_by TEXT{cols}
+)"""]
+    for c, _ in INDEXED.get(name, ()):
+        stmts.append(f"CREATE INDEX {name}_{c} ON {name}({c})")
+    return stmts
+
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("0001 collections, feed, idempotency, accounts, blobs", [
+        *[s for name in ("areas", "users", "categories", "households", "residents", "visits", "matters",
+                         "matter_events", "attachments", "conflicts") for s in _collection_ddl(name)],
+        "CREATE UNIQUE INDEX users_username_unique ON users(username)",
+        """CREATE TABLE feed (
+  key TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (key, collection, id)) WITHOUT ROWID""",
+        "CREATE INDEX feed_key_seq ON feed(key, seq)",
+        "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO counters VALUES ('seq', 0)",
+        "CREATE TABLE server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE mutation_log (
+  user_id TEXT NOT NULL, mid TEXT NOT NULL, device_id TEXT NOT NULL, result TEXT NOT NULL,
+  created_at TEXT NOT NULL, PRIMARY KEY (user_id, mid)) WITHOUT ROWID""",
+        "CREATE INDEX mutation_log_created ON mutation_log(created_at)",
+        """CREATE TABLE credentials (
+  user_id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        """CREATE TABLE devices (
+  id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+  lineage_id TEXT NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT, last_push_at TEXT,
+  last_pull_at TEXT, revoked_at TEXT, revoked_by TEXT, outbox_depth INTEGER, app_version TEXT)""",
+        "CREATE INDEX devices_user ON devices(user_id)",
+        """CREATE TABLE blobs (
+  sha256 TEXT PRIMARY KEY, length INTEGER NOT NULL, complete INTEGER NOT NULL DEFAULT 0,
+  uploaded_by TEXT NOT NULL, created_at TEXT NOT NULL, completed_at TEXT)""",
+        """CREATE TABLE blob_refs (
+  sha256 TEXT NOT NULL, collection TEXT NOT NULL, record_id TEXT NOT NULL,
+  PRIMARY KEY (sha256, collection, record_id)) WITHOUT ROWID""",
+        "CREATE INDEX blob_refs_record ON blob_refs(collection, record_id)",
+        """CREATE TABLE audit (
+  id INTEGER PRIMARY KEY, at TEXT NOT NULL, user_id TEXT, action TEXT NOT NULL,
+  collection TEXT, record_id TEXT, details TEXT)""",
+        "CREATE INDEX audit_at ON audit(at)",
+    ]),
+]
+
+
+class SQLiteStore:
+    """One SQLite connection with the operations the engine needs.
+
+    A server keeps one writer store (pushes are serialised by ``write_lock``: SQLite has one
+    writer anyway) and a reader store per thread.
+    """
+
+    def __init__(self, path: str, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        if path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a push acknowledged to a phone survives power loss, not only a process crash.
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.write_lock = threading.RLock()
+        self._in_tx = False
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema ------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet applied, each in its own transaction. Returns their names."""
+        self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+        applied = []
+        for name, stmts in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction():
+                for s in stmts:
+                    self.conn.execute(s)
+                self.conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
+            applied.append(name)
+        with self.transaction():
+            if self.get_meta("epoch") is None:
+                self.set_meta("epoch", secrets.token_hex(8))
+            if self.get_meta("secret") is None:
+                self.set_meta("secret", secrets.token_hex(32))
+            if self.get_meta("horizon") is None:
+                self.set_meta("horizon", "0")
+        return applied
+
+    # -- transactions ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction (BEGIN IMMEDIATE): all of it, or none of it."""
+        with self.write_lock:  # re-entrant: a transaction inside a transaction joins it
+            if self._in_tx:
+                yield
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+            try:
+                yield
+            except BaseException:
+                self._in_tx = False
+                self.conn.execute("ROLLBACK")
+                raise
+            self._in_tx = False
+            self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        """A consistent read snapshot for a multi-statement read (one pull page)."""
+        if self._in_tx:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo one mutation's partial writes when it is rejected, keeping the rest of the batch."""
+        name = "m" + secrets.token_hex(4)
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
+    # -- counters and server metadata ---------------------------------------------------------
+    def next_seq(self) -> int:
+        row = self.conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value").fetchone()
+        return int(row[0])
+
+    def current_seq(self) -> int:
+        return int(self.conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM server_meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO server_meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                          (key, value))
+
+    # -- records -----------------------------------------------------------------------------
+    @staticmethod
+    def _row(coll: str, r: sqlite3.Row) -> StoredRecord:
+        return StoredRecord(coll, r["id"], r["version"], bool(r["deleted"]), loads(r["data"]), loads(r["meta"]),
+                            loads(r["keys"]), r["created_at"], r["updated_at"], r["created_by"], r["updated_by"])
+
+    def get(self, coll: str, rid: str) -> StoredRecord | None:
+        assert coll in COLLECTIONS
+        r = self.conn.execute(f"SELECT id, version, deleted, data, meta, keys, created_at, updated_at, created_by, "
+                              f"updated_by FROM {coll} WHERE id = ?", (rid,)).fetchone()
+        return self._row(coll, r) if r else None
+
+    def get_many(self, coll: str, ids: Iterable[str]) -> dict[str, StoredRecord]:
+        assert coll in COLLECTIONS
+        ids = list(ids)
+        out: dict[str, StoredRecord] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for r in self.conn.execute(f"SELECT id, version, deleted, data, meta, keys, created_at, updated_at, "
+                                       f"created_by, updated_by FROM {coll} WHERE id IN ({q})", chunk):
+                out[r["id"]] = self._row(coll, r)
+        return out
+
+    def put(self, rec: StoredRecord, old_keys: Iterable[str], seq: int) -> None:
+        """Write a record at version ``seq`` and mark it changed under its old and new keys."""
+        self.conn.execute(
+            f"INSERT INTO {rec.collection} (id, version, deleted, data, meta, keys, created_at, updated_at, "
+            f"created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            f"version = excluded.version, deleted = excluded.deleted, data = excluded.data, meta = excluded.meta, "
+            f"keys = excluded.keys, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            (rec.id, rec.version, int(rec.deleted), dumps(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
+             rec.created_at, rec.updated_at, rec.created_by, rec.updated_by))
+        self._feed(rec.collection, rec.id, set(old_keys) | set(rec.keys), seq)
+
+    def set_keys(self, coll: str, rid: str, old_keys: Iterable[str], new_keys: Iterable[str], seq: int) -> None:
+        """A scope-only change: the record enters or leaves keys without a new version."""
+        old, new = set(old_keys), set(new_keys)
+        self.conn.execute(f"UPDATE {coll} SET keys = ? WHERE id = ?", (dumps(sorted(new)), rid))
+        self._feed(coll, rid, old ^ new, seq)
+
+    def _feed(self, coll: str, rid: str, keys: Iterable[str], seq: int) -> None:
+        self.conn.executemany(
+            "INSERT INTO feed (key, collection, id, seq) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(key, collection, id) DO UPDATE SET seq = excluded.seq",
+            [(k, coll, rid, seq) for k in keys])
+
+    def ids_where(self, coll: str, column: str, value: str) -> list[str]:
+        """Ids of the records whose indexed ``column`` equals ``value`` (tombstones included)."""
+        assert any(c == column for c, _ in INDEXED[coll])
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM {coll} WHERE {column} = ?", (value,))]
+
+    def active_assignees(self, household_id: str, ended_statuses: Iterable[str]) -> set[str]:
+        ended = list(ended_statuses)
+        q = ",".join("?" * len(ended))
+        return {r[0] for r in self.conn.execute(
+            f"SELECT DISTINCT assignee_id FROM matters WHERE household_id = ? AND deleted = 0 "
+            f"AND assignee_id IS NOT NULL AND status NOT IN ({q})", (household_id, *ended))}
+
+    def feed_page(self, keys: Iterable[str], after: int, limit: int) -> list[tuple[int, str, str]]:
+        """Up to ``limit`` + 1 feed entries per key after ``after``, merged in sequence order."""
+        keys = sorted(set(keys))
+        if not keys:
+            return []
+        part = "SELECT * FROM (SELECT seq, collection, id FROM feed WHERE key = ? AND seq > ? ORDER BY seq LIMIT ?)"
+        sql = " UNION ALL ".join([part] * len(keys))
+        params: list[Any] = []
+        for k in keys:
+            params += [k, after, limit + 1]
+        rows = self.conn.execute(sql, params).fetchall()
+        return sorted((r[0], r[1], r[2]) for r in rows)
+
+    # -- areas -------------------------------------------------------------------------------
+    def all_areas(self) -> list[tuple[str, str | None, str, bool, bool]]:
+        """(id, parent_id, level, mountain, deleted) for every area."""
+        return [(r[0], r[1], r[2], bool(r[3]), bool(r[4])) for r in self.conn.execute(
+            "SELECT id, parent_id, json_extract(data, '$.level'), coalesce(json_extract(data, '$.mountain'), 0), "
+            "deleted FROM areas")]
+
+    def areas_version(self) -> int:
+        """Changes when any area changes: the cache key of the area tree."""
+        row = self.conn.execute("SELECT coalesce(max(version), 0), count(*) FROM areas").fetchone()
+        return int(row[0]) * 1_000_003 + int(row[1])
+
+    # -- idempotency -------------------------------------------------------------------------
+    def logged_result(self, user_id: str, mid: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT result FROM mutation_log WHERE user_id = ? AND mid = ?", (user_id, mid)).fetchone()
+        return loads(r[0]) if r else None
+
+    def log_result(self, user_id: str, mid: str, device_id: str, result: dict[str, Any], at: str) -> None:
+        self.conn.execute("INSERT INTO mutation_log VALUES (?, ?, ?, ?, ?)", (user_id, mid, device_id, dumps(result), at))
+
+    # -- accounts ----------------------------------------------------------------------------
+    def user_by_username(self, username: str) -> StoredRecord | None:
+        r = self.conn.execute("SELECT id FROM users WHERE username = ? AND deleted = 0", (username,)).fetchone()
+        return self.get("users", r[0]) if r else None
+
+    def password_hash(self, user_id: str) -> str | None:
+        r = self.conn.execute("SELECT password_hash FROM credentials WHERE user_id = ?", (user_id,)).fetchone()
+        return r[0] if r else None
+
+    def set_password_hash(self, user_id: str, hashed: str) -> None:
+        self.conn.execute("INSERT INTO credentials VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+                          "password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+                          (user_id, hashed, iso(utcnow())))
+
+    def add_device(self, device: dict[str, Any]) -> None:
+        self.conn.execute("INSERT INTO devices (id, user_id, name, token_hash, lineage_id, created_at) "
+                          "VALUES (:id, :user_id, :name, :token_hash, :lineage_id, :created_at)", device)
+
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM devices WHERE id = ?", (device_id,)).fetchone()
+        return dict(r) if r else None
+
+    def device_by_token_hash(self, token_hash: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM devices WHERE token_hash = ?", (token_hash,)).fetchone()
+        return dict(r) if r else None
+
+    def devices(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        if user_id:
+            rows = self.conn.execute("SELECT * FROM devices WHERE user_id = ? ORDER BY created_at", (user_id,))
+        else:
+            rows = self.conn.execute("SELECT * FROM devices ORDER BY user_id, created_at")
+        return [dict(r) for r in rows]
+
+    def touch_device(self, device_id: str, column: str, at: str, outbox_depth: int | None = None,
+                     app_version: str | None = None) -> None:
+        assert column in ("last_seen_at", "last_push_at", "last_pull_at")
+        self.conn.execute(f"UPDATE devices SET last_seen_at = ?, {column} = ?, "
+                          f"outbox_depth = coalesce(?, outbox_depth), app_version = coalesce(?, app_version) "
+                          f"WHERE id = ?", (at, at, outbox_depth, app_version, device_id))
+
+    def revoke_device(self, device_id: str, by: str | None, at: str) -> bool:
+        cur = self.conn.execute("UPDATE devices SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+                                (at, by, device_id))
+        return cur.rowcount > 0
+
+    # -- blobs -------------------------------------------------------------------------------
+    def blob(self, sha: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+        return dict(r) if r else None
+
+    def blob_start(self, sha: str, length: int, user_id: str, at: str) -> None:
+        self.conn.execute("INSERT INTO blobs (sha256, length, complete, uploaded_by, created_at) VALUES (?, ?, 0, ?, ?) "
+                          "ON CONFLICT(sha256) DO NOTHING", (sha, length, user_id, at))
+
+    def blob_complete(self, sha: str, at: str) -> None:
+        self.conn.execute("UPDATE blobs SET complete = 1, completed_at = ? WHERE sha256 = ?", (at, sha))
+
+    def blob_forget(self, sha: str) -> None:
+        self.conn.execute("DELETE FROM blobs WHERE sha256 = ? AND complete = 0", (sha,))
+
+    def set_blob_refs(self, coll: str, rid: str, shas: Iterable[str]) -> None:
+        self.conn.execute("DELETE FROM blob_refs WHERE collection = ? AND record_id = ?", (coll, rid))
+        self.conn.executemany("INSERT INTO blob_refs VALUES (?, ?, ?)", [(s, coll, rid) for s in set(shas)])
+
+    def blob_referrers(self, sha: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT collection, record_id FROM blob_refs WHERE sha256 = ?", (sha,))]
+
+    def blob_refs_of(self, coll: str, rid: str) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT sha256 FROM blob_refs WHERE collection = ? AND record_id = ?", (coll, rid))]
+
+    # -- audit -------------------------------------------------------------------------------
+    def audit(self, user_id: str | None, action: str, coll: str | None = None, rid: str | None = None,
+              details: dict[str, Any] | None = None) -> None:
+        self.conn.execute("INSERT INTO audit (at, user_id, action, collection, record_id, details) VALUES (?, ?, ?, ?, ?, ?)",
+                          (iso(utcnow()), user_id, action, coll, rid, dumps(details) if details else None))
+
+    # -- maintenance -------------------------------------------------------------------------
+    def backup_to(self, dest: str) -> None:
+        """An online, consistent copy (the SQLite backup API) with a new cursor epoch.
+
+        Serving the copy later is a restore: cursors issued before it no longer match its epoch,
+        so phones get ``410 cursor_expired`` and resync instead of silently missing changes.
+        """
+        if os.path.exists(dest):
+            raise FileExistsError(dest)
+        target = sqlite3.connect(dest)
+        try:
+            self.conn.backup(target)
+            target.execute("UPDATE server_meta SET value = ? WHERE key = 'epoch'", (secrets.token_hex(8),))
+            target.commit()
+        finally:
+            target.close()
+
+    def purge_tombstones(self, before: str, horizon_seq: int) -> int:
+        """Drop tombstones and scope-exit markers older than the retention; raise the horizon."""
+        n = 0
+        with self.transaction():
+            for coll in COLLECTIONS:
+                for (rid,) in self.conn.execute(f"SELECT id FROM {coll} WHERE deleted = 1 AND updated_at < ? "
+                                                f"AND version <= ?", (before, horizon_seq)).fetchall():
+                    self.conn.execute("DELETE FROM feed WHERE collection = ? AND id = ?", (coll, rid))
+                    n += 1
+            self.set_meta("horizon", str(horizon_seq))
+        return n
+
+
+@dataclass
+class AreaTree:
+    """The area tree in memory: paths, subtrees, villages. Small (thousands of nodes) and cached."""
+
+    parent: dict[str, str | None] = field(default_factory=dict)
+    level: dict[str, str] = field(default_factory=dict)
+    mountain: dict[str, bool] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, rows: Iterable[tuple[str, str | None, str, bool, bool]]) -> "AreaTree":
+        t = cls()
+        for aid, parent, level, mountain, deleted in rows:
+            if deleted:
+                continue
+            t.parent[aid] = parent
+            t.level[aid] = level
+            t.mountain[aid] = mountain
+        for aid, parent in t.parent.items():
+            if parent:
+                t.children.setdefault(parent, []).append(aid)
+        return t
+
+    def __contains__(self, aid: object) -> bool:
+        return aid in self.parent
+
+    def path(self, aid: str | None) -> list[str]:
+        """The area and its ancestors, nearest first."""
+        out: list[str] = []
+        while aid and aid in self.parent and aid not in out:
+            out.append(aid)
+            aid = self.parent[aid]
+        return out
+
+    def subtree(self, aid: str) -> list[str]:
+        out, stack = [], [aid]
+        while stack:
+            a = stack.pop()
+            if a in out:
+                continue
+            out.append(a)
+            stack.extend(self.children.get(a, []))
+        return out
+
+    def roots(self) -> list[str]:
+        return [a for a, p in self.parent.items() if not p or p not in self.parent]
+
+    def village_of(self, aid: str) -> str | None:
+        for a in self.path(aid):
+            if self.level.get(a) in ("village", "community"):
+                return a
+        return None
+
+    def is_mountain(self, aid: str) -> bool:
+        return any(self.mountain.get(a) for a in self.path(aid))

@@ -1,0 +1,64 @@
+"""The matter state machine as a pure table (DOMAIN.md W5/W7; protocol §6 "Workflow status").
+
+A status change is a matter event ``{"kind": "status", "from", "to"}``. Whether it may happen
+depends only on this table, the matter's current status, the actor's role and whether the
+actor is the matter's assignee.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+INITIAL: Final = "submitted"
+TERMINAL: Final = frozenset({"closed", "not_accepted", "merged_duplicate"})
+# Statuses in which the matter no longer counts as delegated to its assignee (the delegation ends).
+DELEGATION_ENDED: Final = TERMINAL
+
+STAFF: Final = frozenset({"staff", "admin"})
+ASSIGNEE: Final = "assignee"  # the matter's assignee, whatever their role
+
+# (from, to) -> who may make the move. Staff and admin appear explicitly so the table reads whole.
+TRANSITIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
+    ("submitted", "accepted"): STAFF,                    # 受理
+    ("submitted", "not_accepted"): STAFF,                # 不予受理 (reason in the note)
+    ("submitted", "merged_duplicate"): STAFF,            # 合并重复
+    ("accepted", "assigned"): STAFF,                     # 派单
+    ("accepted", "in_progress"): STAFF,                  # staff handle it themselves
+    ("assigned", "in_progress"): STAFF | {ASSIGNEE},     # 接单
+    ("in_progress", "waiting_materials"): STAFF | {ASSIGNEE},  # 待补材料: pauses the deadline clock
+    ("waiting_materials", "in_progress"): STAFF | {ASSIGNEE},
+    ("in_progress", "escalated"): STAFF | {ASSIGNEE},    # 上报: level up
+    ("escalated", "assigned"): STAFF,                    # re-dispatched at the higher level
+    ("escalated", "in_progress"): STAFF,
+    ("in_progress", "resolved"): STAFF | {ASSIGNEE},     # 办结
+    ("resolved", "closed"): STAFF,                       # 销号 after verification
+    ("resolved", "reopened"): STAFF,                     # not verified, or the resident is not satisfied
+    ("closed", "reopened"): STAFF,
+    ("reopened", "assigned"): STAFF,
+    ("reopened", "in_progress"): STAFF | {ASSIGNEE},
+}
+
+STATUSES: Final = ("submitted", "accepted", "not_accepted", "merged_duplicate", "assigned", "in_progress",
+                   "waiting_materials", "escalated", "resolved", "closed", "reopened")
+
+
+def is_transition(frm: str, to: str) -> bool:
+    """Whether the table has the move at all, for anybody."""
+    return (frm, to) in TRANSITIONS
+
+
+def may_transition(frm: str, to: str, role: str, is_assignee: bool) -> bool:
+    """Whether an actor of ``role`` (the assignee or not) may move a matter from ``frm`` to ``to``."""
+    who = TRANSITIONS.get((frm, to))
+    if who is None:
+        return False
+    return role in who or (is_assignee and ASSIGNEE in who)
+
+
+def next_statuses(frm: str, role: str, is_assignee: bool) -> list[str]:
+    """The moves an actor may offer from ``frm`` (for buttons in the apps)."""
+    return [to for (f, to) in TRANSITIONS if f == frm and may_transition(f, to, role, is_assignee)]
+
+
+def delegation_active(status: str) -> bool:
+    return status not in DELEGATION_ENDED
