@@ -288,6 +288,8 @@ class SQLiteStore:
             (rec.id, rec.version, int(rec.deleted), dumps(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
              rec.created_at, rec.updated_at, rec.created_by, rec.updated_by))
         self._feed(rec.collection, rec.id, set(old_keys) | set(rec.keys), seq)
+        if rec.collection == "areas":
+            self.set_meta("areas_version", str(seq))
 
     def set_keys(self, coll: str, rid: str, old_keys: Iterable[str], new_keys: Iterable[str], seq: int) -> None:
         """A scope-only change: the record enters or leaves keys without a new version."""
@@ -334,9 +336,8 @@ class SQLiteStore:
             "deleted FROM areas")]
 
     def areas_version(self) -> int:
-        """Changes when any area changes: the cache key of the area tree."""
-        row = self.conn.execute("SELECT coalesce(max(version), 0), count(*) FROM areas").fetchone()
-        return int(row[0]) * 1_000_003 + int(row[1])
+        """Changes when any area changes: the cache key of the area tree (one indexed read)."""
+        return int(self.get_meta("areas_version") or 0)
 
     # -- idempotency -------------------------------------------------------------------------
     def logged_result(self, user_id: str, mid: str) -> dict[str, Any] | None:
