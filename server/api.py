@@ -91,12 +91,13 @@ def login(request: Request, body: bytes, state: State) -> LoginResponse:
                         {"retry_after": wait}, headers={"Retry-After": str(wait)})
     stores = state["stores"]
     try:
-        result = accounts.login(stores.writer, req.username, req.password, req.device_name, req.previous_device_id)
+        user = accounts.check_password(stores.reader(), req.username, req.password)
     except SyncError as e:
         if e.code == "invalid_credentials":
             limiter.failed(req.username, ip)
         raise
     limiter.succeeded(req.username)
+    result = accounts.register_device(stores.writer, user, req.device_name, req.previous_device_id)
     u = result.user
     return LoginResponse(token=result.token, device_id=result.device_id,
                          user=LoginUser(id=u.id, username=u.data["username"], display_name=u.data["display_name"],

@@ -123,14 +123,23 @@ def set_password(store: SQLiteStore, user_id: str, password: str, by: str | None
         store.audit(by, "user.password", "users", user_id)
 
 
-def login(store: SQLiteStore, username: str, password: str, device_name: str,
-          previous_device_id: str | None = None) -> LoginResult:
-    """Check the password and register a device with a new token. Wrong user or password: one answer."""
+def check_password(store: SQLiteStore, username: str, password: str) -> StoredRecord:
+    """The active user with this username and password, else ``invalid_credentials``.
+
+    Unknown user and wrong password take as long and answer alike. Only reads: a server runs it
+    on a reader connection, outside the write lock, since scrypt is slow on purpose.
+    """
     user = store.user_by_username(username) if isinstance(username, str) else None
     stored = store.password_hash(user.id) if user else None
     ok = verify_password(password, stored or _DUMMY_HASH) and stored is not None
     if not ok or user is None or user.data.get("active") is False:
         raise SyncError("invalid_credentials", "Wrong username or password.")
+    return user
+
+
+def register_device(store: SQLiteStore, user: StoredRecord, device_name: str,
+                    previous_device_id: str | None = None) -> LoginResult:
+    """A new device with a new token for a signed-in user."""
     token = secrets.token_urlsafe(32)
     device_id = uuid7()
     lineage = device_id
@@ -146,6 +155,12 @@ def login(store: SQLiteStore, username: str, password: str, device_name: str,
                           "token_hash": token_hash(token), "lineage_id": lineage, "created_at": now})
         store.audit(user.id, "device.login", "devices", device_id, {"name": device_name})
     return LoginResult(token, device_id, user)
+
+
+def login(store: SQLiteStore, username: str, password: str, device_name: str,
+          previous_device_id: str | None = None) -> LoginResult:
+    """Check the password and register a device with a new token. Wrong user or password: one answer."""
+    return register_device(store, check_password(store, username, password), device_name, previous_device_id)
 
 
 def authenticate(store: SQLiteStore, token: str | None) -> Actor:
