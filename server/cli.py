@@ -8,6 +8,7 @@
     device list|revoke
     area list
     backup  --db PATH DEST     an online, consistent copy
+    gc      --db PATH          forget deletions and push results older than the retention (180 days)
 """
 
 from __future__ import annotations
@@ -191,6 +192,19 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from sync.store import iso, utcnow
+
+    store = _store(args)
+    days = max(args.days, 180)  # the protocol keeps deletions and push results at least 180 days
+    out = store.purge(iso(utcnow() - timedelta(days=days)))
+    print(f"forgot {out['tombstones']} deletions, {out['exits']} scope exits and {out['results']} push results "
+          f"older than {days} days; devices with older cursors will resync")
+    return 0
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name, _, _ in SETTINGS}
     return Settings.load(overrides)
@@ -249,13 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     asub = ap.add_subparsers(dest="area_cmd", required=True)
     with_db(asub.add_parser("list"))
 
+    sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention"))
+    sp.add_argument("--days", type=int, default=180, help="retention in days (at least 180)")
     sp = with_db(sub.add_parser("backup", help="online, consistent backup (SQLite backup API)"))
     sp.add_argument("dest")
     return p
 
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "user": cmd_user,
-            "device": cmd_device, "area": cmd_area, "backup": cmd_backup}
+            "device": cmd_device, "area": cmd_area, "backup": cmd_backup, "gc": cmd_gc}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -442,17 +442,35 @@ class SQLiteStore:
         finally:
             target.close()
 
-    def purge_tombstones(self, before: str, horizon_seq: int) -> int:
-        """Drop tombstones and scope-exit markers older than the retention; raise the horizon."""
-        n = 0
+    def purge(self, before: str) -> dict[str, int]:
+        """Forget deletions and scope exits older than ``before`` (the retention), and old idempotency results.
+
+        The horizon becomes the newest version written before ``before``: a cursor older than that
+        may have missed a deletion that is now forgotten, so pulls from it get ``cursor_expired``.
+        """
+        out = {"tombstones": 0, "exits": 0, "results": 0}
         with self.transaction():
+            horizon = int(self.get_meta("horizon") or 0)
             for coll in COLLECTIONS:
-                for (rid,) in self.conn.execute(f"SELECT id FROM {coll} WHERE deleted = 1 AND updated_at < ? "
-                                                f"AND version <= ?", (before, horizon_seq)).fetchall():
+                row = self.conn.execute(f"SELECT max(version) FROM {coll} WHERE updated_at < ?", (before,)).fetchone()
+                horizon = max(horizon, int(row[0] or 0))
+            for coll in COLLECTIONS:
+                ids = [r[0] for r in self.conn.execute(
+                    f"SELECT id FROM {coll} WHERE deleted = 1 AND version <= ?", (horizon,))]
+                for rid in ids:
                     self.conn.execute("DELETE FROM feed WHERE collection = ? AND id = ?", (coll, rid))
-                    n += 1
-            self.set_meta("horizon", str(horizon_seq))
-        return n
+                    self.conn.execute(f"DELETE FROM {coll} WHERE id = ?", (rid,))
+                    self.conn.execute("DELETE FROM blob_refs WHERE collection = ? AND record_id = ?", (coll, rid))
+                out["tombstones"] += len(ids)
+                # scope exits: feed rows under keys the record no longer has
+                cur = self.conn.execute(
+                    f"DELETE FROM feed WHERE collection = ? AND seq <= ? AND id IN (SELECT id FROM {coll}) AND NOT EXISTS "
+                    f"(SELECT 1 FROM {coll} r, json_each(r.keys) k WHERE r.id = feed.id AND k.value = feed.key)",
+                    (coll, horizon))
+                out["exits"] += cur.rowcount
+            out["results"] = self.conn.execute("DELETE FROM mutation_log WHERE created_at < ?", (before,)).rowcount
+            self.set_meta("horizon", str(horizon))
+        return out
 
 
 @dataclass

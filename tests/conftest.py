@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from sync.scope import Actor
 from sync.store import SQLiteStore
 
 PASSWORD = "demo"
+_T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
 _HASH: dict[str, str] = {}
 
 
@@ -46,7 +48,7 @@ class Town:
     def at(self) -> str:
         """Edit times that grow by a minute per call, so 'later' is unambiguous in tests."""
         self.clock += 1
-        return f"2026-11-20T{8 + self.clock // 60:02d}:{self.clock % 60:02d}:00+08:00"
+        return (_T0 + timedelta(minutes=self.clock)).isoformat()
 
     def mut(self, collection: str, rid: str, fields: dict[str, Any] | None = None, base: int = 0,
             op: str = "upsert", at: str | None = None, mid: str | None = None) -> dict[str, Any]:
