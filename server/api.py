@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from typing import Any
@@ -10,6 +11,7 @@ import anyio
 import msgspec
 from litestar import Request, Response, get, head, patch, post
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
@@ -21,6 +23,9 @@ from sync.store import iso, utcnow
 
 from . import __version__
 from .settings import Settings
+
+
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also accepts "²" and "٣"
 
 
 def _settings(state: State) -> Settings:
@@ -45,6 +50,9 @@ def read_body(request: Request, body: bytes, limit: int) -> bytes:
         out += d.flush()
     except zlib.error:
         raise SyncError("invalid_request", "The body is not valid gzip.") from None
+    if not d.eof or d.unused_data:
+        # A stream cut short (a dropped upload) or with bytes after its end is not a body we can trust.
+        raise SyncError("invalid_request", "The gzip body is incomplete or has data after its end; send it again.")
     if len(out) > limit:
         raise SyncError("too_large", f"The body is larger than {limit} bytes once decompressed.", {"max_bytes": limit})
     return out
@@ -74,7 +82,7 @@ def health() -> Health:
 
 
 @post("/api/v1/auth/login", operation_id="login", sync_to_thread=True, tags=["identity"], status_code=200)
-def login(request: Request, body: bytes, state: State) -> LoginResponse:
+def login(request: Request, body: RawBody, state: State) -> LoginResponse:
     """Sign in and register this device; the token never expires by time, only by revocation."""
     raw = read_body(request, body, 64 * 1024)
     try:
@@ -106,7 +114,7 @@ def login(request: Request, body: bytes, state: State) -> LoginResponse:
 
 
 @post("/api/v1/sync/push", operation_id="push", sync_to_thread=True, tags=["sync"], status_code=200)
-def push(request: Request, body: bytes, state: State) -> PushResponse:
+def push(request: Request, body: RawBody, state: State) -> PushResponse:
     """Apply a batch of mutations atomically, exactly once, in order (protocol §4)."""
     actor = authenticate(request)
     settings = _settings(state)
@@ -119,7 +127,8 @@ def push(request: Request, body: bytes, state: State) -> PushResponse:
 
 
 @get("/api/v1/sync/pull", operation_id="pull", sync_to_thread=True, tags=["sync"])
-def pull(request: Request, state: State, cursor: str | None = None, limit: str | None = None) -> PullResponse:
+def pull(request: Request, state: State, cursor: FromQuery[str | None] = None,
+         limit: FromQuery[str | None] = None) -> PullResponse:
     """A page of everything in scope that changed after the cursor (protocol §5)."""
     actor = authenticate(request)
     settings = _settings(state)
@@ -142,25 +151,28 @@ def _touch(state: State, actor: Actor, column: str, request: Request) -> None:
     if now - seen.get(actor.device_id, -1e9) < 60:
         return
     seen[actor.device_id] = now
-    depth = request.headers.get("x-outbox-depth")
+    # Hints for the sync-health screen: anything odd is ignored, never a reason to fail the pull
+    # (str.isdigit() alone lets "²" or a 30-digit number through to int() and SQLite).
+    depth = (request.headers.get("x-outbox-depth") or "").strip()
+    app_version = (request.headers.get("x-app-version") or "").strip()[:100]
     store = state["stores"].writer
     with store.transaction():
         store.touch_device(actor.device_id, column, iso(utcnow()),
-                           outbox_depth=int(depth) if depth and depth.isdigit() else None,
-                           app_version=(request.headers.get("x-app-version") or None))
+                           outbox_depth=int(depth) if _DECIMAL.fullmatch(depth) and len(depth) <= 9 else None,
+                           app_version=app_version or None)
 
 
 def _int_header(request: Request, name: str) -> int:
-    value = request.headers.get(name)
-    if value is None or not value.strip().isdigit() or len(value.strip()) > 15:
+    value = (request.headers.get(name) or "").strip()
+    if not _DECIMAL.fullmatch(value) or len(value) > 15:
         raise SyncError("invalid_request", f"The {name} header must be a non-negative integer.", {"header": name})
-    return int(value.strip())
+    return int(value)
 
 
 # The blob handlers are async and hand their blocking work to a thread themselves: Litestar 2.25
 # fails to await threaded sync handlers that share a path (HEAD, PATCH and GET here).
 @head("/api/v1/blobs/{sha256:str}", operation_id="blobHead", tags=["blobs"])
-async def blob_head(request: Request, sha256: str, state: State) -> Response[None]:
+async def blob_head(request: Request, sha256: FromPath[str], state: State) -> Response[None]:
     """How many bytes of a blob the server holds (``Upload-Offset``) and its ``Upload-Length``."""
     def work() -> Any:
         authenticate(request)
@@ -176,7 +188,7 @@ async def blob_head(request: Request, sha256: str, state: State) -> Response[Non
 
 
 @patch("/api/v1/blobs/{sha256:str}", operation_id="blobPatch", tags=["blobs"], status_code=204)
-async def blob_patch(request: Request, sha256: str, body: bytes, state: State) -> Response[None]:
+async def blob_patch(request: Request, sha256: FromPath[str], body: RawBody, state: State) -> Response[None]:
     """Append one chunk (at most 1 MiB) at ``Upload-Offset``; the last one is hash-checked."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     settings = _settings(state)
@@ -212,7 +224,7 @@ def sniff(path: str) -> str:
 
 
 @get("/api/v1/blobs/{sha256:str}", operation_id="blobGet", tags=["blobs"])
-async def blob_get(request: Request, sha256: str, state: State) -> File:
+async def blob_get(request: Request, sha256: FromPath[str], state: State) -> File:
     """The bytes, to users in whose scope a record refers to the blob (or who uploaded it)."""
     def work() -> tuple[str, str]:
         actor = authenticate(request)

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.enums import OpenAPIMediaType
+from litestar.exceptions import NotFoundException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import OpenAPIRenderPlugin
+from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from sync import blobs as blobstore
@@ -68,6 +70,25 @@ class OpenAPIJson(OpenAPIRenderPlugin):
 
     def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:  # type: ignore[type-arg]
         return self.render_json(request, complete_openapi(openapi_schema))
+
+
+def _schema_not_found(path: FromPath[str] = "/") -> None:
+    raise NotFoundException()
+
+
+class SchemaRouter(Router):
+    """The ``/schema`` router, whose catch-all answers 404 in the protocol's JSON error shape.
+
+    Litestar registers a handler there that returns an HTML page for every unknown schema path
+    (``/schema/swagger`` …), past the exception handlers; it is swapped for one that raises, so
+    ``errors.py`` answers like everywhere else.
+    """
+
+    def register(self, value: Any) -> Any:
+        fn = getattr(value, "fn", None)
+        if getattr(fn, "__name__", "") == "handle_schema_path_not_found":
+            value = get(list(value.paths), sync_to_thread=False, include_in_schema=False)(_schema_not_found)
+        return super().register(value)
 
 
 _BODIES = {("/api/v1/sync/push", "post"): PushRequest, ("/api/v1/auth/login", "post"): LoginRequest}
@@ -140,7 +161,8 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         compression_config=CompressionConfig(backend="gzip", minimum_size=512, gzip_compress_level=6),
         openapi_config=OpenAPIConfig(title="Gridbook sync API", version=__version__,
-                                     description="Protocol v1 (docs/protocol.md).", render_plugins=[OpenAPIJson()]),
+                                     description="Protocol v1 (docs/protocol.md).", render_plugins=[OpenAPIJson()],
+                                     openapi_router=SchemaRouter("/schema", route_handlers=[], include_in_schema=False)),
         request_max_body_size=max(settings.max_push_bytes, settings.max_chunk_bytes) + 1024,
         before_send=[security.headers],
         on_shutdown=[stores.close],
