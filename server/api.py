@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import logging
 import time
 import zlib
 from typing import Any
@@ -23,6 +24,8 @@ from sync.store import iso, utcnow
 
 from . import __version__
 from .settings import Settings
+
+log = logging.getLogger("gridbook")
 
 
 _DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also accepts "²" and "٣"
@@ -156,10 +159,19 @@ def _touch(state: State, actor: Actor, column: str, request: Request) -> None:
     depth = (request.headers.get("x-outbox-depth") or "").strip()
     app_version = (request.headers.get("x-app-version") or "").strip()[:100]
     store = state["stores"].writer
-    with store.transaction():
-        store.touch_device(actor.device_id, column, iso(utcnow()),
-                           outbox_depth=int(depth) if _DECIMAL.fullmatch(depth) and len(depth) <= 9 else None,
-                           app_version=app_version or None)
+    # Best effort: a pull never waits for a push to finish, nor fails, because of this bookkeeping.
+    if not store.write_lock.acquire(blocking=False):
+        seen.pop(actor.device_id, None)
+        return
+    try:
+        with store.transaction():
+            store.touch_device(actor.device_id, column, iso(utcnow()),
+                               outbox_depth=int(depth) if _DECIMAL.fullmatch(depth) and len(depth) <= 9 else None,
+                               app_version=app_version or None)
+    except Exception:  # noqa: BLE001 - sync health is not worth a failed pull
+        log.warning("could not record device activity for %s", actor.device_id, exc_info=True)
+    finally:
+        store.write_lock.release()
 
 
 def _int_header(request: Request, name: str) -> int:

@@ -24,6 +24,7 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from sync import blobs as blobstore
+from sync.catalogue import install_catalogue
 from sync.protocol import ErrorResponse, LoginRequest, PushRequest
 from sync.store import SQLiteStore
 
@@ -40,6 +41,7 @@ class Stores:
         self.path = path
         self.writer = SQLiteStore(path)
         self.writer.migrate()
+        install_catalogue(self.writer)  # the shipped matter catalogue, on a new database only
         self._local = threading.local()
         self._readers: list[SQLiteStore] = []
         self._lock = threading.Lock()

@@ -27,11 +27,11 @@ from sync.store import SQLiteStore
 from .settings import SETTINGS, Settings
 
 DEMO_ACCOUNTS = [
-    ("worker1", "网格员 (grid worker)", "杖锡村 第一网格"),
-    ("worker2", "网格员 (grid worker)", "杖锡村 第一网格 (same grid as worker1)"),
-    ("worker3", "网格员 (grid worker)", "another village's grid"),
-    ("agent1", "高山代办员 (proxy agent)", "杖锡村 (worker1's village)"),
-    ("staff1", "镇工作人员 (town staff)", "章水镇"),
+    ("worker1", "李秀英 网格员 (grid worker)", "杖锡村第一网格"),
+    ("worker2", "王建军 网格员 (grid worker)", "杖锡村第一网格 (same grid as worker1)"),
+    ("worker3", "李海波 网格员 (grid worker)", "a grid of 李家坑村 (another village)"),
+    ("agent1", "黄志明 高山代办员 (proxy agent)", "杖锡村 (worker1's village)"),
+    ("staff1", "周海燕 镇工作人员 (town staff)", "章水镇"),
     ("admin", "管理员 (admin)", "everything"),
 ]
 
@@ -62,7 +62,7 @@ def _resolve_area(store: SQLiteStore, ref: str) -> str:
 def print_demo_accounts(out: Any = sys.stdout) -> None:
     print("Demo accounts (password for all: demo)", file=out)
     for user, role, where in DEMO_ACCOUNTS:
-        print(f"  {user:<8} {role:<26} {where}", file=out)
+        print(f"  {user:<8} {role:<30} {where}", file=out)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -102,9 +102,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from sync.catalogue import install_catalogue
+
     s = SQLiteStore(args.db)
     applied = s.migrate()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    n = install_catalogue(s)
+    if n:
+        print(f"installed the shipped matter catalogue ({n} categories)")
     return 0
 
 

@@ -12,7 +12,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
+
+Status = Literal["applied", "merged", "conflict", "rejected"]
 
 import msgspec
 
@@ -114,12 +116,14 @@ def push(store: SQLiteStore, actor: Actor, body: bytes | PushRequest, now: datet
         tree = area_tree(store)
         ctx = _Ctx(store, actor, tree, user_keys(actor, tree), received, iso(received))
         seen: set[str] = set()
-        for m in req.mutations:
+        for index, m in enumerate(req.mutations):
             if m.mid in seen:
-                # A client bug, not user data: refuse it, but record nothing under this mid, so the
-                # first mutation's recorded result stays the one a retry gets.
-                results.append(PushResult(mid=m.mid, status="rejected", error=_err(
-                    "invalid_request", "mid: this mid appears earlier in the same batch")))
+                # Refused and shown to the author like any rejection, but nothing is logged under
+                # this mid (the first mutation's result stays the one a retry gets), and the
+                # conflict id is derived from the batch position, so a retried batch adds nothing.
+                cid = str(uuid.uuid5(_DUP_NS, f"{actor.user_id}:{m.mid}:{index}"))
+                results.append(_reject(ctx, m, MutationRejected(
+                    "invalid_request", "mid: this mid appears earlier in the same batch"), cid))
                 continue
             seen.add(m.mid)
             logged = store.logged_result(actor.user_id, m.mid)
@@ -146,10 +150,16 @@ def _err(code: str, message: str) -> Any:
     return MutationError(code=code, message=message)
 
 
-def _reject(ctx: _Ctx, m: MutationIn, e: MutationRejected) -> PushResult:
+_DUP_NS = uuid.UUID("6f1c2d0e-9a57-4c1b-8f3e-2b7d5a9c4e10")
+
+
+def _reject(ctx: _Ctx, m: MutationIn, e: MutationRejected, cid: str | None = None) -> PushResult:
     """Store a rejection where its author (and their staff) can see it, and say why."""
-    cid = uuid7()
     rid = m.id if isinstance(m.id, str) and len(m.id) <= 100 else None
+    if cid is not None and ctx.store.get("conflicts", cid) is not None:
+        return PushResult(mid=m.mid, status="rejected", error=_err(e.code, e.message), conflict_id=cid,
+                          id=rid if rid and is_uuid(rid) else None)
+    cid = cid or uuid7()
     area = None
     if isinstance(m.collection, str) and m.collection in HOUSEHOLD_LINKED and rid and is_uuid(rid):
         area = _area_of_existing(ctx, m.collection, rid)
@@ -331,9 +341,15 @@ DEPENDENTS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _cascade(ctx: _Ctx, coll: str, rid: str, depth: int = 0) -> None:
-    """A record's keys changed: recompute the keys of the records that hang off it."""
+def _cascade(ctx: _Ctx, coll: str, rid: str, depth: int = 0, only_delegation: bool = False) -> None:
+    """A record's keys changed: recompute the keys of the records that hang off it.
+
+    When only a household's delegation keys changed, visits and matters cannot change (they take
+    the household's area keys only), so they are not even read.
+    """
     for dep, column in DEPENDENTS.get(coll, ()):
+        if only_delegation and coll == "households" and dep in ("visits", "matters"):
+            continue
         for did in ctx.store.ids_where(dep, column, rid):
             _refresh_keys(ctx, dep, did, depth + 1)
 
@@ -348,7 +364,8 @@ def _refresh_keys(ctx: _Ctx, coll: str, rid: str, depth: int = 0) -> None:
     if new == set(rec.keys):
         return
     ctx.store.set_keys(coll, rid, rec.keys, new, ctx.store.next_seq())
-    _cascade(ctx, coll, rid, depth)
+    only_delegation = all(k.startswith("d:") for k in new ^ set(rec.keys))
+    _cascade(ctx, coll, rid, depth, only_delegation)
 
 
 def _delegation_changed(ctx: _Ctx, matter: dict[str, Any]) -> None:
@@ -486,6 +503,7 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
     edit.version = seq
     d = merge.merge_update(coll, existing.data, existing.meta, m.base, fields, edit)
     version = existing.version
+    cid: str | None = None
     if d.changes:
         data = dict(existing.data)
         data.update(d.changes)
@@ -501,7 +519,6 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
             _cascade(ctx, coll.name, existing.id)
         if coll.name == "matters" and "assignee_id" in d.changes:
             _delegation_changed(ctx, data)
-    cid = None
     if d.conflicts:
         cid = _conflict(ctx, m, "field", coll.name, existing.id,
                         {k: c.as_json() for k, c in d.conflicts.items()},
@@ -553,7 +570,7 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
     _check_scope(ctx, "matters", matter.keys, matter.id)
     applied: bool | None = None
     conflict_needed = False
-    status_result = "applied"
+    status_result: Status = "applied"
     if fields["kind"] == "status":
         frm, to = fields.get("from"), fields.get("to")
         if not to:
@@ -583,7 +600,7 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
                        ctx.actor.user_id, ctx.actor.user_id)
     _write(ctx, rec, (), seq)
     version = seq
-    cid = None
+    cid: str | None = None
     if applied:
         _set_status(ctx, matter, fields["to"], edit.at)
     if conflict_needed:

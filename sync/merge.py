@@ -13,7 +13,7 @@ decide. Every rule has named cases in ``tests/test_merge.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .schema import Collection
 
@@ -52,7 +52,7 @@ class UpdateDecision:
     others_changed: bool = False  # someone else changed the record since base (for "merged")
 
     @property
-    def status(self) -> str:
+    def status(self) -> Literal["applied", "merged", "conflict"]:
         if self.conflicts:
             return "conflict"
         if self.others_changed and self.changes:
