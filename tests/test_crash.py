@@ -1,0 +1,276 @@
+"""Crash safety of push against a real server process (protocol §4 "Atomic batch", "Exactly once").
+
+A real ``python -m server serve`` runs on a temporary database (the conftest town). Two phones
+push a large batch each at the same time (500 mutations: 250 households, each with a resident);
+the test watches the database for a push's write transaction (a probe connection that cannot
+take the write lock) and SIGKILLs the server at several delays after it opened: early in the
+first batch, near its commit, inside the second, after both. Then, reading the file directly:
+each batch is whole (every mutation has its ``mutation_log`` row and its record) or absent, a
+batch whose answer arrived is whole, and ``PRAGMA integrity_check`` passes. The server is
+restarted on the same file and the phones re-push the same batches (same mids): every mid gets
+exactly one result, each record exists once, and pushing again gives identical results. At least
+one kill must have landed inside a transaction (lock held, no answer, nothing applied). The
+server's log is shown when anything fails; the child is always stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from .conftest import build_town
+from sync.store import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 500
+# Seconds to wait, once a push's write transaction is seen open, before SIGKILL. A batch takes
+# about 70 ms to apply here and the second phone's batch follows it, so the kills land early in
+# the first, near its commit, in the second, and (1 s) after both committed; a push committed
+# whose answer never left is the "re-push after a dropped connection" case.
+KILL_DELAYS = (0.0, 0.01, 0.03, 0.05, 0.07, 0.09, 0.12, 1.0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """``python -m server serve`` as a child process, its output in a log file."""
+
+    def __init__(self, db: Path, log: Path) -> None:
+        self.db = db
+        self.log_path = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        self.port = free_port()
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n--- start on port {self.port} ---\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server", "serve", "--db", str(self.db), "--port", str(self.port)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited with {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=1) as r:
+                    body = json.loads(r.read())
+                    assert body["ok"] is True and body["protocol"] == 1
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.05)
+        raise AssertionError("the server did not answer /api/v1/health within 20 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return "(no log)"
+
+
+def push(url: str, token: str, mutations: list[dict[str, Any]], timeout: float = 60) -> dict[str, Any]:
+    body = json.dumps({"protocol": 1, "mutations": mutations}).encode()
+    req = urllib.request.Request(f"{url}/api/v1/sync/push", data=body, method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        assert r.status == 200
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def make_batch(grid: str, n: int = BATCH) -> list[dict[str, Any]]:
+    """n/2 households, each followed by a resident of it (the resident depends on the household)."""
+    out: list[dict[str, Any]] = []
+    for i in range(n // 2):
+        hid, rid = str(uuid.uuid4()), str(uuid.uuid4())
+        at = f"2026-11-20T09:{i // 60 % 60:02d}:{i % 60:02d}+08:00"
+        out.append({"mid": str(uuid.uuid4()), "collection": "households", "id": hid, "op": "upsert", "base": 0,
+                    "fields": {"grid_id": grid, "address": f"杖锡村上岙{i}号", "head_name": "王阿公",
+                               "phone": "13800000000", "members_count": 3, "tags": ["独居老人"],
+                               "notes": "备注" * 20}, "at": at})
+        out.append({"mid": str(uuid.uuid4()), "collection": "residents", "id": rid, "op": "upsert", "base": 0,
+                    "fields": {"household_id": hid, "name": "王小明", "residence": "resident"}, "at": at})
+    return out
+
+
+def connect_ro(db: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+
+
+def write_locked(db: Path) -> bool:
+    """Whether some connection holds the write lock (the push's BEGIN IMMEDIATE transaction)."""
+    conn = sqlite3.connect(str(db), timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as e:
+        if "locked" in str(e) or "busy" in str(e):
+            return True
+        raise
+    finally:
+        conn.close()
+
+
+def batch_state(db: Path, user_id: str, batch: list[dict[str, Any]]) -> dict[str, int]:
+    """How much of the batch is in the database, read straight from the file."""
+    mids = [m["mid"] for m in batch]
+    hids = [m["id"] for m in batch if m["collection"] == "households"]
+    rids = [m["id"] for m in batch if m["collection"] == "residents"]
+    conn = connect_ro(db)
+    try:
+        def count(sql: str, ids: list[str], *extra: str) -> int:
+            q = ",".join("?" * len(ids))
+            return int(conn.execute(sql.format(q=q), (*extra, *ids)).fetchone()[0])
+        return {"log": count("SELECT count(*) FROM mutation_log WHERE user_id = ? AND mid IN ({q})", mids, user_id),
+                "households": count("SELECT count(*) FROM households WHERE id IN ({q})", hids),
+                "residents": count("SELECT count(*) FROM residents WHERE id IN ({q})", rids),
+                "feed": count("SELECT count(DISTINCT id) FROM feed WHERE collection = 'households' AND id IN ({q})",
+                              hids)}
+    finally:
+        conn.close()
+
+
+def integrity(db: Path) -> str:
+    conn = connect_ro(db)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def prepared(tmp_path: Path) -> Iterator[tuple[Path, dict[str, tuple[str, str]], str]]:
+    """A database with the conftest town, closed; for w1 and w2: (token, user id); and grid g1."""
+    db = tmp_path / "gridbook.db"
+    store = SQLiteStore(str(db))
+    store.migrate()
+    town = build_town(store)
+    users = {name: (town.tokens[name], town.actors[name].user_id) for name in ("w1", "w2")}
+    grid = town.ids["g1"]
+    store.close()
+    yield db, users, grid
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_push_leaves_all_or_nothing_and_a_re_push_converges(
+        prepared: tuple[Path, dict[str, tuple[str, str]], str], tmp_path: Path) -> None:
+    db, users, grid = prepared
+    server = Server(db, tmp_path / "server.log")
+    full = {"log": BATCH, "households": BATCH // 2, "residents": BATCH // 2, "feed": BATCH // 2}
+    none = {k: 0 for k in full}
+    outcomes: list[dict[str, Any]] = []
+    try:
+        server.start()
+        for delay in KILL_DELAYS:
+            # two phones push a large batch each at the same time (the server applies one after the other)
+            batches = {name: make_batch(grid) for name in users}
+            answers: dict[str, dict[str, Any]] = {name: {} for name in users}
+            threads = []
+            for name, (token, _) in users.items():
+                def send(url: str = server.url, token: str = token, b: list[dict[str, Any]] = batches[name],
+                         out: dict[str, Any] = answers[name]) -> None:
+                    try:
+                        out["response"] = push(url, token, b)
+                    except (urllib.error.URLError, ConnectionError, OSError) as e:
+                        out["error"] = repr(e)
+                threads.append(threading.Thread(target=send, daemon=True))
+            for t in threads:
+                t.start()
+            # wait for the first push's write transaction, then kill the server inside (or after) it
+            deadline = time.monotonic() + 20
+            while not write_locked(db):
+                assert time.monotonic() < deadline, "the push never started a write transaction"
+                if all("response" in a or "error" in a for a in answers.values()):
+                    raise AssertionError(f"the pushes ended before a write transaction was seen: {answers}")
+                time.sleep(0.0005)
+            time.sleep(delay)
+            locked_at_kill = write_locked(db)
+            server.kill9()
+            for t in threads:
+                t.join(timeout=30)
+                assert not t.is_alive()
+            # read the file as the crash left it: the database is sound and holds every batch whole or not at all
+            assert integrity(db) == "ok", "the database is damaged after kill -9"
+            outcome: dict[str, Any] = {"delay": delay, "locked_at_kill": locked_at_kill}
+            for name, (_, user_id) in users.items():
+                state = batch_state(db, user_id, batches[name])
+                assert state in (full, none), f"kill -9 after {delay}s left part of {name}'s batch: {state}"
+                answered = "response" in answers[name]
+                if answered:
+                    assert state == full, "the server answered, so the batch must have been committed"
+                outcome[name] = ("answered" if answered else "no answer") + (", applied" if state == full else
+                                                                            ", not applied")
+            outcomes.append(outcome)
+
+            # the phones never got (or never trusted) an answer: they push the same batches again
+            server.start()
+            for name, (token, user_id) in users.items():
+                batch = batches[name]
+                first = push(server.url, token, batch)["results"]
+                assert [r["mid"] for r in first] == [m["mid"] for m in batch], "one result per mutation, in order"
+                assert all(r["status"] == "applied" and r["version"] for r in first), \
+                    [r for r in first if r["status"] != "applied"][:3]
+                if "response" in answers[name]:
+                    assert first == answers[name]["response"]["results"], "a re-push answers as recorded"
+                again = push(server.url, token, batch)["results"]
+                assert again == first, "pushing the same batch again must give identical results"
+                assert batch_state(db, user_id, batch) == full, "each record exists exactly once after re-push"
+
+        print("kill outcomes:", outcomes)   # shown with pytest -rP
+        # at least one kill landed inside a push's transaction: lock held, no answer, nothing of it applied
+        assert any(o["locked_at_kill"] and any(o[n] == "no answer, not applied" for n in users) for o in outcomes), \
+            f"no kill landed mid-transaction: {outcomes}"
+        server.stop()
+        assert integrity(db) == "ok"
+        conn = connect_ro(db)
+        try:
+            assert conn.execute("SELECT count(*) FROM (SELECT 1 FROM mutation_log GROUP BY user_id, mid "
+                                "HAVING count(*) > 1)").fetchone()[0] == 0
+            n = conn.execute("SELECT count(*) FROM households").fetchone()[0]
+            assert n == len(KILL_DELAYS) * len(users) * BATCH // 2, "every batch's households, once"
+        finally:
+            conn.close()
+    except AssertionError as e:
+        raise AssertionError(f"{e}\noutcomes: {outcomes}\n--- server log ---\n{server.log()}") from None
+    finally:
+        server.stop()
