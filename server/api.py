@@ -187,8 +187,8 @@ def _int_header(request: Request, name: str) -> int:
 async def blob_head(request: Request, sha256: FromPath[str], state: State) -> Response[None]:
     """How many bytes of a blob the server holds (``Upload-Offset``) and its ``Upload-Length``."""
     def work() -> Any:
-        authenticate(request)
-        return state["blobs"].state(state["stores"].reader(), sha256)
+        actor = authenticate(request)
+        return state["blobs"].state_for(state["stores"].reader(), actor, sha256)
 
     st = await anyio.to_thread.run_sync(work)
     if st is None:

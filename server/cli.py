@@ -94,10 +94,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
-    store = _store(args)
-    summary = seed(store, seed_value=getattr(args, "seed", 20261123))
+    if os.path.exists(args.db):  # --force: add to the existing database
+        store = _store(args)
+        summary = seed(store, seed_value=getattr(args, "seed", 20261123))
+        store.close()
+    else:
+        # Seed beside it and move into place at the end: a failed seed never leaves a half-seeded
+        # database that `run` would then take for a real one.
+        partial = args.db + ".seeding"
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(partial + suffix):
+                os.remove(partial + suffix)
+        store = SQLiteStore(partial)
+        store.migrate()
+        summary = seed(store, seed_value=getattr(args, "seed", 20261123))
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.close()
+        os.replace(partial, args.db)
     print("Seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items()), flush=True)
-    store.close()
     return 0
 
 
@@ -203,7 +217,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     from sync.store import iso, utcnow
 
     store = _store(args)
-    days = max(args.days, 180)  # the protocol keeps deletions and push results at least 180 days
+    days = max(args.days or Settings.load().tombstone_retention_days, 180)  # the protocol keeps deletions and push results at least 180 days
     out = store.purge(iso(utcnow() - timedelta(days=days)))
     print(f"forgot {out['tombstones']} deletions, {out['exits']} scope exits and {out['results']} push results "
           f"older than {days} days; devices with older cursors will resync")
@@ -269,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_db(asub.add_parser("list"))
 
     sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention"))
-    sp.add_argument("--days", type=int, default=180, help="retention in days (at least 180)")
+    sp.add_argument("--days", type=int, default=None,
+                    help="retention in days (at least 180; default: the tombstone_retention_days setting)")
     sp = with_db(sub.add_parser("backup", help="online, consistent backup (SQLite backup API)"))
     sp.add_argument("dest")
     return p

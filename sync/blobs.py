@@ -110,6 +110,13 @@ class BlobStore:
                 store.blob_complete(sha, iso(utcnow()))
             return BlobState(length, length, True)
 
+    def state_for(self, store: SQLiteStore, actor: Actor, sha: str) -> BlobState | None:
+        """The upload state, told only to its uploader and to users who may read the blob."""
+        st = self.state(store, sha)
+        if st is None or not self.may_read(store, actor, sha):
+            return None
+        return st
+
     def may_read(self, store: SQLiteStore, actor: Actor, sha: str) -> bool:
         """Only users in whose scope a record refers to the blob, or who uploaded it."""
         row = store.blob(sha)

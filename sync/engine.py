@@ -41,7 +41,8 @@ PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "residents": {"create": ("grid_worker", "proxy_agent", "staff", "admin"),
                   "update": ("grid_worker", "proxy_agent", "staff", "admin"),
                   "delete": ("grid_worker", "staff", "admin")},
-    "visits": {"create": ("grid_worker", "proxy_agent", "staff", "admin"), "update": (), "delete": ()},
+    # proxy agents see no visits (protocol §3), so they record none; feedback is a matter event
+    "visits": {"create": ("grid_worker", "staff", "admin"), "update": (), "delete": ()},
     "matters": {"create": ("grid_worker", "proxy_agent", "staff", "admin"),
                 "update": ("grid_worker", "proxy_agent", "staff", "admin"),
                 "delete": ("admin",)},
@@ -419,7 +420,8 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
         if fields.get("parent_id") and fields["parent_id"] not in ctx.tree:
             raise MutationRejected("invalid_request", "fields.parent_id: no such area")
     elif coll.name == "categories":
-        pass
+        if ctx.store.ids_where("categories", "code", fields["code"]):
+            raise MutationRejected("invalid_request", f"fields.code: a category {fields['code']!r} already exists")
     elif coll.name == "households":
         if fields["grid_id"] not in ctx.tree:
             raise MutationRejected("invalid_request", "fields.grid_id: no such area")
@@ -432,7 +434,7 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
             if not fields.get("raised_at"):
                 computed["raised_at"] = edit.at
             if fields.get("resident_id"):
-                _live(ctx, "residents", fields["resident_id"], "fields.resident_id")
+                _check_resident(ctx, fields["resident_id"], fields["household_id"])
             if fields.get("assignee_id"):
                 _check_assignee(ctx, fields["assignee_id"], fields["household_id"], creating=True)
     elif coll.name == "matter_events":
@@ -456,6 +458,12 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
     if coll.name == "matters" and data.get("assignee_id"):
         _delegation_changed(ctx, data)
     return PushResult(mid=m.mid, status="applied", version=seq, id=rid)
+
+
+def _check_resident(ctx: _Ctx, resident_id: str, household_id: str) -> None:
+    r = _live(ctx, "residents", resident_id, "fields.resident_id")
+    if r.data.get("household_id") != household_id:
+        raise MutationRejected("invalid_request", "fields.resident_id: this resident belongs to another household")
 
 
 def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bool) -> None:
@@ -498,16 +506,19 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
             if fields["assignee_id"]:
                 _check_assignee(ctx, fields["assignee_id"], existing.data["household_id"], creating=False)
         if fields.get("resident_id"):
-            _live(ctx, "residents", fields["resident_id"], "fields.resident_id")
+            _check_resident(ctx, fields["resident_id"], existing.data["household_id"])
     seq = ctx.store.next_seq()
     edit.version = seq
     d = merge.merge_update(coll, existing.data, existing.meta, m.base, fields, edit)
     version = existing.version
     cid: str | None = None
+    if d.meta_only and not d.changes:
+        ctx.store.set_field_meta(coll.name, existing.id, dict(existing.meta, **d.meta_only))
     if d.changes:
         data = dict(existing.data)
         data.update(d.changes)
         meta = dict(existing.meta)
+        meta.update(d.meta_only)
         meta.update(d.meta)
         keys = _keys_for(ctx, coll.name, existing.id, data)
         _check_scope(ctx, coll.name, keys, existing.id)
@@ -578,7 +589,12 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
         current = matter.data.get("status") or workflow.INITIAL
         is_assignee = matter.data.get("assignee_id") == ctx.actor.user_id
         if current == to:
-            applied, status_result = False, "merged"   # somebody already made this very move
+            # somebody already made this very move; the author still needs the right to make it
+            if not workflow.may_transition(frm or current, to, ctx.actor.role, is_assignee) and not (
+                    frm and workflow.is_transition(frm, to) and workflow.may_transition(frm, to, ctx.actor.role,
+                                                                                        is_assignee)):
+                raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter to {to}")
+            applied, status_result = False, "merged"
         elif workflow.is_transition(current, to):
             if not workflow.may_transition(current, to, ctx.actor.role, is_assignee):
                 raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter from {current} to {to}")
@@ -669,7 +685,7 @@ def _resolve_conflict(ctx: _Ctx, m: MutationIn, rid: str, edit: Edit) -> PushRes
         raise MutationRejected("invalid_request", f"a {kind} conflict is resolved with current or incoming")
     resolver = Edit(0, ctx.now_iso, ctx.actor.user_id, ctx.actor.origin)
     target_coll = c.data.get("collection")
-    if resolution != "current" or kind == "update_deleted":
+    if resolution != "current" or kind in ("update_deleted", "field"):
         _apply_resolution(ctx, c, kind, resolution, value, resolver, target_coll)
     seq = ctx.store.next_seq()
     data = dict(c.data)
@@ -696,7 +712,14 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
         matter = ctx.store.get("matters", event.data["matter_id"])
         if matter is None:
             return
-        _set_status(ctx, matter, event.data["to"], ctx.now_iso)
+        current, to = matter.data.get("status") or workflow.INITIAL, event.data["to"]
+        was = ((c.data.get("fields") or {}).get("status") or {}).get("current")
+        # Staff decide a contested move: allowed when it is a move of the table from where the matter
+        # is now, or when the matter has not moved since the conflict and is not finished.
+        if not workflow.is_transition(current, to) and not (current == was and current not in workflow.TERMINAL):
+            raise MutationRejected("invalid_transition", f"the matter is now {current}; it cannot go to {to}. "
+                                   "Resolve with current and make the move from its present status.")
+        _set_status(ctx, matter, to, ctx.now_iso)
         seq = ctx.store.next_seq()
         data = dict(event.data, applied=True)
         meta = dict(event.meta, applied={"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin})
@@ -721,6 +744,8 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
         chosen = validate_fields(coll, value, create=False)
     elif resolution == "incoming":
         chosen = {k: v["incoming"] for k, v in conflict_fields.items()}
+    elif kind == "field":  # current: the value the server held when the edits collided
+        chosen = {k: v["current"] for k, v in conflict_fields.items()}
     else:  # current, for update_deleted: the record stays deleted
         return
     chosen = {k: v for k, v in chosen.items() if k in coll.by_name and not coll.by_name[k].set_valued}
@@ -758,7 +783,7 @@ def pull(store: SQLiteStore, actor: Actor, cursor_text: str | None, limit: int =
         epoch = store.get_meta("epoch") or ""
         horizon = int(store.get_meta("horizon") or 0)
         head = store.current_seq()
-        shash = scope_hash(keys)
+        shash = scope_hash(actor)
         if cursor_text:
             c = cursors.decode(cursor_text, secret)
             if c.epoch != epoch:

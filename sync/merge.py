@@ -49,6 +49,7 @@ class UpdateDecision:
     changes: dict[str, Any] = field(default_factory=dict)       # field -> new value to store
     meta: dict[str, FieldMeta] = field(default_factory=dict)    # field -> new metadata
     conflicts: dict[str, FieldConflict] = field(default_factory=dict)
+    meta_only: dict[str, FieldMeta] = field(default_factory=dict)  # bookkeeping, no new version
     others_changed: bool = False  # someone else changed the record since base (for "merged")
 
     @property
@@ -79,31 +80,44 @@ def record_changed_by_other_since(meta: dict[str, FieldMeta], base: int, origin:
     return any(changed_by_other_since(m, base, origin) for m in meta.values())
 
 
+def _entries(raw: Any, meta: FieldMeta | None) -> dict[str, int]:
+    """Per element: the latest add of each device, {origin: version} (older data: [version, origin])."""
+    if isinstance(raw, dict):
+        return {str(o): int(v) for o, v in raw.items()}
+    if isinstance(raw, list) and len(raw) == 2:
+        return {str(raw[1]): int(raw[0])}
+    return {str((meta or {}).get("o")): int((meta or {}).get("v", 0))}
+
+
 def apply_set_delta(current: list[str] | None, meta: FieldMeta | None, delta: dict[str, list[str]],
                     base: int, edit: Edit) -> tuple[list[str], FieldMeta]:
     """Element-wise merge of a set-valued field (tags). Never a conflict.
 
-    Concurrent adds and removes by different devices both survive; when one device removes an
-    element that another device added after this mutation's base, the add wins.
+    Every add is recorded per device, even of an element already present. A remove takes away
+    only the adds it could have seen (at or below its base) and the device's own; an add by
+    another device after the base keeps the element: concurrent adds and removes both survive,
+    and when one device adds what another removes, the add wins.
     """
-    elems: dict[str, list[Any]] = dict((meta or {}).get("e") or {})
+    old = (meta or {}).get("e") or {}
     values = set(current or [])
-    for x in values:
-        elems.setdefault(x, [int((meta or {}).get("v", 0)), (meta or {}).get("o")])
+    elems = {x: _entries(old.get(x), meta) for x in values}
     for x in delta.get("add", []):
-        if x not in values:
-            values.add(x)
-            elems[x] = [edit.version, edit.origin]
+        values.add(x)
+        elems.setdefault(x, {})[edit.origin] = edit.version
     for x in delta.get("remove", []):
         if x not in values:
             continue
-        added_v, added_o = elems.get(x, [0, None])
-        if int(added_v) > base and added_o != edit.origin:
-            continue  # added concurrently by another device: the add wins
-        values.discard(x)
-        elems.pop(x, None)
+        keep = {o: v for o, v in elems.get(x, {}).items() if o != edit.origin and v > base}
+        if keep:
+            elems[x] = keep  # added concurrently by another device: the add wins
+        else:
+            values.discard(x)
+            elems.pop(x, None)
     out = sorted(values)
-    m = new_meta(edit)
+    if out != sorted(current or []) or meta is None:
+        m = new_meta(edit)
+    else:  # only who-added-what changed: the field itself did not change
+        m = {k: v for k, v in meta.items() if k != "e"}
     m["e"] = {x: elems[x] for x in out}
     return out, m
 
@@ -121,6 +135,8 @@ def merge_update(coll: Collection, data: dict[str, Any], meta: dict[str, FieldMe
             if new != sorted(current or []):
                 d.changes[name] = new
                 d.meta[name] = m
+            elif m != fm:
+                d.meta_only[name] = m
             continue
         if incoming == current:
             continue  # rule 2, or simply nothing to do

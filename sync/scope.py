@@ -72,9 +72,13 @@ def user_keys(actor: Actor, tree: AreaTree) -> frozenset[str]:
     return frozenset(keys)
 
 
-def scope_hash(keys: Iterable[str]) -> str:
-    """Identifies a scope for cursors: a cursor issued under other keys must not be continued."""
-    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:16]
+def scope_hash(actor: Actor) -> str:
+    """Identifies a scope for cursors: role and areas (protocol §5: a change of either expires cursors).
+
+    Not the derived keys: a new area added under an agent's village adds a key, yet loses nothing
+    already delivered (areas never move, so no existing record enters a scope without a new change).
+    """
+    return hashlib.sha256(("\n".join([actor.user_id, actor.role, *sorted(actor.areas)])).encode()).hexdigest()[:16]
 
 
 def area_keys(tree: AreaTree, area_id: str | None) -> set[str]:

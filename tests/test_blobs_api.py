@@ -222,8 +222,8 @@ def test_get_by_the_uploader_and_by_users_in_whose_scope_a_record_refers_to_it(a
     for who in ("w3", "agent"):  # another village; an agent with no matter of this household delegated
         err = assert_error(api.client.get(url(digest), headers=api.auth(who)), 404, "not_found")
         assert digest not in err["message"]
-    # HEAD tells upload progress only; it is not a way around GET's scope check.
-    assert head(api, "w3", digest).status_code == 200
+    # HEAD tells upload progress to the uploader and to readers only: no way around GET's scope check.
+    assert head(api, "w3", digest).status_code == 404
     assert_error(api.client.get(url(digest)), 401, "unauthorized")
 
 

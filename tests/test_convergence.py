@@ -83,7 +83,7 @@ AGENT = ("grid_worker", "proxy_agent", "staff")
 MAY = {("households", "create"): ("grid_worker", "staff"), ("households", "update"): AGENT,
        ("households", "delete"): ("staff",),
        ("residents", "create"): AGENT, ("residents", "update"): AGENT, ("residents", "delete"): ("grid_worker", "staff"),
-       ("visits", "create"): AGENT, ("matters", "create"): AGENT, ("matters", "update"): AGENT,
+       ("visits", "create"): ("grid_worker", "staff"), ("matters", "create"): AGENT, ("matters", "update"): AGENT,
        ("matters", "delete"): (), ("matter_events", "create"): AGENT}
 
 
@@ -149,6 +149,7 @@ class MConflict:
     fields: dict[str, Any]
     resolved: bool = False
     involved: set[str] = field(default_factory=set)   # whose edits it involves: they all see it (§5)
+    currents: dict[str, Any] = field(default_factory=dict)  # field conflicts: the server's values then
 
 
 @dataclass
@@ -269,8 +270,11 @@ class Model:
             return _reject("forbidden", "matter outside scope")
         frm, to, cur = fields.get("from"), fields["to"], matter.data["status"]
         is_assignee = matter.data["assignee_id"] == a.user_id
-        if cur == to:
-            applied, status = False, "merged"          # someone already made this very move
+        if cur == to:                                  # someone already made this very move
+            if not (workflow.may_transition(frm or cur, to, a.role, is_assignee) or (
+                    frm and workflow.is_transition(frm, to) and workflow.may_transition(frm, to, a.role, is_assignee))):
+                return _reject("forbidden", f"{a.role} may not move to {to}")
+            applied, status = False, "merged"
         elif workflow.is_transition(cur, to):
             if not workflow.may_transition(cur, to, a.role, is_assignee):
                 return _reject("forbidden", f"{a.role} may not {cur}->{to}")
@@ -363,7 +367,8 @@ class Model:
             if conflicts:
                 self.conflicts[r["conflict_id"]] = MConflict(
                     "field", rec.coll, rec.rid, a.user_id, {k: inc for k, (inc, _) in conflicts.items()},
-                    involved={a.user_id} | {rec.meta[k].user for k in conflicts})
+                    involved={a.user_id} | {rec.meta[k].user for k in conflicts},
+                    currents={k: cur for k, (_, cur) in conflicts.items()})
             for k, v in changes.items():
                 rec.data[k] = v
                 rec.meta[k] = FMeta(a.origin, lo, at, a.user_id)
@@ -420,10 +425,15 @@ class Model:
         if c.kind in ("transition", "delete") and res == "value":
             return _reject("invalid_request", "no value for this kind")
         target = self.recs.get((c.coll, c.rid))
+        if c.kind == "transition" and res == "incoming" and target is not None:
+            cur = self.recs[("matters", target.data["matter_id"])].data["status"]
+            to, was = c.fields["status"]
+            if not workflow.is_transition(cur, to) and not (cur == was and cur not in workflow.TERMINAL):
+                return _reject("invalid_transition", f"the matter moved on to {cur}")
 
         def commit(r: dict[str, Any]) -> None:
             c.resolved = True
-            if target is None or res == "current":
+            if target is None or (res == "current" and c.kind != "field"):
                 return
             target.version = None
             if c.kind == "transition":
@@ -437,7 +447,8 @@ class Model:
                 if not target.deleted:
                     self._tombstone(target, a, lo, MAX_AT)
             elif c.kind in ("field", "update_deleted"):
-                chosen = {k: v for k, v in c.fields.items() if k != "tags"} if res == "incoming" else fields["value"]
+                chosen = ({k: v for k, v in c.fields.items() if k != "tags"} if res == "incoming"
+                          else dict(c.currents) if res == "current" else fields["value"])
                 for k, v in chosen.items():
                     target.data[k] = v
                     target.meta[k] = FMeta(a.origin, lo, MAX_AT, a.user_id)

@@ -82,7 +82,7 @@ def test_mutation_that_changes_nothing_is_applied() -> None:
     assert d.status == "applied" and d.changes == {}
 
 
-def tags_meta(elems: dict[str, list[Any]], v: int = 4) -> dict[str, Any]:
+def tags_meta(elems: dict[str, Any], v: int = 4) -> dict[str, Any]:
     m = meta(v, OTHER)
     m["e"] = elems
     return m
@@ -100,6 +100,10 @@ SET_CASES = [
     ("a device may remove what it added itself after base",
      ["低保户"], {"低保户": [8, ME]}, 5, {"remove": ["低保户"]}, []),
     ("removing an absent element is a no-op", ["低保户"], {"低保户": [2, OTHER]}, 5, {"remove": ["残疾人"]}, ["低保户"]),
+    ("another device's re-add of a present element survives a remove that did not see it",
+     ["低保户"], {"低保户": {ME: 6, OTHER: 8}}, 7, {"remove": ["低保户"]}, ["低保户"]),
+    ("a remove that saw every add takes the element away",
+     ["低保户"], {"低保户": {ME: 6, OTHER: 7}}, 7, {"remove": ["低保户"]}, []),
     ("add and remove in one delta", ["a"], {"a": [1, OTHER]}, 5, {"add": ["b"], "remove": ["a"]}, ["b"]),
 ]
 
