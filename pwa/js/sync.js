@@ -10,7 +10,7 @@ import { setServerOffset } from "./model.js";
 
 const MAX_BATCH = 500;
 const MAX_BATCH_BYTES = 1536 * 1024;
-const CHUNK = 256 * 1024;
+const CHUNK = 64 * 1024; // small: a 2G link that drops mid-photo loses at most one chunk
 const PERIOD_MS = 5 * 60 * 1000;
 
 export class Sync extends EventTarget {
