@@ -492,11 +492,12 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
     area = _area_of(ctx, coll.name, existing.data)
     if existing.deleted:
         # Protocol §6: a record deleted since base is never brought back by an update.
-        cid = _conflict(ctx, m, "update_deleted", coll.name, existing.id,
+        deleted_cid = _conflict(ctx, m, "update_deleted", coll.name, existing.id,
                         {k: {"incoming": v, "current": None, "incoming_at": edit.at, "current_at": existing.updated_at,
                              "current_by": existing.updated_by, "winner": "current"} for k, v in fields.items()},
                         [existing.updated_by], area)
-        return PushResult(mid=m.mid, status="conflict", version=existing.version, conflict_id=cid, id=existing.id)
+        return PushResult(mid=m.mid, status="conflict", version=existing.version, conflict_id=deleted_cid,
+                          id=existing.id)
     if coll.name == "households" and "grid_id" in fields and fields["grid_id"] not in ctx.tree:
         raise MutationRejected("invalid_request", "fields.grid_id: no such area")
     if coll.name == "matters":
