@@ -3,9 +3,11 @@
 ``docs/protocol.md`` must document every collection and field of ``sync.schema.COLLECTIONS`` (in
 the collection's own table, with its type, flags and labels), every error code of
 ``sync.errors.CODES`` with its HTTP status, every route of ``server.api.ROUTES``, the
-``engine.PERMISSIONS`` table and every transition of ``sync.workflow.TRANSITIONS``.
-``docs/operations.md`` must document every setting of ``server.settings.SETTINGS`` and every
-command of ``server.cli.build_parser()``. Each failure says what is missing and where to add it.
+``engine.PERMISSIONS`` table and every transition of ``sync.workflow.TRANSITIONS``. Every field
+(subfields included) has a Chinese label (``help_zh``) in the schema, and the docs show exactly
+that label. ``docs/operations.md`` must document every setting of ``server.settings.SETTINGS``,
+every command of ``server.cli.build_parser()`` and only ``make`` targets the Makefile has. Each
+failure says what is missing and where to add it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from sync.engine import PERMISSIONS
 from sync.errors import CODES, MUTATION_CODES
 from sync.schema import COLLECTIONS, PUSHABLE, ROLES, SERVER_FIELDS, Collection, Field
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 PROTOCOL = DOCS / "protocol.md"
 OPERATIONS = DOCS / "operations.md"
 
@@ -239,11 +242,28 @@ def test_field_tables_match_the_schema(protocol: str, name: str) -> None:
                 problems.append(f"{f.name}: subfield `{sub.name}` is not listed")
         if f.help and norm(f.help) not in whole:
             problems.append(f"{f.name}: the help text {f.help!r} should appear in the row")
-        if f.help_zh and f.help_zh not in row[c_zh]:
-            problems.append(f"{f.name}: the Chinese label should include {f.help_zh!r} (it says {row[c_zh]!r})")
-        if not row[c_zh].strip() or row[c_zh].strip() in ("—", "-"):
-            problems.append(f"{f.name}: give a Chinese label")
+        if row[c_zh].strip() != f.help_zh:
+            problems.append(f"{f.name}: the 中文 cell should be exactly the schema's help_zh {f.help_zh!r} "
+                            f"(it says {row[c_zh]!r}); change the one that is wrong")
     assert not problems, f"docs/protocol.md, collection {name!r}:\n  " + "\n  ".join(problems)
+
+
+def test_every_field_has_a_chinese_label() -> None:
+    """The apps label fields with ``help_zh``: none may be missing, subfields included."""
+    missing = [f"{name}.{f.name}" + (f".{sub.name}" if sub is not f else "")
+               for name, coll in COLLECTIONS.items() for f in coll.fields for sub in (f, *f.subfields)
+               if not sub.help_zh.strip()]
+    assert not missing, ("sync/schema.py: give these fields a Chinese label (help_zh=..., the label the apps and "
+                         f"docs/protocol.md use): {', '.join(missing)}")
+
+
+def test_subfield_labels_are_documented(protocol: str) -> None:
+    """Subfields are listed as `name` (中文标签) in their field's row or in §11.3."""
+    text = norm(protocol)
+    missing = sorted({f"`{sub.name}` ({sub.help_zh}" for coll in COLLECTIONS.values() for f in coll.fields
+                      for sub in f.subfields if f"`{sub.name}` ({sub.help_zh}" not in text})
+    assert not missing, ("docs/protocol.md should list each subfield with its Chinese label, as "
+                         f"`name` (标签 …): missing {', '.join(missing)}")
 
 
 @pytest.mark.parametrize("name", sorted(COLLECTIONS))
@@ -450,6 +470,17 @@ def test_every_cli_command_is_documented(operations: str) -> None:
     assert not problems, "docs/operations.md does not document:\n  " + "\n  ".join(problems)
 
 
+def makefile_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return set(re.findall(r"^([A-Za-z][\w-]*)\s*:(?!=)", text, flags=re.M))
+
+
 def test_make_targets_are_documented(operations: str) -> None:
     for target in ("make run", "make test"):
         assert target in operations, f"docs/operations.md should explain `{target}`"
+    targets = makefile_targets()
+    assert {"run", "test"} <= targets, f"the Makefile's targets were not found: {sorted(targets)}"
+    named = set(re.findall(r"(?:`|^)make ([a-z][\w-]*)", operations, flags=re.M))  # `make x` or a shell line
+    unknown = sorted(named - targets)
+    assert not unknown, (f"docs/operations.md names make targets the Makefile does not have: {unknown} "
+                         f"(it has {sorted(targets)})")
