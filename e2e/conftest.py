@@ -139,3 +139,48 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
             s = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if isinstance(s, Server) and s.log_path.exists():
                 rep.sections.append((f"server log ({name})", s.log_path.read_text(errors="replace")[-8000:]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Time bounds: every end-to-end test is bounded (there is no pytest-timeout in the venv).
+# A soft limit raises in the test; a hard limit dumps every stack and exits, so CI never hangs.
+
+TEST_TIME_LIMIT_S = int(os.environ.get("GRIDBOOK_E2E_TIME_LIMIT", "240"))
+
+
+class E2ETimeout(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request: pytest.FixtureRequest) -> Iterator[None]:
+    import faulthandler
+    import signal
+
+    marker = request.node.get_closest_marker("time_limit")
+    limit = int(marker.args[0]) if marker else TEST_TIME_LIMIT_S
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise E2ETimeout(f"end-to-end test ran longer than {limit} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    faulthandler.dump_traceback_later(limit + 90, exit=True)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "time_limit(seconds): the time bound of one end-to-end test")
+
+
+@pytest.fixture
+def context(context: Any) -> Any:
+    """pytest-playwright's context, with bounded waits (nothing in these tests should take 30 s)."""
+    context.set_default_timeout(20_000)
+    context.set_default_navigation_timeout(20_000)
+    return context

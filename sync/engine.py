@@ -33,7 +33,8 @@ STAFF_ROLES = ("staff", "admin")
 
 # Who may create / update / delete records of each collection (scope is checked separately).
 PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "areas": {"create": ("admin",), "update": ("admin",), "delete": ("admin",)},
+    # areas are never deleted over sync: a deleted area would change scopes without a change in the feed
+    "areas": {"create": ("admin",), "update": ("admin",), "delete": ()},
     "categories": {"create": ("admin",), "update": ("admin",), "delete": ("admin",)},
     "households": {"create": ("grid_worker", "staff", "admin"),
                    "update": ("grid_worker", "proxy_agent", "staff", "admin"),
@@ -513,9 +514,7 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
     d = merge.merge_update(coll, existing.data, existing.meta, m.base, fields, edit)
     version = existing.version
     cid: str | None = None
-    if d.meta_only and not d.changes:
-        ctx.store.set_field_meta(coll.name, existing.id, dict(existing.meta, **d.meta_only))
-    if d.changes:
+    if d.changes or d.meta_only:
         data = dict(existing.data)
         data.update(d.changes)
         meta = dict(existing.meta)
@@ -590,11 +589,12 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
         current = matter.data.get("status") or workflow.INITIAL
         is_assignee = matter.data.get("assignee_id") == ctx.actor.user_id
         if current == to:
-            # somebody already made this very move; the author still needs the right to make it
-            if not workflow.may_transition(frm or current, to, ctx.actor.role, is_assignee) and not (
-                    frm and workflow.is_transition(frm, to) and workflow.may_transition(frm, to, ctx.actor.role,
-                                                                                        is_assignee)):
-                raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter to {to}")
+            # somebody already made this very move: kept as a record (merged) if the author's move was
+            # valid from what they saw and theirs to make; valid from neither status: invalid_transition
+            if not (frm and frm != to and workflow.is_transition(frm, to)):
+                raise MutationRejected("invalid_transition", f"to: the matter is already {to}")
+            if not workflow.may_transition(frm, to, ctx.actor.role, is_assignee):
+                raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter from {frm} to {to}")
             applied, status_result = False, "merged"
         elif workflow.is_transition(current, to):
             if not workflow.may_transition(current, to, ctx.actor.role, is_assignee):

@@ -49,7 +49,7 @@ class UpdateDecision:
     changes: dict[str, Any] = field(default_factory=dict)       # field -> new value to store
     meta: dict[str, FieldMeta] = field(default_factory=dict)    # field -> new metadata
     conflicts: dict[str, FieldConflict] = field(default_factory=dict)
-    meta_only: dict[str, FieldMeta] = field(default_factory=dict)  # bookkeeping, no new version
+    meta_only: dict[str, FieldMeta] = field(default_factory=dict)  # same value, new add records
     others_changed: bool = False  # someone else changed the record since base (for "merged")
 
     @property
@@ -136,6 +136,8 @@ def merge_update(coll: Collection, data: dict[str, Any], meta: dict[str, FieldMe
                 d.changes[name] = new
                 d.meta[name] = m
             elif m != fm:
+                # the value is the same but who-added-what changed (a re-add): a new version, so that a
+                # remove based on it saw the re-add and one based on an older version did not
                 d.meta_only[name] = m
             continue
         if incoming == current:

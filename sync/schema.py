@@ -109,7 +109,7 @@ COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
     Collection("areas", (
         Field("parent_id", "uuid", create_only=True, help="the area above; null for a root (fixed once created)",
               help_zh="上级区域"),
-        Field("level", "enum", required=True, nullable=False, choices=AREA_LEVELS, help="kind of area",
+        Field("level", "enum", required=True, nullable=False, create_only=True, choices=AREA_LEVELS, help="kind of area",
               help_zh="层级"),
         Field("name", "str", required=True, nullable=False, max_len=100, help="name as people say it",
               help_zh="名称"),

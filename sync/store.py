@@ -291,10 +291,6 @@ class SQLiteStore:
         if rec.collection == "areas":
             self.set_meta("areas_version", str(seq))
 
-    def set_field_meta(self, coll: str, rid: str, meta: dict[str, Any]) -> None:
-        """Bookkeeping of field metadata that is not a change of the record (no new version)."""
-        self.conn.execute(f"UPDATE {coll} SET meta = ? WHERE id = ?", (dumps(meta), rid))
-
     def set_keys(self, coll: str, rid: str, old_keys: Iterable[str], new_keys: Iterable[str], seq: int) -> None:
         """A scope-only change: the record enters or leaves keys without a new version."""
         old, new = set(old_keys), set(new_keys)

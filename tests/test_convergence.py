@@ -271,9 +271,10 @@ class Model:
         frm, to, cur = fields.get("from"), fields["to"], matter.data["status"]
         is_assignee = matter.data["assignee_id"] == a.user_id
         if cur == to:                                  # someone already made this very move
-            if not (workflow.may_transition(frm or cur, to, a.role, is_assignee) or (
-                    frm and workflow.is_transition(frm, to) and workflow.may_transition(frm, to, a.role, is_assignee))):
-                return _reject("forbidden", f"{a.role} may not move to {to}")
+            if not (frm and frm != to and workflow.is_transition(frm, to)):
+                return _reject("invalid_transition", f"already {to}")
+            if not workflow.may_transition(frm, to, a.role, is_assignee):
+                return _reject("forbidden", f"{a.role} may not {frm}->{to}")
             applied, status = False, "merged"
         elif workflow.is_transition(cur, to):
             if not workflow.may_transition(cur, to, a.role, is_assignee):

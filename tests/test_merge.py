@@ -238,3 +238,18 @@ def test_server_owned_fields_are_ignored(town: Town) -> None:
                                                       "version": 999, "created_by": "someone", "deleted": True}))
     rec = town.store.get("households", hid)
     assert r.status == "applied" and rec.version == r.version and not rec.deleted and rec.created_by != "someone"
+
+
+def test_a_re_add_is_a_new_version_so_later_removes_see_it(town: Town) -> None:
+    """A re-add of a present tag leaves the value alone but is a new version: a remove based on an
+    older version did not see it and loses (add wins); a remove based on the new version removes."""
+    hid = town.household()
+    v0 = town.version("households", hid)
+    r1 = town.push1("w1", town.mut("households", hid, {"tags": {"add": ["低保户"]}}, base=v0))
+    r2 = town.push1("w2", town.mut("households", hid, {"tags": {"add": ["低保户"]}}, base=v0))
+    assert r2.version > r1.version
+    stale = town.push1("w1", town.mut("households", hid, {"tags": {"remove": ["低保户"]}}, base=r1.version))
+    assert stale.status == "applied" and town.store.get("households", hid).data["tags"] == ["低保户"]
+    fresh = town.push1("w1", town.mut("households", hid, {"tags": {"remove": ["低保户"]}},
+                                      base=town.version("households", hid)))
+    assert fresh.status == "applied" and town.store.get("households", hid).data["tags"] == []
