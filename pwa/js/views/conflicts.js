@@ -1,0 +1,166 @@
+// The conflicts inbox: two edits met on the same record. Both values side by side, who and when;
+// the author (or staff) keeps one, the other, or types the right value. Works offline: the
+// resolution is an edit in the outbox like any other (protocol §8).
+
+import { h, clear, append } from "../dom.js";
+import { t } from "../i18n.js";
+import * as model from "../model.js";
+import { absTime, relTime } from "../format.js";
+import { lookups, userName } from "../lookups.js";
+import { section, empty, button, pendingMark, statusChip } from "../ui.js";
+import { fieldLabel, showValue } from "./sync_panel.js";
+
+const KINDS = new Set(["field", "delete", "update_deleted", "transition"]);
+const ENUMS = { gender: "gender", residence: "residence", urgency: "urgency", handling_mode: "handling", channel: "channel", level: "level" };
+const LONG = new Set(["notes", "description", "narrative", "supervision_note"]);
+const STAFF = new Set(["staff", "admin"]);
+
+function display(field, v) {
+  if (field === "status" && typeof v === "string") return statusChip(v);
+  if (ENUMS[field] && typeof v === "string") return t(`${ENUMS[field]}.${v}`);
+  return showValue(v);
+}
+
+async function describe(c) {
+  const coll = c.collection;
+  const rec = await model.view(coll, c.record_id);
+  if (coll === "households" && rec) return `${rec.head_name || ""} · ${rec.address || ""}`;
+  if (coll === "residents" && rec) return rec.name || "";
+  if (coll === "matters" && rec) return rec.title || "";
+  if (coll === "matter_events") {
+    const mid = (rec && rec.matter_id) || (c.mutation && c.mutation.fields && c.mutation.fields.matter_id);
+    const m = mid ? await model.view("matters", mid) : null;
+    return m ? m.title || "" : "";
+  }
+  return "";
+}
+
+function linkFor(c) {
+  const mu = c.mutation || {};
+  if (c.collection === "households") return `#/household/${c.record_id}`;
+  if (c.collection === "residents") return `#/resident/${c.record_id}/edit`;
+  if (c.collection === "matters") return `#/matter/${c.record_id}`;
+  if (c.collection === "matter_events" && mu.fields && mu.fields.matter_id) return `#/matter/${mu.fields.matter_id}`;
+  return null;
+}
+
+function conflictCard(ctx, c, l, label) {
+  const me = ctx.me;
+  const fields = c.fields && typeof c.fields === "object" ? Object.entries(c.fields) : [];
+  const mineIsIncoming = c.author_id === me.id;
+  const isStaff = STAFF.has(me.role);
+  const canResolve = mineIsIncoming || isStaff;
+  const resolved = c.status !== "open";
+  const other = fields.map(([, f]) => f.current_by).find(Boolean);
+  const otherName = userName(l, mineIsIncoming ? other : c.author_id, me);
+  const side = (which) => (mineIsIncoming ? (which === "incoming" ? "mine" : "theirs") : (which === "incoming" ? "theirs" : "mine"));
+
+  const rows = fields.map(([name, f]) => {
+    const cell = (which) => {
+      const s = side(which);
+      const who = which === "incoming" ? userName(l, c.author_id, me) : userName(l, f.current_by, me);
+      const at = which === "incoming" ? f.incoming_at : f.current_at;
+      return h("div", { class: ["cv", "cv-" + s, f.winner === which ? "cv-winner" : null] },
+        h("div", { class: "cv-head" }, s === "mine" ? t("conflicts.mine") : t("conflicts.theirs"),
+          f.winner === which ? h("span", { class: "tag tag-ok" }, t("conflicts.in_effect")) : null),
+        h("div", { class: "cv-value" }, display(name, f[which])),
+        h("div", { class: "muted small" }, who, at ? ` · ${absTime(at)}` : ""));
+    };
+    // mine first, then theirs: the same order on every card
+    const cells = mineIsIncoming ? [cell("incoming"), cell("current")] : [cell("current"), cell("incoming")];
+    return h("div", { class: "cf-field" }, h("div", { class: "cf-label" }, fieldLabel(c.collection, name)), h("div", { class: "cf-values" }, cells));
+  });
+
+  const actions = h("div", { class: "cf-actions" });
+  const editBox = h("div");
+  async function resolve(resolution, value) {
+    await model.resolveConflict(c.id, resolution, value);
+    ctx.toast(t("common.saved_pending"));
+  }
+  // "Keep theirs" when my edit won by time needs their value written back (`current` keeps what
+  // the record holds now, which is then mine): protocol §8.
+  function keepCurrentSide() {
+    if (c.kind !== "field" || fields.every(([, f]) => f.winner !== "incoming")) return resolve("current");
+    const vals = Object.fromEntries(fields.map(([n, f]) => [n, f.current]));
+    return resolve("value", fields.length === 1 ? fields[0][1].current : vals);
+  }
+  function openEdit() {
+    clear(editBox);
+    const inputs = fields.map(([name, f]) => {
+      const v = f.incoming;
+      const numeric = typeof v === "number" || typeof f.current === "number";
+      const el = LONG.has(name)
+        ? h("textarea", { class: "input textarea", rows: 4, "aria-label": fieldLabel(c.collection, name) })
+        : h("input", { class: "input", type: numeric ? "number" : "text", "aria-label": fieldLabel(c.collection, name) });
+      el.value = v === null || v === undefined ? "" : String(v);
+      return [name, el, numeric];
+    });
+    append(editBox, h("div", { class: "card edit-box" },
+      inputs.map(([name, el]) => h("label", { class: "field" }, h("span", { class: "field-label" }, fieldLabel(c.collection, name)), el)),
+      h("div", { class: "form-actions inline" },
+        button(t("form.cancel"), () => clear(editBox), "btn btn-secondary"),
+        button(t("conflicts.save_value"), async () => {
+          const vals = Object.fromEntries(inputs.map(([n, el, num]) => [n, el.value.trim() === "" ? null : num ? Number(el.value) : el.value]));
+          await resolve("value", inputs.length === 1 ? vals[inputs[0][0]] : vals);
+        }, "btn btn-primary", { dataset: { testid: "conflict-save-value" } }))));
+  }
+  const editable = fields.length && fields.every(([n, f]) => ["string", "number"].includes(typeof (f.incoming ?? f.current ?? "")) && !(n === "id_number"));
+
+  if (!resolved && canResolve) {
+    const mineBtn = (key, fn, testid) => button(t(key), fn, "btn btn-primary", { dataset: { testid } });
+    const theirsBtn = (key, fn, testid) => button(t(key), fn, "btn btn-secondary", { dataset: { testid } });
+    if (c.kind === "field") {
+      append(actions,
+        mineIsIncoming ? mineBtn("conflicts.keep_mine", () => resolve("incoming"), "keep-mine") : mineBtn("conflicts.keep_incoming", () => resolve("incoming"), "keep-mine"),
+        mineIsIncoming ? theirsBtn("conflicts.keep_theirs", keepCurrentSide, "keep-theirs") : theirsBtn("conflicts.keep_current", keepCurrentSide, "keep-theirs"),
+        editable ? button(t("conflicts.edit"), openEdit, "btn btn-secondary", { dataset: { testid: "conflict-edit" } }) : null);
+    } else if (c.kind === "delete") {
+      append(actions,
+        mineBtn("conflicts.delete_anyway", () => resolve("incoming"), "keep-mine"),
+        theirsBtn("conflicts.keep_record", () => resolve("current"), "keep-theirs"));
+    } else if (c.kind === "update_deleted") {
+      append(actions,
+        mineBtn("conflicts.restore_mine", () => resolve("incoming"), "keep-mine"),
+        theirsBtn("conflicts.stay_deleted", () => resolve("current"), "keep-theirs"),
+        editable ? button(t("conflicts.edit_restore"), openEdit, "btn btn-secondary", { dataset: { testid: "conflict-edit" } }) : null);
+    } else if (c.kind === "transition") {
+      if (isStaff) append(actions, mineBtn("conflicts.apply_move", () => resolve("incoming"), "keep-mine"));
+      append(actions, theirsBtn("conflicts.withdraw_move", () => resolve("current"), "keep-theirs"));
+    }
+  }
+
+  const link = linkFor(c);
+  const resolvedBy = c.resolved_by ? userName(l, c.resolved_by, me) : null;
+  return h("li", { class: ["card", "conflict", resolved ? "resolved" : null], dataset: { testid: "conflict-item" } },
+    h("div", { class: "row-title" },
+      h("strong", null, t("coll." + c.collection)),
+      link ? h("a", { href: link }, label || t("conflicts.open_record")) : h("span", null, label),
+      c._pending ? pendingMark() : null),
+    h("p", { class: "cf-why" }, t("conflicts.why_" + c.kind, { who: otherName })),
+    rows,
+    resolved
+      ? h("p", { class: "cf-resolved" }, c.resolution ? t("conflicts.resolved_as", { how: t("resolution." + c.resolution) }) : t("conflicts.resolved"),
+        resolvedBy ? ` · ${resolvedBy}` : "", c.resolved_at ? ` · ${relTime(c.resolved_at)}` : "")
+      : !canResolve ? h("p", { class: "muted small" }, t("conflicts.not_yours", { who: userName(l, c.author_id, me) })) : null,
+    actions.childNodes.length ? actions : null,
+    editBox);
+}
+
+export default {
+  title: () => t("conflicts.title"),
+  tab: "conflicts",
+  live: true,
+  async render(ctx) {
+    const [all, l] = await Promise.all([model.list("conflicts"), lookups()]);
+    const list = all.filter((c) => KINDS.has(c.kind));
+    const ts = (c) => Date.parse(c.created_at) || Date.now();
+    const open = list.filter((c) => c.status === "open").sort((a, b) => ts(b) - ts(a));
+    const done = list.filter((c) => c.status !== "open").sort((a, b) => ts(b) - ts(a)).slice(0, 20);
+    const labels = new Map();
+    await Promise.all([...open, ...done].map(async (c) => labels.set(c.id, await describe(c))));
+    return h("div", { class: "view conflicts" },
+      h("p", { class: "muted small hint-line" }, t("conflicts.hint")),
+      open.length ? h("ul", { class: "conflict-list" }, open.map((c) => conflictCard(ctx, c, l, labels.get(c.id)))) : empty(t("conflicts.none")),
+      done.length ? section(t("conflicts.resolved_title"), h("ul", { class: "conflict-list" }, done.map((c) => conflictCard(ctx, c, l, labels.get(c.id))))) : null);
+  },
+};
