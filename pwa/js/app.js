@@ -279,7 +279,7 @@ function renderBanners() {
   if (banners.update) {
     append(el.banners, h("div", { class: "banner banner-info", role: "status" },
       h("span", null, t("banner.update")),
-      h("button", { type: "button", class: "btn btn-small", onclick: applyUpdate }, t("banner.update_reload"))));
+      h("button", { type: "button", class: "btn btn-small btn-primary", onclick: applyUpdate }, t("banner.update_reload"))));
   }
   if (banners.storage && state.session) {
     const ios = isIOS() && !isStandalone();
@@ -301,6 +301,7 @@ async function registerSW() {
     console.warn("service worker", e);
     return;
   }
+  if (!registration) return;
   const check = () => {
     if (registration.waiting && navigator.serviceWorker.controller) {
       banners.update = true;

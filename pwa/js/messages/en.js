@@ -22,7 +22,7 @@ export default {
 
   "banner.update": "A new version is available.",
   "banner.update_reload": "Update and reopen",
-  "banner.storage": "The browser has not made this app's storage persistent: it may clear it when the phone runs out of space. Sync soon, and add the app to the home screen.",
+  "banner.storage": "Storage is not persistent: the phone may clear it when space runs low. Sync often and add the app to the home screen.",
   "banner.storage_ios": "On an iPhone, tap Share → Add to Home Screen and open the app from there, so that the system does not clear its data.",
 
   "common.back": "Back",

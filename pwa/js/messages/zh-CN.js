@@ -22,7 +22,7 @@ export default {
 
   "banner.update": "有新版本可用。",
   "banner.update_reload": "更新并重新打开",
-  "banner.storage": "浏览器未把本机数据设为“持久保存”，手机空间不足时可能被清除。请尽快同步，并把本应用添加到主屏幕。",
+  "banner.storage": "本机数据未设为持久保存，手机空间不足时可能被清除。请常同步，并把本应用添加到主屏幕。",
   "banner.storage_ios": "在苹果手机上，请点“分享”→“添加到主屏幕”，从主屏幕打开本应用，本机数据才不会被系统清除。",
 
   "common.back": "返回",
