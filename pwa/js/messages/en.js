@@ -4,7 +4,7 @@ export default {
 
   "nav.label": "Main navigation",
   "nav.households": "Households",
-  "nav.matters": "My matters",
+  "nav.matters": "Matters",
   "nav.sync": "Sync",
   "nav.conflicts": "Conflicts",
 
@@ -63,7 +63,7 @@ export default {
   "login.failed": "Sign-in failed: {message}",
   "login.revoked": "An administrator has switched this phone off. All data on it has been erased. Ask the town office if in doubt.",
 
-  "households.title": "My households",
+  "households.title": "Households",
   "households.search_placeholder": "Search name, address, phone",
   "households.search_label": "Search households",
   "households.filter_label": "Filter by tag",

@@ -509,7 +509,7 @@ export default {
   "conflicts.resolved": "已处理",
   "conflicts.resolved_as": "已处理：{how}",
 
-  "resolution.current": "保留当时的值",
+  "resolution.current": "保留现有的值",
   "resolution.incoming": "采用提交的修改",
   "resolution.value": "采用编辑后的值",
 };

@@ -50,7 +50,7 @@ export default {
       model.view("households", m.household_id), m.resident_id ? model.view("residents", m.resident_id) : null,
     ]);
     const ts = (e) => Date.parse(e.at || e.created_at) || Number.MAX_SAFE_INTEGER; // pending ones on top
-    events.sort((a, b) => ts(b) - ts(a));
+    events.sort((a, b) => ts(b) - ts(a) || (b.version || 0) - (a.version || 0));
     const status = m.status || "submitted";
     const overdue = isOverdue(m);
 

@@ -56,13 +56,13 @@ async function resend(ctx, c) {
   const isCreate = mu.base === 0;
   const extra = { conflictId: c.id };
   if (coll === "households") {
-    if (live && !isCreate) { setPrefill(coll, rid, f, extra); return ctx.navigate(`household/${rid}/edit`); }
-    setPrefill(coll, null, f, extra); return ctx.navigate("household/new");
+    if (isCreate) { setPrefill(coll, null, f, extra); return ctx.navigate("household/new"); }
+    if (live) { setPrefill(coll, rid, f, extra); return ctx.navigate(`household/${rid}/edit`); }
   }
   if (coll === "residents") {
-    if (live && !isCreate) { setPrefill(coll, rid, f, extra); return ctx.navigate(`resident/${rid}/edit`); }
     const hid = f.household_id || (exists && exists.household_id);
-    if (hid) { setPrefill(coll, null, f, extra); return ctx.navigate(`household/${hid}/resident/new`); }
+    if (isCreate && hid) { setPrefill(coll, null, f, extra); return ctx.navigate(`household/${hid}/resident/new`); }
+    if (live && !isCreate) { setPrefill(coll, rid, f, extra); return ctx.navigate(`resident/${rid}/edit`); }
   }
   if (coll === "visits" && f.household_id) { setPrefill(coll, null, f, extra); return ctx.navigate(`household/${f.household_id}/visit`); }
   if (coll === "matters") {
