@@ -92,10 +92,21 @@ function depth() {
 }
 
 export function navigate(path, { replace: rep = false } = {}) {
-  const hash = "#/" + path.replace(/^#?\/?/, "");
-  if (rep) history.replaceState({ depth: depth() }, "", hash);
-  else history.pushState({ depth: depth() + 1 }, "", hash);
+  path = path.replace(/^#?\/?/, "");
+  const st = history.state || {};
+  // "save and go back to where I came from": step back instead of stacking a second copy
+  if (rep && st.prev !== undefined && st.prev === path && depth() > 0) {
+    history.back();
+    return;
+  }
+  const hash = "#/" + path;
+  if (rep) history.replaceState({ depth: depth(), prev: st.prev }, "", hash);
+  else history.pushState({ depth: depth() + 1, prev: currentPath() }, "", hash);
   route();
+}
+
+function currentPath() {
+  return location.hash.replace(/^#\/?/, "");
 }
 
 function goBack(fallback) {
@@ -112,7 +123,8 @@ function runCleanups() {
 function isDirty() {
   const main = el.main;
   const active = document.activeElement;
-  if (active && main.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) && !active.dataset.keep) return true;
+  // a focused text box (the search box too) would lose focus and the keyboard if replaced now
+  if (active && main.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName) && active.type !== "file") return true;
   for (const f of main.querySelectorAll("input, textarea")) {
     if (f.dataset.keep || f.type === "file" || f.type === "hidden") continue;
     if (f.value !== f.defaultValue) return true;
@@ -142,6 +154,7 @@ async function route({ keepScroll = false } = {}) {
     setTitle: (title) => { if (seq === state.renderSeq) el.title.textContent = title; },
     signedIn,
     signedOut,
+    relogin,
     revokedMessage: state.revokedMessage,
   };
   state.current = { view, ctx, path };
@@ -370,6 +383,14 @@ async function signedIn(session) {
   updateCounts();
 }
 
+/** The server no longer accepts the token: sign in again, keeping the outbox and the replica. */
+function relogin() {
+  sync.stop();
+  state.session = null;
+  state.revokedMessage = t("login.expired");
+  navigate("login", { replace: true });
+}
+
 function signedOut(message = null) {
   sync.stop();
   state.session = null;
@@ -391,6 +412,11 @@ async function boot() {
   sync.addEventListener("changed", scheduleRefresh);
   sync.addEventListener("revoked", () => signedOut(t("login.revoked")));
   window.addEventListener("gridbook:changed", scheduleRefresh);
+  // An edit made with signal goes out within seconds rather than at the next 5-minute tick.
+  window.addEventListener("gridbook:changed", () => {
+    clearTimeout(state.pushTimer);
+    state.pushTimer = setTimeout(() => { if (state.session && navigator.onLine) sync.run(); }, 3000);
+  });
   window.addEventListener("popstate", () => route());
   window.addEventListener("online", () => renderBadge(sync.status()));
   window.addEventListener("offline", () => renderBadge(sync.status()));

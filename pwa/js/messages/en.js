@@ -61,6 +61,7 @@ export default {
   "login.rate_limited_min": "Too many failed sign-ins. Wait {n} minutes and try again.",
   "login.server_error": "The server has a problem. Try again later.",
   "login.failed": "Sign-in failed: {message}",
+  "login.expired": "Your sign-in has expired: enter your password again. Unsynced changes on this phone are kept.",
   "login.revoked": "An administrator has switched this phone off. All data on it has been erased. Ask the town office if in doubt.",
 
   "households.title": "Households",

@@ -61,6 +61,7 @@ export default {
   "login.rate_limited_min": "登录失败次数太多，请等 {n} 分钟后再试。",
   "login.server_error": "服务器暂时出错，请稍后再试。",
   "login.failed": "登录没有成功：{message}",
+  "login.expired": "登录已失效，请重新输入密码。本机上未同步的修改会保留。",
   "login.revoked": "这台手机已被管理员停用，本机上的数据已全部清除。如有疑问请联系镇里。",
 
   "households.title": "我的住户",

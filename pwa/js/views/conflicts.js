@@ -133,7 +133,7 @@ function conflictCard(ctx, c, l, label) {
   const resolvedBy = c.resolved_by ? userName(l, c.resolved_by, me) : null;
   return h("li", { class: ["card", "conflict", resolved ? "resolved" : null], dataset: { testid: "conflict-item" } },
     h("div", { class: "row-title" },
-      h("strong", null, t("coll." + c.collection)),
+      h("strong", { class: "cap" }, t("coll." + c.collection)),
       link ? h("a", { href: link }, label || t("conflicts.open_record")) : h("span", null, label),
       c._pending ? pendingMark() : null),
     h("p", { class: "cf-why" }, t("conflicts.why_" + c.kind, { who: otherName })),

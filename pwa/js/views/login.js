@@ -4,6 +4,7 @@ import { h } from "../dom.js";
 import { t } from "../i18n.js";
 import * as api from "../api.js";
 import * as db from "../db.js";
+import * as model from "../model.js";
 import { field, input } from "../ui.js";
 
 /** "Android 手机 · Chrome" from the user agent: enough for the admin screen to tell phones apart. */
@@ -34,7 +35,8 @@ function message(e) {
 export default {
   title: () => t("login.title"),
   async render(ctx) {
-    const username = input({ name: "username", autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true });
+    const old = await db.getMeta("session").catch(() => null);
+    const username = input({ name: "username", value: old && old.user ? old.user.username : "", autocomplete: "username", autocapitalize: "none", spellcheck: "false", required: true });
     const password = input({ name: "password", type: "password", autocomplete: "current-password", required: true });
     const device = input({ name: "device_name", value: defaultDeviceName(), maxlength: 60 });
     const error = h("p", { class: "form-error", role: "alert", hidden: !ctx.revokedMessage }, ctx.revokedMessage || "");
@@ -64,8 +66,12 @@ export default {
       submit.disabled = true;
       submit.textContent = t("login.signing_in");
       try {
-        const previous = await db.getMeta("previous_device_id").catch(() => null);
+        // signing in again on a phone that still holds data (the token stopped working): the same
+        // user keeps the unsent edits; another user must not inherit them
+        const old = await db.getMeta("session").catch(() => null);
+        const previous = (old && old.device_id) || await db.getMeta("previous_device_id").catch(() => null);
         const res = await api.login(username.value.trim(), password.value, device.value.trim() || defaultDeviceName(), previous || undefined);
+        if (old && old.user && old.user.id !== res.user.id) await model.signOut({ force: true });
         const offset = Date.parse(res.server_time) - Date.now();
         await ctx.signedIn({ token: res.token, device_id: res.device_id, user: res.user,
           server_offset_ms: Number.isFinite(offset) ? offset : 0 });

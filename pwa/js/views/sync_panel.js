@@ -84,7 +84,7 @@ function rejectedItem(ctx, c) {
   const reasonKey = "reject." + err.code;
   return h("li", { class: ["card", "rejected", resolved ? "resolved" : null], dataset: { testid: "rejected-item" } },
     h("div", { class: "row-title" },
-      h("strong", null, t("syncp.rejected_what", { op: t(mu.op === "delete" ? "op.delete" : mu.base === 0 ? "op.create" : "op.update"), what: t("coll." + coll) })),
+      h("strong", { class: "cap" }, t("syncp.rejected_what", { op: t(mu.op === "delete" ? "op.delete" : mu.base === 0 ? "op.create" : "op.update"), what: t("coll." + coll) })),
       resolved ? h("span", { class: "tag tag-muted" }, t("syncp.rejected_done")) : null),
     h("p", { class: "reason" }, icon("conflict"), h("span", null, has(reasonKey) ? t(reasonKey) : t("reject.other"))),
     err.message ? h("p", { class: "muted small" }, t("syncp.server_said", { message: err.message })) : null,
@@ -127,7 +127,7 @@ export default {
         facts(rows),
         bars.length ? h("div", { class: "bars" }, bars) : null,
         s.lastError && !s.running ? h("p", { class: "form-error" }, errorText(s.lastError)) : null,
-        s.lastError && s.lastError.code === "unauthorized" ? button(t("syncp.sign_in_again"), () => signOut(true), "btn btn-secondary btn-block") : null,
+        s.lastError && s.lastError.code === "unauthorized" ? button(t("syncp.sign_in_again"), () => ctx.relogin(), "btn btn-secondary btn-block") : null,
         offline ? h("p", { class: "muted small" }, t("syncp.offline_hint")) : null);
     }
     function bar(label, value, max) {
