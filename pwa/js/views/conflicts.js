@@ -75,7 +75,9 @@ function conflictCard(ctx, c, l, label) {
   const editBox = h("div");
   async function resolve(resolution, value) {
     await model.resolveConflict(c.id, resolution, value);
+    clear(editBox); // nothing typed is left waiting: the screen may show the outcome now
     ctx.toast(t("common.saved_pending"));
+    ctx.refresh();
   }
   // "Keep theirs" when my edit won by time needs their value written back (`current` keeps what
   // the record holds now, which is then mine): protocol §8.
