@@ -395,9 +395,9 @@ export default {
   "coll.categories": "category",
   "coll.users": "user",
 
-  "op.create": "New ",
-  "op.update": "Change to ",
-  "op.delete": "Deletion of ",
+  "op.create": "New",
+  "op.update": "Change",
+  "op.delete": "Deletion",
 
   "value.empty": "(empty)",
   "value.yes": "yes",
@@ -441,7 +441,7 @@ export default {
   "syncp.rejected": "Changes sent back ({n})",
   "syncp.rejected_hint": "The server did not accept these changes; the reason is below. Fix and resend, or dismiss.",
   "syncp.rejected_none": "No changes were sent back.",
-  "syncp.rejected_what": "{op}{what}",
+  "syncp.rejected_what": "{op}: {what}",
   "syncp.rejected_done": "Dealt with",
   "syncp.server_said": "Server: {message}",
   "syncp.made_at": "Changed at {at}",

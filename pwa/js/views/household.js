@@ -111,7 +111,8 @@ export default {
       hh.notes ? h("p", { class: "notes" }, hh.notes) : null);
 
     const actions = h("div", { class: "actions-grid" },
-      h("a", { href: `#/household/${id}/visit`, class: "btn btn-primary btn-big action-visit", dataset: { testid: "action-visit" } }, icon("walk"), t("household.action_visit")),
+      // visits are the grid's record of its own work: a proxy agent's visit is refused by the server
+      me.role === "proxy_agent" ? null : h("a", { href: `#/household/${id}/visit`, class: "btn btn-primary btn-big action-visit", dataset: { testid: "action-visit" } }, icon("walk"), t("household.action_visit")),
       h("a", { href: `#/household/${id}/matter`, class: "btn btn-accent btn-big", dataset: { testid: "action-matter" } }, icon("flag"), t("household.action_matter")),
       h("a", { href: `#/household/${id}/edit`, class: "btn btn-secondary" }, icon("edit"), t("household.action_edit")),
       h("a", { href: `#/household/${id}/resident/new`, class: "btn btn-secondary" }, icon("user"), t("household.action_add_resident")));

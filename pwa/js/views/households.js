@@ -131,7 +131,7 @@ export default {
       h("div", { class: "search-bar" }, h("div", { class: "search-wrap" }, icon("search", "icon search-icon"), search)),
       chipRow,
       h("div", { class: "list-tools" }, summary,
-        h("a", { href: "#/household/new", class: "btn btn-small btn-secondary" }, icon("plus"), t("households.new"))),
+        ctx.me.role === "proxy_agent" ? null : h("a", { href: "#/household/new", class: "btn btn-small btn-secondary" }, icon("plus"), t("households.new"))),
       listEl);
   },
 };

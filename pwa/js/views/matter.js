@@ -98,10 +98,14 @@ export default {
       fAgent.hidden = v !== "proxy";
     }, { name: t("field.matters.handling_mode") });
     fAgent.hidden = mode !== "proxy";
+    // a proxy agent may raise a matter only as its own proxy handler (protocol: what a role may write)
+    const agentSelf = ctx.me.role === "proxy_agent";
+    if (agentSelf) mode = "proxy";
 
     const resSel = select([["", t("matter.no_resident")], ...residents.map((p) => [p.id, p.relation ? `${p.name}（${p.relation}）` : p.name])],
       start.resident_id || "", { name: "resident_id" });
-    const channel = visitId ? null : select(CHANNELS.map((c) => [c, t("channel." + c)]), start.channel || "visit", { name: "channel" });
+    const channels = agentSelf ? ["proxy", ...CHANNELS] : CHANNELS;
+    const channel = visitId ? null : select(channels.map((c) => [c, t("channel." + c)]), start.channel || channels[0], { name: "channel" });
     const photos = photoField(start.photos || []);
     const fTitle = field(t("field.matters.title"), title, { required: true });
 
@@ -110,7 +114,7 @@ export default {
     async function save() {
       const v = { title: clean(title.value) };
       fTitle.setError(v.title ? "" : t("form.required"));
-      const needAgent = mode === "proxy" && !agentSel.value;
+      const needAgent = mode === "proxy" && !agentSelf && !agentSel.value;
       fAgent.setError(needAgent ? t("matter.agent_required") : "");
       if (!v.title || needAgent) return null;
       if (photos.busy()) {
@@ -130,7 +134,7 @@ export default {
         resident_id: resSel.value || null,
         photos: shas,
       };
-      if (mode === "proxy") fields.assignee_id = agentSel.value;
+      if (mode === "proxy") fields.assignee_id = agentSelf ? ctx.me.id : agentSel.value;
       if (visitId) fields.visit_id = visitId;
       await model.save("matters", id, fields);
       await settle(pre);
@@ -147,8 +151,8 @@ export default {
       subBox,
       materials,
       group(t("field.matters.urgency"), urgSeg),
-      group(t("field.matters.handling_mode"), modeSeg),
-      fAgent,
+      agentSelf ? null : group(t("field.matters.handling_mode"), modeSeg),
+      agentSelf ? null : fAgent,
       field(t("field.matters.resident_id"), resSel),
       channel ? field(t("field.matters.channel"), channel) : null,
       photos,
