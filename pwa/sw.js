@@ -33,6 +33,7 @@ const SHELL = [
   "/js/sync.js",
   "/js/tags.js",
   "/js/ui.js",
+  "/js/values.js",
   "/js/workflow.js",
   "/js/messages/zh-CN.js",
   "/js/messages/en.js",

@@ -7,32 +7,30 @@ import { t } from "../i18n.js";
 import * as model from "../model.js";
 import { absTime, relTime } from "../format.js";
 import { lookups, userName } from "../lookups.js";
-import { section, empty, button, pendingMark, statusChip } from "../ui.js";
-import { fieldLabel, showValue } from "./sync_panel.js";
+import { section, empty, button, pendingMark } from "../ui.js";
+import { fieldLabel, display } from "../values.js";
 
 const KINDS = new Set(["field", "delete", "update_deleted", "transition"]);
-const ENUMS = { gender: "gender", residence: "residence", urgency: "urgency", handling_mode: "handling", channel: "channel", level: "level" };
 const LONG = new Set(["notes", "description", "narrative", "supervision_note"]);
 const STAFF = new Set(["staff", "admin"]);
 
-function display(field, v) {
-  if (field === "status" && typeof v === "string") return statusChip(v);
-  if (ENUMS[field] && typeof v === "string") return t(`${ENUMS[field]}.${v}`);
-  return showValue(v);
-}
-
-async function describe(c) {
+/** A few words that tell which record a conflict or a rejected edit is about. */
+export async function describe(c) {
   const coll = c.collection;
-  const rec = await model.view(coll, c.record_id);
-  if (coll === "households" && rec) return `${rec.head_name || ""} · ${rec.address || ""}`;
+  const f = (c.mutation && c.mutation.fields) || {};
+  const rec = c.record_id ? await model.view(coll, c.record_id) : null;
+  const hhLabel = (hh) => `${hh.head_name || ""} · ${hh.address || ""}`;
+  if (coll === "households" && rec) return hhLabel(rec);
   if (coll === "residents" && rec) return rec.name || "";
   if (coll === "matters" && rec) return rec.title || "";
   if (coll === "matter_events") {
-    const mid = (rec && rec.matter_id) || (c.mutation && c.mutation.fields && c.mutation.fields.matter_id);
+    const mid = (rec && rec.matter_id) || f.matter_id;
     const m = mid ? await model.view("matters", mid) : null;
-    return m ? m.title || "" : "";
+    if (m) return m.title || "";
   }
-  return "";
+  const hid = f.household_id || (rec && rec.household_id);
+  const hh = hid ? await model.view("households", hid) : null;
+  return hh ? hhLabel(hh) : "";
 }
 
 function linkFor(c) {

@@ -12,30 +12,10 @@ import { lookups } from "../lookups.js";
 import { section, empty, button, confirmButton, facts, segmented } from "../ui.js";
 import { setPrefill } from "../prefill.js";
 import { icon } from "../icons.js";
+import { fieldLabel, display, ID_FIELDS } from "../values.js";
+import { describe } from "./conflicts.js";
 
 const ROLES = ["grid_worker", "proxy_agent", "staff", "admin"];
-
-export function fieldLabel(collection, name) {
-  const key = `field.${collection}.${name}`;
-  return has(key) ? t(key) : name;
-}
-
-export function showValue(v) {
-  if (v === null || v === undefined || v === "") return t("value.empty");
-  if (typeof v === "boolean") return v ? t("value.yes") : t("value.no");
-  if (Array.isArray(v)) return v.length ? v.join("、") : t("value.empty");
-  if (typeof v === "object") {
-    if ("add" in v || "remove" in v) {
-      const parts = [];
-      if ((v.add || []).length) parts.push(t("value.added", { list: v.add.join("、") }));
-      if ((v.remove || []).length) parts.push(t("value.removed", { list: v.remove.join("、") }));
-      return parts.join("；") || t("value.empty");
-    }
-    if (typeof v.lat === "number") return `${v.lat.toFixed(5)}, ${v.lng.toFixed(5)}`;
-    return JSON.stringify(v);
-  }
-  return String(v);
-}
 
 function errorText(err) {
   if (!err) return "";
@@ -75,21 +55,22 @@ async function resend(ctx, c) {
   ctx.toast(t("syncp.cannot_resend"), { kind: "error" });
 }
 
-function rejectedItem(ctx, c) {
+function rejectedItem(ctx, c, label) {
   const mu = c.mutation || {};
   const coll = c.collection || mu.collection;
   const err = c.error || {};
-  const fields = mu.fields && !mu.fields._truncated ? Object.entries(mu.fields) : [];
+  const fields = mu.fields && !mu.fields._truncated ? Object.entries(mu.fields).filter(([k]) => !ID_FIELDS.has(k)) : [];
   const resolved = c.status !== "open";
   const reasonKey = "reject." + err.code;
   return h("li", { class: ["card", "rejected", resolved ? "resolved" : null], dataset: { testid: "rejected-item" } },
     h("div", { class: "row-title" },
       h("strong", { class: "cap" }, t("syncp.rejected_what", { op: t(mu.op === "delete" ? "op.delete" : mu.base === 0 ? "op.create" : "op.update"), what: t("coll." + coll) })),
       resolved ? h("span", { class: "tag tag-muted" }, t("syncp.rejected_done")) : null),
+    label ? h("p", { class: "row-sub" }, label) : null,
     h("p", { class: "reason" }, icon("conflict"), h("span", null, has(reasonKey) ? t(reasonKey) : t("reject.other"))),
     err.message ? h("p", { class: "muted small" }, t("syncp.server_said", { message: err.message })) : null,
     fields.length ? h("dl", { class: "facts small" }, fields.slice(0, 8).map(([k, v]) =>
-      h("div", { class: "fact" }, h("dt", null, fieldLabel(coll, k)), h("dd", null, showValue(v))))) : null,
+      h("div", { class: "fact" }, h("dt", null, fieldLabel(coll, k)), h("dd", null, display(k, v))))) : null,
     h("p", { class: "muted small" }, mu.at ? t("syncp.made_at", { at: absTime(mu.at) }) : ""),
     resolved ? null : h("div", { class: "form-actions inline" },
       button(t("syncp.ignore"), async () => { await model.resolveConflict(c.id, "current"); ctx.toast(t("syncp.ignored")); }, "btn btn-secondary", { dataset: { testid: "reject-ignore" } }),
@@ -170,6 +151,7 @@ export default {
     }
     const openRejected = rejected.filter((c) => c.status === "open");
     const shownRejected = [...openRejected, ...rejected.filter((c) => c.status !== "open").slice(0, 5)];
+    const labels = new Map(await Promise.all(shownRejected.map(async (c) => [c.id, await describe(c)])));
 
     // account
     const me = ctx.me;
@@ -201,7 +183,7 @@ export default {
       runBtn,
       section(t("syncp.rejected", { n: openRejected.length }),
         h("p", { class: "muted small" }, t("syncp.rejected_hint")),
-        shownRejected.length ? h("ul", { class: "rejected-list" }, shownRejected.map((c) => rejectedItem(ctx, c))) : empty(t("syncp.rejected_none"))),
+        shownRejected.length ? h("ul", { class: "rejected-list" }, shownRejected.map((c) => rejectedItem(ctx, c, labels.get(c.id)))) : empty(t("syncp.rejected_none"))),
       section(t("syncp.storage"), storageBox),
       section(t("syncp.account"),
         h("div", { class: "card" },
