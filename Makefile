@@ -24,8 +24,10 @@ $(VENV)/.test-installed: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m server run --db $(DB) --host $(HOST) --port $(PORT)
 
+# Debian's Chromium, and a CJK font so that the screenshots the tests take show Chinese.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "wqy"; } || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei; }
 
 test: $(VENV)/.test-installed chromium
 	$(PY) -m pytest

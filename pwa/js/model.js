@@ -77,7 +77,8 @@ function overlay(base, mutations) {
       rec = { ...(rec || { id: m.id }), _deleted: true, _pending: true };
       continue;
     }
-    rec = { ...(rec || { id: m.id, version: 0 }), _pending: true };
+    rec = { ...(rec || { id: m.id, version: 0, created_by: m.created_by, created_at: m.at, _created: true }),
+      _pending: true, _at: m.at };
     for (const [k, v] of Object.entries(m.fields || {})) rec[k] = isDelta(v) ? applySet(rec[k], v) : v;
   }
   return rec;
@@ -168,8 +169,9 @@ export async function save(collection, id, fields) {
   const ob = await db.outbox();
   const pendingCreate = ob.some((m) => m.collection === collection && m.id === id);
   const isNew = !base && !pendingCreate;
+  const who = await me();
   const mutation = {
-    mid: newId(), collection, id, op: "upsert",
+    mid: newId(), collection, id, op: "upsert", created_by: who ? who.id : null,
     base: base ? base.version : 0,
     fields: isNew ? normaliseCreate(collection, fields) : fields,
     at: now(),

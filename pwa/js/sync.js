@@ -41,11 +41,12 @@ export class Sync extends EventTarget {
     if (this.started) return;
     this.started = true;
     db.getMeta("last_sync_at").then((t) => this.update({ lastSyncAt: t || null }));
-    if (typeof window !== "undefined") {
-      window.addEventListener("online", () => this.run());
+    if (typeof window !== "undefined" && !this.listening) {
+      this.listening = true; // once per page: start() after stop() must not pile listeners up
+      window.addEventListener("online", () => { if (this.started) this.run(); });
       window.addEventListener("gridbook:changed", () => this.update({}));
       document.addEventListener("visibilitychange", () => {
-        if (document.visibilityState === "visible" && navigator.onLine) this.run();
+        if (this.started && document.visibilityState === "visible" && navigator.onLine) this.run();
       });
     }
     this.periodTimer = setInterval(() => { if (navigator.onLine) this.run(); }, PERIOD_MS);

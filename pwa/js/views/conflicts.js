@@ -77,12 +77,10 @@ function conflictCard(ctx, c, l, label) {
     ctx.toast(t("common.saved_pending"));
     ctx.refresh();
   }
-  // "Keep theirs" when my edit won by time needs their value written back (`current` keeps what
-  // the record holds now, which is then mine): protocol §8.
+  // "Keep theirs": `current` writes back the value the server held when the edits met, even when
+  // mine had won by time (docs/protocol.md §8).
   function keepCurrentSide() {
-    if (c.kind !== "field" || fields.every(([, f]) => f.winner !== "incoming")) return resolve("current");
-    const vals = Object.fromEntries(fields.map(([n, f]) => [n, f.current]));
-    return resolve("value", fields.length === 1 ? fields[0][1].current : vals);
+    return resolve("current");
   }
   function openEdit() {
     clear(editBox);
