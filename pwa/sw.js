@@ -2,13 +2,15 @@
 // on install, old caches go on activate, the shell is served cache-first (offline too), and
 // /api/ always goes to the network — the data lives in IndexedDB and never depends on this cache.
 //
-// Change VERSION with every release: the new worker installs beside the old one and waits; the
-// app shows "new version — reload", and only when the user taps it does it take over.
+// VERSION changes with every release by itself: the server serves this file with the placeholder
+// replaced by a hash of every shell file (server/pwa.py), so any change to the app makes a new
+// worker, which installs beside the old one and waits; the app shows "new version — reload", and
+// only when the user taps it does it take over.
 
-const VERSION = "v1";
+const VERSION = "__SHELL_VERSION__";
 const CACHE = `gridbook-shell-${VERSION}`;
 
-// EVERY file of the app (pwa/tools/check.mjs checks this list against the directory).
+// EVERY file of the app (tests/test_pwa_shell.py checks this list against the directory).
 const SHELL = [
   "/index.html",
   "/manifest.webmanifest",

@@ -144,6 +144,7 @@ CODES_BY_STATUS = {400: "invalid_request", 401: "invalid_credentials | unauthori
 
 def create_app(settings: Settings) -> Litestar:
     from . import api, security
+    from . import pwa as pwa_routes
 
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     stores = Stores(settings.db)
@@ -155,6 +156,7 @@ def create_app(settings: Settings) -> Litestar:
     handlers: list[Any] = [*api.ROUTES]
     pwa = Path(settings.pwa_dir)
     if pwa.is_dir():
+        handlers.append(pwa_routes.service_worker)
         handlers.append(create_static_files_router(path="/", directories=[pwa], html_mode=True,
                                                    name="pwa", include_in_schema=False))
     return Litestar(

@@ -1,5 +1,5 @@
 // Every string the app shows goes through t(key, params). One message table per language;
-// both tables have exactly the same keys (checked by pwa/tools/check_messages.mjs).
+// both tables have exactly the same keys (checked by tests/test_pwa_shell.py).
 
 import zh from "./messages/zh-CN.js";
 import en from "./messages/en.js";

@@ -1,4 +1,4 @@
-// English. Keys must match zh-CN.js exactly (pwa/tools/check.mjs).
+// English. Keys must match zh-CN.js exactly (tests/test_pwa_shell.py).
 export default {
   "app.name": "Gridbook",
 

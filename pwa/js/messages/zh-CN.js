@@ -1,4 +1,4 @@
-// 中文（默认）。Keys must match en.js exactly (pwa/tools/check.mjs).
+// 中文（默认）。Keys must match en.js exactly (tests/test_pwa_shell.py).
 export default {
   "app.name": "网格民情簿",
 

@@ -1,7 +1,7 @@
 """Draw the app icons (a white 3×3 grid on deep blue, one cell lit: the household being visited).
 
 Pure standard library (zlib + struct), so regenerating needs nothing installed:
-    python3 pwa/tools/make_icons.py
+    python3 tools/make_icons.py
 """
 
 import struct
@@ -68,7 +68,7 @@ def png(w, h, raw):
 
 
 if __name__ == "__main__":
-    here = Path(__file__).resolve().parent.parent / "icons"
+    here = Path(__file__).resolve().parent.parent / "pwa" / "icons"
     (here / "icon-192.png").write_bytes(render(192, False, 0.24, 0.76))
     (here / "icon-512.png").write_bytes(render(512, False, 0.24, 0.76))
     # maskable: full bleed, the symbol inside the central safe zone (a circle of 80 %)
