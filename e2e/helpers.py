@@ -300,3 +300,27 @@ def watch_errors(page: Page) -> list[str]:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     return errors
+
+
+def sync_now(page: Page, timeout: float = 60.0) -> dict[str, Any]:
+    """The sync panel's "立即同步" button; waits for a sync that started after the tap to finish."""
+    before = app_eval(page, "return m.sync.status().lastSyncAt")
+    tab(page, "sync")
+    page.get_by_role("button", name=msgs(page)["syncp.sync_now"]).click()
+    wait_until(lambda: app_eval(page, "const s = m.sync.status(); return !s.running && s.lastSyncAt !== arg;", before),
+               timeout, what="a new sync to finish", page=page)
+    return wait_synced(page, timeout)
+
+
+def edit_household_phone(page: Page, phone: str) -> None:
+    """From a household dossier: edit the card, change the phone, save."""
+    zh = msgs(page)
+    page.get_by_role("link", name=zh["household.action_edit"]).click()
+    page.get_by_label(zh["field.households.phone"]).fill(phone)
+    page.get_by_role("button", name=zh["form.save"], exact=True).click()
+    page.get_by_test_id("action-visit").wait_for(state="visible")
+
+
+def local_record(page: Page, collection: str, rid: str) -> dict[str, Any] | None:
+    """The replica's copy of a record on this device (what the server last sent it)."""
+    return app_eval(page, "return (await m.db.get(arg[0], arg[1])) || null;", [collection, rid])  # type: ignore[no-any-return]
