@@ -121,7 +121,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
     return {**browser_context_args, "viewport": {"width": 360, "height": 740}, "locale": "zh-CN",
-            "service_workers": "allow"}
+            "timezone_id": "Asia/Shanghai", "service_workers": "allow"}
 
 
 @pytest.fixture(scope="session")
