@@ -88,7 +88,7 @@ export default {
   "household.back_to_list": "Back to households",
   "household.grid": "Grid",
   "household.last_visit": "Last visit",
-  "household.members": "{n} people",
+  "household.members": "{n} in household",
   "household.action_visit": "Visit",
   "household.action_matter": "Raise a request",
   "household.action_edit": "Edit household",
