@@ -1,0 +1,296 @@
+"""The staff console's dashboard figures (一屏观全域, issue 6; DOMAIN.md §5), as plain data.
+
+``dashboard(store, area_id, start, end, today)`` computes every figure of the dashboard for one
+area (town, village or grid: the households whose grid lies in that area's subtree) and one
+period ``[start, end)`` of local dates on the matters' ``raised_at``. ``today`` is the local date
+the "now" figures (overdue, supervision, coverage, sync health) are measured against.
+
+Definitions (every rate is ``None`` when its denominator is 0; ``fmt_rate`` shows it as "—"):
+
+* ``collected``: matters raised in the period, except those merged as duplicates
+  (``merged_duplicate``: the same problem is counted once, on the matter it was merged into).
+* ``resolved``: of those, the matters whose status is now ``resolved`` or ``closed``
+  (a matter reopened after resolution is not resolved).
+* ``resolution_rate`` (化解率) = resolved ÷ collected.
+* ``on_time_rate`` = resolved matters with a deadline whose local resolution date
+  (``resolved_at``, else ``closed_at``) is on or before the deadline ÷ resolved matters with a
+  deadline.
+* ``overdue_now``: matters of the area (any raise date) with a deadline before ``today`` and a
+  status other than resolved, closed, not_accepted, merged_duplicate.
+* ``supervised_open``: matters of the area (any raise date) under supervision (督办) and not yet
+  resolved, closed, not accepted or merged.
+* ``satisfaction``: resident ratings are matter events of kind ``feedback`` whose ``data`` holds
+  ``rating`` (1–5) and/or ``satisfied``; the latest one per matter counts, over the period's
+  resolved matters: ``{rated, satisfied, rate (satisfied ÷ rated), mean_rating, rating_coverage
+  (rated ÷ resolved)}``. A rating of 4 or more counts as satisfied when ``satisfied`` is absent.
+* ``bu_xiashan_share`` (不下山): of the period's resolved matters of mountain households (the grid
+  lies under an area marked ``mountain``), the share handled by a proxy agent
+  (``handling_mode = proxy``): ``{proxy, completed, rate}``.
+* ``coverage_30`` / ``coverage_90``: households visited on a local date within the last N days
+  (``today - N < date <= today``) ÷ households, overall and for the key populations 独居老人 and
+  低保户 (household tags), each ``{visited, total, rate}``.
+* ``ranking``: the areas directly below ``area_id`` with collected, resolved, rate and
+  coverage_30, best rate first (areas without matters last).
+* ``trend``: per ISO week overlapping the period: matters collected (by raise date) and
+  matters resolved (by local resolution date within the period, status now resolved/closed).
+* ``sync``: the active devices of the users who work in the area (their areas meet the
+  subtree): last_seen_at, silent (not seen for more than 7 days before ``today``), and the open
+  conflicts and open rejected mutations of the area (or, when a rejection has no area, of its
+  author among those users).
+
+Dates are local dates of the town (China Standard Time, UTC+8); stored times carry an offset,
+so SQLite's date functions convert them correctly.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Callable
+
+from sync.engine import area_tree
+from sync.store import SQLiteStore
+
+LOCAL_TZ = timezone(timedelta(hours=8))
+_SHIFT = "+8 hours"                      # SQLite modifier: UTC -> local time
+DONE = ("resolved", "closed")
+FINISHED = ("resolved", "closed", "not_accepted", "merged_duplicate")
+KEY_POPULATIONS = ("独居老人", "低保户")
+SILENT_DAYS = 7
+
+
+def rate(num: int, den: int) -> float | None:
+    """num ÷ den, or None when there is nothing to divide by."""
+    return num / den if den else None
+
+
+def fmt_rate(x: float | None) -> str:
+    """0.874 -> "87.4%"; None -> "—" (the page shows a dash for an empty denominator)."""
+    if x is None:
+        return "—"
+    return f"{x * 100:.1f}%"
+
+
+def _local_midnight_utc(d: date) -> str:
+    return datetime.combine(d, time(0), LOCAL_TZ).astimezone(timezone.utc).isoformat()
+
+
+def _in_list(values: list[str]) -> str:
+    return json.dumps(values)
+
+
+def _fraction(visited: int, total: int) -> dict[str, Any]:
+    return {"visited": visited, "total": total, "rate": rate(visited, total)}
+
+
+def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: date) -> dict[str, Any]:
+    tree = area_tree(store)
+    if area_id not in tree:
+        raise KeyError(f"no such area {area_id}")
+    subtree = tree.subtree(area_id)
+    sub_json = _in_list(subtree)
+    children = sorted(tree.children.get(area_id, []))
+    # Which child of area_id each area of the subtree belongs to (for the ranking).
+    child_of: dict[str, str] = {}
+    for a in subtree:
+        path = tree.path(a)
+        if a != area_id and area_id in path:
+            child_of[a] = path[path.index(area_id) - 1]
+    mountain = {a for a in subtree if tree.is_mountain(a)}
+    conn = store.conn
+
+    # -- the period's matters, one row each ------------------------------------------------------
+    rows = conn.execute(
+        f"""SELECT m.id, h.grid_id, m.status, json_extract(m.data, '$.handling_mode'),
+                   json_extract(m.data, '$.deadline'),
+                   date(json_extract(m.data, '$.raised_at'), '{_SHIFT}'),
+                   date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
+                        '{_SHIFT}')
+            FROM matters m JOIN households h ON h.id = m.household_id
+            WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
+              AND date(json_extract(m.data, '$.raised_at'), '{_SHIFT}') >= ?
+              AND date(json_extract(m.data, '$.raised_at'), '{_SHIFT}') < ?
+              AND m.status IS NOT 'merged_duplicate'""",
+        (sub_json, start.isoformat(), end.isoformat())).fetchall()
+    collected = len(rows)
+    done_rows = [r for r in rows if r[2] in DONE]
+    resolved = len(done_rows)
+    with_deadline = [r for r in done_rows if r[4]]
+    on_time = sum(1 for r in with_deadline if r[6] is not None and r[6] <= r[4])
+    mountain_done = [r for r in done_rows if r[1] in mountain]
+    mountain_proxy = sum(1 for r in mountain_done if r[3] == "proxy")
+
+    per_child: dict[str, dict[str, int]] = {c: {"collected": 0, "resolved": 0} for c in children}
+    for r in rows:
+        c = child_of.get(r[1])
+        if c in per_child:
+            per_child[c]["collected"] += 1
+            per_child[c]["resolved"] += r[2] in DONE
+
+    # -- "now" figures over all the area's matters -------------------------------------------------
+    fin = ",".join(f"'{s}'" for s in FINISHED)
+    overdue_now, supervised_open = conn.execute(
+        f"""SELECT coalesce(sum(json_extract(m.data, '$.deadline') < ?), 0),
+                   coalesce(sum(json_extract(m.data, '$.supervised') = 1), 0)
+            FROM matters m JOIN households h ON h.id = m.household_id
+            WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
+              AND m.status NOT IN ({fin})""",
+        (today.isoformat(), sub_json)).fetchone()
+
+    # -- satisfaction: the latest feedback per resolved matter of the period -----------------------
+    done_ids = _in_list([r[0] for r in done_rows])
+    latest: dict[str, tuple[str, Any, Any]] = {}
+    for mid, at, rating, satisfied in conn.execute(
+            """SELECT e.matter_id, julianday(json_extract(e.data, '$.at')),
+                      json_extract(e.data, '$.data.rating'), json_extract(e.data, '$.data.satisfied')
+               FROM matter_events e
+               WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
+                 AND json_extract(e.data, '$.kind') = 'feedback'""", (done_ids,)):
+        if rating is None and satisfied is None:
+            continue
+        if mid not in latest or at >= latest[mid][0]:
+            latest[mid] = (at, rating, satisfied)
+    ratings = [r for _, r, _ in latest.values() if isinstance(r, (int, float))]
+    happy = sum(1 for _, r, s in latest.values()
+                if (bool(s) if s is not None else isinstance(r, (int, float)) and r >= 4))
+    satisfaction = {"rated": len(latest), "satisfied": happy, "rate": rate(happy, len(latest)),
+                    "mean_rating": (sum(ratings) / len(ratings)) if ratings else None,
+                    "rating_coverage": rate(len(latest), resolved)}
+
+    # -- visit coverage ----------------------------------------------------------------------------
+    # Visits of the last 90 days, found through the visited_at index: the stored strings carry
+    # their own offset, so the index range is widened by two days and julianday() decides.
+    lo90 = _local_midnight_utc(today - timedelta(days=89))
+    lo30 = _local_midnight_utc(today - timedelta(days=29))
+    upper = _local_midnight_utc(today + timedelta(days=1))
+    last_visit = dict(conn.execute(
+        """SELECT household_id, max(j) FROM (
+              SELECT household_id, julianday(visited_at) AS j FROM visits
+              WHERE visited_at >= ? AND visited_at < ? AND deleted = 0)
+            WHERE j >= julianday(?) AND j < julianday(?) GROUP BY household_id""",
+        ((today - timedelta(days=91)).isoformat(), (today + timedelta(days=3)).isoformat(), lo90, upper)))
+    j30 = conn.execute("SELECT julianday(?)", (lo30,)).fetchone()[0]
+    tally: dict[tuple[str, int, int], list[int]] = {}
+    for hid, grid, elder, dibao in conn.execute(
+            """SELECT h.id, h.grid_id,
+                      EXISTS (SELECT 1 FROM json_each(h.data, '$.tags') WHERE value = ?),
+                      EXISTS (SELECT 1 FROM json_each(h.data, '$.tags') WHERE value = ?)
+               FROM households h
+               WHERE h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))""",
+            (*KEY_POPULATIONS, sub_json)):
+        t = tally.setdefault((grid, elder, dibao), [0, 0, 0])
+        t[0] += 1
+        last = last_visit.get(hid)
+        if last is not None:
+            t[1] += last >= j30
+            t[2] += 1
+    # (grid, elder, dibao, households, visited in 30 days, visited in 90 days)
+    cov_rows = [(g, e, d, t[0], t[1], t[2]) for (g, e, d), t in tally.items()]
+    groups: dict[str, Callable[[int, int], bool]] = {
+        "all": lambda e, d: True, "独居老人": lambda e, d: bool(e), "低保户": lambda e, d: bool(d)}
+    coverage: dict[int, dict[str, dict[str, Any]]] = {}
+    for n in (30, 90):
+        coverage[n] = {}
+        for name, keep in groups.items():
+            sel = [r for r in cov_rows if keep(r[1], r[2])]
+            visited = sum(r[4] if n == 30 else r[5] for r in sel)
+            coverage[n][name] = _fraction(visited, sum(r[3] for r in sel))
+    child_cov: dict[str, list[int]] = {c: [0, 0] for c in children}
+    for r in cov_rows:
+        c = child_of.get(r[0])
+        if c in child_cov:
+            child_cov[c][0] += r[4]
+            child_cov[c][1] += r[3]
+
+    # -- ranking of the areas directly below -------------------------------------------------------
+    names = {aid: (name, sort) for aid, name, sort in conn.execute(
+        "SELECT id, json_extract(data, '$.name'), json_extract(data, '$.sort') FROM areas "
+        "WHERE id IN (SELECT value FROM json_each(?))", (_in_list(children),))}
+    ranking = []
+    for c in children:
+        pc = per_child[c]
+        ranking.append({"area_id": c, "name": names.get(c, (c, None))[0], "level": tree.level.get(c),
+                        "collected": pc["collected"], "resolved": pc["resolved"],
+                        "rate": rate(pc["resolved"], pc["collected"]),
+                        "coverage_30": _fraction(child_cov[c][0], child_cov[c][1])})
+    ranking.sort(key=lambda x: (x["rate"] is None, -(x["rate"] or 0), -x["collected"],
+                                names.get(x["area_id"], ("", None))[1] or 0, x["name"] or ""))
+
+    # -- weekly trend ------------------------------------------------------------------------------
+    resolved_by_day = conn.execute(
+        f"""SELECT d, count(*) FROM (
+              SELECT date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
+                          '{_SHIFT}') AS d
+              FROM matters m JOIN households h ON h.id = m.household_id
+              WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
+                AND m.status IN ('resolved', 'closed'))
+            WHERE d >= ? AND d < ? GROUP BY d""",
+        (sub_json, start.isoformat(), end.isoformat())).fetchall()
+    trend = _weeks(start, end)
+    index = {w["week"]: w for w in trend}
+
+    def week_of(d: str) -> str:
+        y, wk, _ = date.fromisoformat(d).isocalendar()
+        return f"{y}-W{wk:02d}"
+
+    for r in rows:
+        index[week_of(r[5])]["collected"] += 1
+    for d, n in resolved_by_day:
+        index[week_of(d)]["resolved"] += n
+
+    return {
+        "area_id": area_id, "start": start.isoformat(), "end": end.isoformat(), "today": today.isoformat(),
+        "collected": collected, "resolved": resolved, "resolution_rate": rate(resolved, collected),
+        "on_time": {"on_time": on_time, "with_deadline": len(with_deadline)},
+        "on_time_rate": rate(on_time, len(with_deadline)),
+        "overdue_now": overdue_now, "supervised_open": supervised_open,
+        "satisfaction": satisfaction,
+        "bu_xiashan": {"proxy": mountain_proxy, "completed": len(mountain_done)},
+        "bu_xiashan_share": rate(mountain_proxy, len(mountain_done)),
+        "coverage_30": coverage[30], "coverage_90": coverage[90],
+        "ranking": ranking, "trend": trend,
+        "sync": _sync_health(store, set(subtree), today),
+    }
+
+
+def _weeks(start: date, end: date) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if end <= start:
+        return out
+    monday = start - timedelta(days=start.weekday())
+    while monday < end:
+        y, wk, _ = monday.isocalendar()
+        out.append({"week": f"{y}-W{wk:02d}", "monday": monday.isoformat(), "collected": 0, "resolved": 0})
+        monday += timedelta(days=7)
+    return out
+
+
+def _sync_health(store: SQLiteStore, subtree: set[str], today: date) -> dict[str, Any]:
+    conn = store.conn
+    users: dict[str, str] = {}
+    for uid, username, areas in conn.execute(
+            "SELECT id, json_extract(data, '$.username'), json_extract(data, '$.areas') FROM users WHERE deleted = 0"):
+        if subtree.intersection(json.loads(areas or "[]")):
+            users[uid] = username
+    cutoff = datetime.combine(today - timedelta(days=SILENT_DAYS), time(0), LOCAL_TZ)
+    devices = []
+    for dev in conn.execute(
+            "SELECT id, user_id, name, last_seen_at, outbox_depth, app_version FROM devices "
+            "WHERE revoked_at IS NULL AND user_id IN (SELECT value FROM json_each(?)) ORDER BY last_seen_at",
+            (_in_list(sorted(users)),)):
+        seen = dev["last_seen_at"]
+        silent = seen is None or datetime.fromisoformat(seen.replace("Z", "+00:00")) < cutoff
+        devices.append({"device_id": dev["id"], "user_id": dev["user_id"], "username": users[dev["user_id"]],
+                        "name": dev["name"], "last_seen_at": seen, "silent": silent,
+                        "outbox_depth": dev["outbox_depth"], "app_version": dev["app_version"]})
+    open_conflicts = rejected = 0
+    for kind, area, author in conn.execute(
+            "SELECT json_extract(data, '$.kind'), json_extract(data, '$.area_id'), author_id FROM conflicts "
+            "WHERE deleted = 0 AND status = 'open'"):
+        if area in subtree or (area is None and author in users):
+            if kind == "rejected":
+                rejected += 1
+            else:
+                open_conflicts += 1
+    return {"devices": devices, "silent": sum(d["silent"] for d in devices),
+            "open_conflicts": open_conflicts, "rejected": rejected}
