@@ -143,7 +143,7 @@ CODES_BY_STATUS = {400: "invalid_request", 401: "invalid_credentials | unauthori
 
 
 def create_app(settings: Settings) -> Litestar:
-    from . import api, security
+    from . import api, security, staff
     from . import pwa as pwa_routes
 
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
@@ -153,7 +153,7 @@ def create_app(settings: Settings) -> Litestar:
                    "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,
                                            settings.login_window_seconds),
                    "device_touch": {}})
-    handlers: list[Any] = [*api.ROUTES]
+    handlers: list[Any] = [*api.ROUTES, *staff.ROUTES]
     pwa = Path(settings.pwa_dir)
     if pwa.is_dir():
         handlers.append(pwa_routes.service_worker)
