@@ -485,7 +485,8 @@ def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bo
 
 def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, edit: Edit) -> PushResult:
     _check_role(ctx, coll.name, "update")
-    if m.base > existing.version:
+    base = ctx.store.known_base(m.base)   # a version lost in a restore: the phone saw the whole copy
+    if base == m.base and base > existing.version:
         raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
     _check_scope(ctx, coll.name, existing.keys, existing.id)
     fields = validate_fields(coll, m.fields, create=False)
@@ -511,7 +512,7 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
             _check_resident(ctx, fields["resident_id"], existing.data["household_id"])
     seq = ctx.store.next_seq()
     edit.version = seq
-    d = merge.merge_update(coll, existing.data, existing.meta, m.base, fields, edit)
+    d = merge.merge_update(coll, existing.data, existing.meta, base, fields, edit)
     version = existing.version
     cid: str | None = None
     if d.changes or d.meta_only:
@@ -544,17 +545,18 @@ def _delete(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, existing: Stor
     _check_role(ctx, coll.name, "delete")
     if existing is None:
         raise MutationRejected("not_found", f"id: there is no {coll.name} record {rid} to delete")
-    if m.base > existing.version:
+    base = ctx.store.known_base(m.base)   # a version lost in a restore: the phone saw the whole copy
+    if base == m.base and base > existing.version:
         raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
     _check_scope(ctx, coll.name, existing.keys, rid)
     if existing.deleted:
         return PushResult(mid=m.mid, status="applied", version=existing.version, id=rid)
-    if merge.record_changed_by_other_since(existing.meta, m.base, ctx.actor.origin):
+    if merge.record_changed_by_other_since(existing.meta, base, ctx.actor.origin):
         others = {fm.get("u") for fm in existing.meta.values()
-                  if merge.changed_by_other_since(fm, m.base, ctx.actor.origin)}
+                  if merge.changed_by_other_since(fm, base, ctx.actor.origin)}
         changed = {k: {"incoming": None, "current": existing.data.get(k), "incoming_at": edit.at,
                        "current_at": fm.get("at"), "current_by": fm.get("u"), "winner": "current"}
-                   for k, fm in existing.meta.items() if merge.changed_by_other_since(fm, m.base, ctx.actor.origin)}
+                   for k, fm in existing.meta.items() if merge.changed_by_other_since(fm, base, ctx.actor.origin)}
         cid = _conflict(ctx, m, "delete", coll.name, rid, changed, others, _area_of(ctx, coll.name, existing.data))
         return PushResult(mid=m.mid, status="conflict", version=existing.version, conflict_id=cid, id=rid)
     seq = _tombstone(ctx, existing, edit.at)
