@@ -205,6 +205,10 @@ def cmd_area(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.db):
+        # Opening it would create an empty database there, and the "backup" would be of nothing.
+        print(f"error: there is no database at {args.db} (check --db)", file=sys.stderr)
+        return 1
     store = SQLiteStore(args.db)
     store.backup_to(args.dest)
     print(f"backup written to {args.dest} (new cursor epoch: phones resync if it is ever restored)")

@@ -254,6 +254,15 @@ def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_
         server.stop()
 
 
+def test_backup_of_a_database_that_does_not_exist_fails_and_creates_nothing(tmp_path: Path) -> None:
+    """A mistyped --db in a nightly cron job must fail loudly, not back up a new empty database."""
+    missing = tmp_path / "typo" / "gridbook.db"
+    missing.parent.mkdir()
+    out = gridbook("backup", str(tmp_path / "backup.db"), "--db", str(missing))
+    assert out.returncode == 1 and "error:" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not missing.exists() and not (tmp_path / "backup.db").exists()
+
+
 def test_backup_refuses_to_overwrite(tmp_path: Path) -> None:
     db = tmp_path / "gridbook.db"
     SQLiteStore(str(db)).migrate()
