@@ -13,11 +13,14 @@ version is ``make faults`` (``python -m bench.faults --runs 10000``).
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterator
 
+import anyio
 import pytest
 
 from bench.faults.harness import FAULTS, Figures, Harness
@@ -25,8 +28,10 @@ from bench.faults.proxy import Fault, FaultProxy
 
 from .conftest import Town, build_town
 from .serverproc import Server
+from .test_api import settings_for
 from .simclient import HttpTransport, Ids, LostResponse, SimClient
 from .test_crash import connect_ro
+from server.app import create_app
 from sync.store import SQLiteStore
 
 SEED = 20261123
@@ -133,3 +138,48 @@ def test_seeded_runs_through_the_faulty_proxy_lose_nothing_and_apply_nothing_twi
     assert total.results["conflict"] > 0 and total.conflicts["field"] > 0
     assert total.rejections_seen == total.results["rejected"] > 0
     assert total.cursor_expired > 0 and total.resends > 0
+
+
+def test_a_push_whose_body_is_cut_off_is_no_server_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by the harness: every phone that lost signal mid-upload was logged as an ERROR
+    ``HTTP 500`` (Litestar's "client disconnected prematurely"), drowning real server errors in a
+    field deployment on 2G. Nothing was applied and nobody reads the answer: it is the client's
+    request that is incomplete (400 ``invalid_request``), logged at info."""
+    db = tmp_path / "gridbook.db"
+    store = SQLiteStore(str(db))
+    store.migrate()
+    town = build_town(store)
+    store.close()
+    app = create_app(settings_for(tmp_path, str(db)))
+    body = b'{"protocol": 1, "mutations": [{"mid": "0193a1c2-0000-7000-8000-000000000001", "collection"'
+    events: deque[dict[str, Any]] = deque([{"type": "http.request", "body": body, "more_body": True},
+                                          {"type": "http.disconnect"}])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return events.popleft() if events else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/v1/sync/push", "raw_path": b"/api/v1/sync/push", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                         (b"content-length", b"4000"), (b"authorization", f"Bearer {town.tokens['w1']}".encode())],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {}}
+    try:
+        with caplog.at_level(logging.INFO, logger="gridbook"):
+            anyio.run(app, scope, receive, send)
+    finally:
+        app.state["stores"].close()
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400
+    answer = json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+    assert answer["error"]["code"] == "invalid_request"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    conn = connect_ro(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM mutation_log WHERE user_id = ?",
+                            (town.actors["w1"].user_id,)).fetchone()[0] == 0, "nothing of it applied"
+    finally:
+        conn.close()
