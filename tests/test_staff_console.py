@@ -400,3 +400,21 @@ def test_matter_list_filters(con: Console) -> None:
     con.act(a, action="accept", deadline="2020-01-01")
     page = con.c.get("/staff/matters?overdue=1")
     assert "甲事项" in page.text and "乙事项" not in page.text
+
+
+def test_reassign_moves_the_matter_to_another_agent(con: Console) -> None:
+    from sync import accounts
+    t = con.town
+    agent2 = accounts.create_user(con.store, "agent2", "demo", "proxy_agent", [t.ids["v1"]],
+                                  password_hash=con.store.password_hash(t.actors["agent"].user_id))
+    mid = t.matter("w1", title="代办社保")
+    con.login("staff1")
+    con.act(mid, action="accept", assignee_id=t.actors["agent"].user_id)
+    assert ("matters", mid) in t.pull_all("agent")
+    r = con.act(mid, action="reassign", assignee_id=agent2, note="原代办员请假")
+    assert "msg=dispatched" in r.headers["location"]
+    d = con.matter(mid)
+    assert d["assignee_id"] == agent2 and d["status"] == "assigned"
+    assert ("matters", mid) not in t.pull_all("agent")
+    ev = con.events(mid)[-1]
+    assert ev["kind"] == "assign" and ev["for_user_id"] == agent2 and ev["data"]["from_user_id"] == t.actors["agent"].user_id

@@ -54,6 +54,22 @@ _env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
 _env.globals["fmt_rate"] = metrics.fmt_rate
 
 
+def when(stamp: Any, date_only: bool = False) -> str:
+    """A stored time (any offset) as the town's local time: ``2026-11-23 09:05``."""
+    if not stamp or not isinstance(stamp, str):
+        return "—"
+    try:
+        dt = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(metrics.LOCAL_TZ)
+    return dt.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M")
+
+
+_env.filters["when"] = when
+
+
 def render(name: str, http_status: int = 200, cookies: list[Cookie] | None = None, lang: str = "zh",
            **ctx: Any) -> Response[str]:
     html = _env.get_template(name).render(t=lambda s: translate(s, lang), lang=lang,

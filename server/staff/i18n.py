@@ -6,6 +6,8 @@ Templates write ``{{ t("待受理") }}``; a test checks that every such string h
 from __future__ import annotations
 
 EN: dict[str, str] = {
+    '改派': 'Reassign',
+    '新承办人': 'New handler',
     '用户': 'Users',
     '设备': 'Devices',
     '区域': 'Area',

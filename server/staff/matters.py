@@ -343,6 +343,15 @@ def _plan(page: Page, m: StoredRecord, form: dict[str, Any], base: int, status: 
     if action == "dispatch":
         _dispatch(page, m, base, str(form.get("assignee_id") or ""), form, muts, move, note)
         return muts, "dispatched"
+    if action == "reassign":     # another handler while the work goes on (改派): no status move
+        household = page.store.get("households", d["household_id"])
+        allowed = {u["id"] for u in assignable(page, household.data.get("grid_id") if household else None)}
+        assignee = str(form.get("assignee_id") or "")
+        if assignee not in allowed or assignee == d.get("assignee_id"):
+            raise Invalid("assignee_id")
+        edit({"assignee_id": assignee})
+        muts.append(_event(m.id, "assign", note, for_user_id=assignee, data={"from_user_id": d.get("assignee_id")}))
+        return muts, "dispatched"
     if action == "supervise":
         if not note:
             raise Invalid("note")

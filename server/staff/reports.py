@@ -19,7 +19,7 @@ from litestar import Request, Response, get
 from sync.store import loads
 
 from .. import metrics
-from .core import Page, local_today, run
+from .core import Page, local_today, run, when
 from .dashboard import period
 from .matters import query_matters
 from .records import categories, category_name, user_names
@@ -81,12 +81,12 @@ def three_lists(page: Page, area_id: str, start: date, end: date) -> dict[str, T
         hh = r["household"]
         title = r.get("title") or ""
         status = label("status", r.get("status"), lang)
-        problem[1].append([n, (r.get("raised_at") or "")[:10], page.area_path(hh.get("grid_id")), hh.get("head_name"),
+        problem[1].append([n, when(r.get("raised_at"), True), page.area_path(hh.get("grid_id")), hh.get("head_name"),
                            hh.get("address"), category_name(cats, r.get("category"), lang), title,
                            r.get("description") or "", label("channel", r.get("channel"), lang), status])
         note, by = measures.get(r["id"], ("", ""))
         measure[1].append([n, title, note, names.get(by, "") if by else "", status,
-                           (r.get("resolved_at") or "")[:10]])
+                           when(r.get("resolved_at"), True) if r.get("resolved_at") else ""])
         owner[1].append([n, title, label("line", r.get("line"), lang), label("level", r.get("level"), lang),
                          names.get(r.get("assignee_id") or "", "") if r.get("assignee_id") else "",
                          r.get("deadline") or "", t("是") if r["overdue"] else t("否"),
