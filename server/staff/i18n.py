@@ -6,6 +6,10 @@ Templates write ``{{ t("待受理") }}``; a test checks that every such string h
 from __future__ import annotations
 
 EN: dict[str, str] = {
+    '本月走访（户次）': 'Visits this month',
+    '本月走访住户': 'Households visited this month',
+    '提交的修改': 'The change as sent',
+    '这条修改没有保存。请联系提交人，按需要重新录入。': 'This change was not saved. Contact the sender to enter it again if needed.',
     '改派': 'Reassign',
     '新承办人': 'New handler',
     '用户': 'Users',

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -100,7 +101,14 @@ def monthly(page: Page, area_id: str, month: date) -> dict[str, Any]:
     today = min(local_today(), nxt - timedelta(days=1))
     f = metrics.dashboard(page.store, area_id, month, nxt, today)
     t = page.t
+    lo, hi = month.isoformat(), nxt.isoformat()
+    visits, households = page.store.conn.execute(
+        "SELECT count(*), count(DISTINCT v.household_id) FROM visits v JOIN households h ON h.id = v.household_id "
+        "WHERE v.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?)) "
+        "AND date(v.visited_at, '+8 hours') >= ? AND date(v.visited_at, '+8 hours') < ?",
+        (json.dumps(page.tree.subtree(area_id)), lo, hi)).fetchone()
     summary: Table = ([t("指标"), t("数值")], [
+        [t("本月走访（户次）"), visits], [t("本月走访住户"), households],
         [t("收集事项"), f["collected"]], [t("已化解"), f["resolved"]],
         [t("化解率"), metrics.fmt_rate(f["resolution_rate"])], [t("按时办结率"), metrics.fmt_rate(f["on_time_rate"])],
         [t("当前超期"), f["overdue_now"]], [t("督办中"), f["supervised_open"]],
