@@ -418,3 +418,18 @@ def test_reassign_moves_the_matter_to_another_agent(con: Console) -> None:
     assert ("matters", mid) not in t.pull_all("agent")
     ev = con.events(mid)[-1]
     assert ev["kind"] == "assign" and ev["for_user_id"] == agent2 and ev["data"]["from_user_id"] == t.actors["agent"].user_id
+
+
+def test_dispatch_to_a_department_alone(con: Console) -> None:
+    t = con.town
+    mid = t.matter("w1", title="河道垃圾")
+    con.login("staff1")
+    con.act(mid, action="accept")
+    assert "invalid_assignee_id" in con.act(mid, action="dispatch", assignee_id="", line="").headers["location"]
+    assert "invalid_assignee_id" in con.act(mid, action="dispatch", assignee_id=new_id(), line="").headers["location"]
+    r = con.act(mid, action="dispatch", assignee_id="", line="chengguan", note="城管中队处理")
+    assert "msg=dispatched" in r.headers["location"]
+    d = con.matter(mid)
+    assert d["status"] == "assigned" and d["line"] == "chengguan" and d["assignee_id"] is None
+    owner = con.c.get("/staff/reports/lists?list=owner&start=2020-01-01&end=2030-12-31").text
+    assert "城管" in owner

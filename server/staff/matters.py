@@ -384,17 +384,19 @@ def _plan(page: Page, m: StoredRecord, form: dict[str, Any], base: int, status: 
 
 def _dispatch(page: Page, m: StoredRecord, base: int, assignee: str, form: dict[str, Any], muts: list[dict[str, Any]],
               move: Any, note: str) -> None:
+    """派单: to a person of the area (proxy agent, grid worker, staff), or to a responsible line (a
+    department) alone, which then owns it in the responsibility list."""
     household = page.store.get("households", m.data["household_id"])
     allowed = {u["id"] for u in assignable(page, household.data.get("grid_id") if household else None)}
-    if assignee not in allowed:
+    line = _choice(form, "line", LINES)
+    if assignee and assignee not in allowed or not assignee and not line:
         raise Invalid("assignee_id")
-    fields: dict[str, Any] = {"assignee_id": assignee}
+    fields: dict[str, Any] = {"assignee_id": assignee or None}
     deadline = str(form.get("deadline") or "").strip()
     if deadline:
         if parse_date(deadline, None) is None:
             raise Invalid("deadline")
         fields["deadline"] = deadline
-    line = _choice(form, "line", LINES)
     if line:
         fields["line"] = line
     changed = {k: v for k, v in fields.items() if m.data.get(k) != v}
@@ -404,7 +406,7 @@ def _dispatch(page: Page, m: StoredRecord, base: int, assignee: str, form: dict[
         else:
             muts.insert(0, {"collection": "matters", "id": m.id, "base": base, "fields": changed})
     move("assigned", note)
-    muts.append(_event(m.id, "assign", note, for_user_id=assignee, data={"line": line} if line else None))
+    muts.append(_event(m.id, "assign", note, for_user_id=assignee or None, data={"line": line} if line else None))
 
 
 @post("/staff/matters/{matter_id:str}/act", include_in_schema=False, status_code=200)
