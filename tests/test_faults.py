@@ -132,12 +132,13 @@ def test_seeded_runs_through_the_faulty_proxy_lose_nothing_and_apply_nothing_twi
             total.add(h.run(i))
             if time.monotonic() - t0 > BUDGET_SECONDS:
                 break
-        log = h.server.log() if total.failed else ""
+        log = h.server.log() if total.failed or total.server_errors else ""
     print(f"fault runs: {total.runs} runs, {total.requests} requests, {total.faults_injected} faults "
           f"({dict(total.faults)}), {total.mutations} mutations ({dict(total.results)}), "
           f"{time.monotonic() - t0:.0f} s")   # shown with pytest -rP
     assert not total.failed, "\n\n".join(total.failed[:3]) + f"\n--- server log ---\n{log}"
     assert total.losses == 0 and total.duplicates == 0
+    assert total.server_errors == 0, log
     assert total.runs >= 50, f"only {total.runs} runs in {BUDGET_SECONDS} s"
     for kind in (*FAULTS, "kill"):
         assert total.faults[kind] > 0, f"no {kind} fault was injected"

@@ -6,7 +6,7 @@
 
 A run that fails the oracle is listed with its seed and number; replay it with ``--first N
 --runs 1`` (the same seed and number give the same edits, the same faults at the same requests).
-Exit status 1 if any run failed or anything was lost or duplicated.
+Exit status 1 if any run failed, anything was lost or duplicated, or the server logged an error.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def summary(f: Figures, seconds: float) -> dict[str, object]:
         "conflicts": dict(sorted(f.conflicts.items())), "field_conflicts_with_both_values": f.both_values,
         "rejections_seen_by_author": f.rejections_seen, "batches_resent": f.resends,
         "cursor_expired": f.cursor_expired, "losses": f.losses, "duplicates": f.duplicates,
+        "server_errors_logged": f.server_errors,
         "seconds": round(seconds, 1), "runs_per_second": round(f.runs / seconds, 2) if seconds else None,
         "failures": f.failed[:20],
     }
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n", encoding="utf-8")
-    return 1 if total.failed or total.losses or total.duplicates else 0
+    return 1 if total.failed or total.losses or total.duplicates or total.server_errors else 0
 
 
 if __name__ == "__main__":

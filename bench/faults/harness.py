@@ -81,6 +81,7 @@ class Figures:
     rounds_to_quiescence: int = 0
     losses: int = 0               # mutations with no recorded result at the end
     duplicates: int = 0           # mutations with more than one effect (log rows, conflict records, replays)
+    server_errors: int = 0        # ERROR lines and tracebacks in the server's log (a 500 is a defect)
     seconds: float = 0.0
 
     def add(self, other: "Figures") -> None:
@@ -222,6 +223,7 @@ class Harness:
         # a fresh town: the template written over the live database (the server holds no state of it)
         self.template_store.conn.backup(self.store.conn)
         stats0, kills0 = dict(self.proxy.stats), self.kills
+        log0 = self._log_size()
         tokens = self.template.tokens
         world: FaultWorld | None = None
 
@@ -246,8 +248,21 @@ class Harness:
         f.restarts = self.server.starts - restarts - f.kills
         f.resends = sum(c.resends for c in world.clients.values())
         f.cursor_expired = world.expired
+        f.server_errors = self._errors_since(log0)
         f.seconds = time.perf_counter() - t0
         return f
+
+    def _log_size(self) -> int:
+        try:
+            return self.server.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _errors_since(self, offset: int) -> int:
+        with open(self.server.log_path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+        return sum(1 for line in text.splitlines() if " ERROR " in f" {line} " or line.startswith("Traceback"))
 
     def _count(self, w: FaultWorld, f: Figures) -> None:
         """Figures of a run that passed the oracle, counted again straight from the database."""
