@@ -92,7 +92,8 @@ def login(request: Request, body: RawBody, state: State) -> LoginResponse:
         req = login_decoder.decode(raw)
     except msgspec.ValidationError as e:
         raise SyncError("invalid_request", f"The login request is not valid: {e}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # Not UTF-8, or nested past the decoder's depth: unreadable all the same, never a 500.
         raise SyncError("invalid_request", "The login body is not JSON.") from None
     limiter = state["limiter"]
     ip = _client_ip(request)

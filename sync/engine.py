@@ -99,6 +99,11 @@ def decode_push(body: bytes) -> PushRequest:
         raise SyncError("invalid_request", f"The push request is not valid: {e}", {"reason": str(e)}) from None
     except msgspec.DecodeError as e:
         raise SyncError("invalid_request", f"The push body is not JSON: {e}", {"path": "$"}) from None
+    except UnicodeDecodeError:
+        # msgspec raises this (not a DecodeError) for bytes that are not UTF-8 inside a string.
+        raise SyncError("invalid_request", "The push body is not valid UTF-8.", {"path": "$"}) from None
+    except RecursionError:
+        raise SyncError("invalid_request", "The push body is nested too deeply to be a push.", {"path": "$"}) from None
     if req.protocol != PROTOCOL_VERSION:
         raise SyncError("invalid_request", f"This server speaks protocol {PROTOCOL_VERSION}; "
                         f"the request says {req.protocol} - at `$.protocol`", {"path": "$.protocol"})
