@@ -174,6 +174,16 @@ def _constrain(doc: dict[str, Any]) -> None:
     if "get" in blob:
         blob["get"]["responses"]["200"] = {"description": "The blob's bytes", "content": {
             t: {"schema": {"type": "string", "format": "binary"}} for t in _BLOB_TYPES}}
+    # How one answer feeds the next request (OpenAPI links): a client's loops, for stateful testing.
+    pull_ok = paths.get("/api/v1/sync/pull", {}).get("get", {}).get("responses", {}).get("200")
+    if pull_ok is not None:
+        pull_ok["links"] = {"NextPage": {"operationId": "pull", "description": "the next page",
+                                         "parameters": {"cursor": "$response.body#/cursor"}}}
+    if "patch" in blob:
+        same = {"sha256": "$request.path.sha256"}
+        blob["patch"]["responses"]["204"]["links"] = {
+            "UploadState": {"operationId": "blobHead", "parameters": same},
+            "Download": {"operationId": "blobGet", "parameters": same}}
 
 
 _ERRORS = {

@@ -49,6 +49,7 @@ OPERATIONS = ["GET /api/v1/health", "POST /api/v1/auth/login", "POST /api/v1/syn
 NO_POSITIVE_ACCEPTANCE = {"GET /api/v1/sync/pull", "PATCH /api/v1/blobs/{sha256}"}
 
 STATS: Counter[str] = Counter()
+ISSUED: set[str] = set()  # cursors the server gave out (stateful runs send them back)
 
 # A schema-violating request must be refused with a 4xx; schemathesis's default list lacks 413,
 # which is how too many mutations (over maxItems 500) are refused, as documented.
@@ -59,12 +60,15 @@ CONFIG = SchemathesisConfig.from_dict({"checks": {"negative_data_rejection": {
 def pull_refuses_bad_parameters(ctx: Any, response: Any, case: Any) -> bool | None:
     """Stands in for negative_data_rejection on pull, which also counts an unknown query parameter
     as invalid; the server ignores those, as HTTP servers do (a cache-busting ``?_=1`` must work).
-    A ``limit`` that is not 1..1000 in ASCII digits, or any cursor this server did not issue, is 400."""
+    A ``limit`` that is not 1..1000 in ASCII digits, or any cursor this server did not issue, is 400;
+    a cursor it issued (followed along the NextPage link) is served."""
     query = case.query or {}
     limit, cursor = query.get("limit"), query.get("cursor")
     limit_ok = limit is None or (isinstance(limit, (int, str)) and str(limit).isascii() and str(limit).isdigit()
                                  and 1 <= int(limit) <= 1000)
-    if not limit_ok or (cursor not in (None, "")):
+    if response.status_code == 200:
+        ISSUED.add(response.json()["cursor"])
+    if not limit_ok or (cursor not in (None, "") and cursor not in ISSUED):
         # 401 when the request is one of schemathesis's probes without the token.
         assert response.status_code in (400, 401), (query, response.status_code, response.text[:300])
     return True
@@ -163,3 +167,32 @@ def test_fuzz_operation(fuzz_target: tuple[Any, Any], label: str, mode: Generati
     STATS.setdefault("5xx", 0)
     STATS["failures"] += len(failures)
     assert not failures, "\n\n".join(failures[:3])
+
+
+def test_fuzz_stateful_links(fuzz_target: tuple[Any, Any]) -> None:
+    """Sequences along the schema's links: pull → next page with the cursor it returned; a chunk
+    upload → the upload's state → the download. Same checks as above, on every step."""
+    app, town = fuzz_target
+    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app, config=CONFIG)
+    auth = {"Authorization": f"Bearer {town.tokens['w1']}"}
+    base = schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": auth}
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            STATS["stateful steps"] += 1
+            STATS[f"status {response.status_code}"] += 1
+            label = case.operation.label
+            excluded = [positive_data_acceptance] if label in NO_POSITIVE_ACCEPTANCE else []
+            extra = [canonical_error_shape, no_server_error]
+            if label == "GET /api/v1/sync/pull":
+                excluded.append(negative_data_rejection)
+                extra.append(pull_refuses_bad_parameters)
+            case.validate_response(response, additional_checks=extra, excluded_checks=excluded, headers=auth,
+                                   transport_kwargs=kwargs or None, recorder=self.recorder)
+
+    Machine.run(settings=settings(max_examples=max(5, EXAMPLES // 5), deadline=None, database=None,
+                                  derandomize=not REPORT, suppress_health_check=list(HealthCheck),
+                                  stateful_step_count=6))
