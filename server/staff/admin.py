@@ -20,7 +20,7 @@ from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
 from sync.store import loads
 
-from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form
+from .core import ADMIN_ROLES, FormData, Page, Refused, end_sessions, run, run_form
 from .records import categories, user_names
 
 MIN_PASSWORD = 8
@@ -88,6 +88,7 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
             if user_id == page.user.id:
                 return page.back("/staff/admin/users", "invalid_form", why=page.t("不能停用自己的账号。"))
             accounts.update_user(page.writer, user_id, by=page.user.id, active=action == "enable")
+            end_sessions(page.request, user_id)
             if action == "disable":
                 for d in page.store.devices(user_id):
                     if not d.get("revoked_at"):
@@ -97,6 +98,7 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
             if len(password) < MIN_PASSWORD:
                 return page.back("/staff/admin/users", "invalid_form", why=page.t("密码至少8位。"))
             accounts.set_password(page.writer, user_id, password, by=page.user.id)
+            end_sessions(page.request, user_id)
             return page.back("/staff/admin/users", "password")
         else:
             return page.back("/staff/admin/users", "invalid_action")
