@@ -1,6 +1,7 @@
 """Hostile records render inert (issue 7): HTML and script payloads pushed through the API as a
 grid worker's ordinary data, then opened in real Chromium in the field app (households list,
-household card, matter detail, conflicts) and in the staff dashboard.
+household card, matter detail, conflicts, rejected edits) and in the staff console (dashboard,
+intake, matters, households, dossier, matter, conflicts).
 
 In every view: no dialog opens, no injected element exists, no script ran (``window.__xss``), the
 page raised no error, the Content-Security-Policy reported no violation (the app itself has no
@@ -89,6 +90,7 @@ def seed(server: Server) -> dict[str, str]:
         r = c.post("/sync/push", json={"protocol": 1, "mutations": [
             _mut("households", ids["img"], {"notes": PAYLOADS["attr"]}, base=version, at=_at(2))]})
         assert r.json()["results"][0]["status"] == "conflict", r.text
+        ids["conflict"] = r.json()["results"][0]["conflict_id"]
     return ids
 
 
@@ -165,9 +167,9 @@ def test_hostile_records_render_inert_in_the_field_app(browser: Browser, browser
         ctx.close()
 
 
-def test_hostile_records_render_inert_in_the_staff_dashboard(browser: Browser, browser_context_args: dict[str, Any],
-                                                             fresh_server: Server) -> None:
-    seed(fresh_server)
+def test_hostile_records_render_inert_in_the_staff_console(browser: Browser, browser_context_args: dict[str, Any],
+                                                           fresh_server: Server) -> None:
+    ids = seed(fresh_server)
     with api(fresh_server, "admin") as c:  # an area whose name is a payload, for the area picker and ranking
         me = c.post("/auth/login", json={"username": "admin", "password": "demo"}).json()
         c.headers["Authorization"] = "Bearer " + me["token"]
@@ -193,5 +195,17 @@ def test_hostile_records_render_inert_in_the_staff_dashboard(browser: Browser, b
         assert PAYLOADS["svg"][:100] in text, text[:1000]  # the area, named literally
         assert PAYLOADS["img"][:100] in text or PAYLOADS["script"][:100] in text, text[-1500:]  # device / version
         assert_inert(page, dialogs, errors, "staff dashboard")
+
+        # the console's record pages: lists, the household dossier, the matter, the conflicts queue
+        for path, needle in (("/staff/intake", PAYLOADS["img"][:200]), ("/staff/matters", PAYLOADS["svg"][:200]),
+                             ("/staff/households", PAYLOADS["script"][:50]),
+                             (f"/staff/households/{ids['img']}", PAYLOADS["img"][:50]),
+                             (f"/staff/matters/{ids['matter-img']}", PAYLOADS["img"]),
+                             (f"/staff/matters/{ids['matter-iframe']}", PAYLOADS["iframe"]),
+                             ("/staff/conflicts", "notes"), (f"/staff/conflicts/{ids['conflict']}", PAYLOADS["attr"])):
+            page.goto(fresh_server.url + path)
+            text = page.locator("body").inner_text()
+            assert needle in text, (path, text[:1500])
+            assert_inert(page, dialogs, errors, path)
     finally:
         ctx.close()
