@@ -805,3 +805,24 @@ def test_what_the_audit_log_records_today(world: World) -> None:
     with contextlib.closing(SQLiteStore(world.db)) as s:
         actions = {r[0] for r in s.conn.execute("SELECT DISTINCT action FROM audit")}
     assert {"device.login", "device.revoke", "user.create", "user.update"} <= actions, actions
+
+
+def test_reads_of_sensitive_matters_are_audited_on_the_staff_console(world: World) -> None:
+    """A 信访 (xinfang line) matter opened by staff writes a read.sensitive audit row; an ordinary one
+    does not. Phones pulling such a matter are not audited yet (docs/security.md, open items)."""
+    tg = world.targets["g1"]
+    r = world.push(world.tokens["admin_all"], world.town.mut("matters", tg.matter, {"line": "xinfang"},
+                                                             base=world.version("matters", tg.matter)))
+    assert r.json()["results"][0]["status"] in ("applied", "merged"), r.text
+
+    def reads(mid: str) -> int:
+        with contextlib.closing(sqlite3.connect(world.db)) as c:
+            return int(c.execute("SELECT count(*) FROM audit WHERE action = 'read.sensitive' AND record_id = ?",
+                                 (mid,)).fetchone()[0])
+
+    before, plain_before = reads(tg.matter), reads(world.targets["g2"].matter)
+    for mid in (tg.matter, world.targets["g2"].matter):
+        status, _ = _page(world, "staff", "own", f"GET /staff/matters/{mid}")
+        assert status == "200"
+    assert reads(tg.matter) == before + 1
+    assert reads(world.targets["g2"].matter) == plain_before
