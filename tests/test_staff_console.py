@@ -478,3 +478,37 @@ def test_admin_with_areas_works_in_those_only(con: Console) -> None:
     assert con.c.get(f"/staff/matters/{mid}").status_code == 404
     dash = con.c.get(f"/staff/?area={t.ids['town']}")
     assert "别的镇" in dash.text and "杖锡村" not in dash.text
+
+
+def test_an_area_admin_administers_only_their_area(con: Console) -> None:
+    from sync import accounts
+    t = con.town
+    other_town = new_id()
+    other_grid = new_id()
+    assert t.push("admin", t.mut("areas", other_town, {"level": "town", "name": "别的镇", "parent_id": t.ids["county"]}),
+                  t.mut("areas", other_grid, {"level": "grid", "name": "别的镇网格", "parent_id": other_town})
+                  )[1].status == "applied"
+    pw = con.store.password_hash(t.actors["staff"].user_id)
+    accounts.create_user(con.store, "admin2", "demo", "admin", [other_town], password_hash=pw)
+    mine = accounts.create_user(con.store, "worker8", "demo", "grid_worker", [other_grid], password_hash=pw)
+    assert con.login("admin2").status_code == 303
+    users = con.c.get("/staff/admin/users").text
+    assert "worker8" in users and "worker1" not in users and "staff1" not in users
+    devices = con.c.get("/staff/admin/devices").text
+    assert "worker1" not in devices
+    w1 = t.actors["w1"].user_id
+    r = con.c.post(f"/staff/admin/users/{w1}", data={"csrf": csrf(users), "action": "disable"}, follow_redirects=False)
+    assert r.status_code == 404 and con.store.get("users", w1).data["active"] is True  # type: ignore[union-attr]
+    r = con.c.post(f"/staff/admin/devices/{t.actors['w1'].device_id}/revoke",
+                   data={"csrf": csrf(users), "confirm": "yes"}, follow_redirects=False)
+    assert r.status_code == 404 and not con.store.device(t.actors["w1"].device_id)["revoked_at"]  # type: ignore[index]
+    r = con.c.post("/staff/admin/users", data={"csrf": csrf(users), "username": "spy", "password": "longenough",
+                                               "role": "grid_worker", "areas": t.ids["g1"]}, follow_redirects=False)
+    assert "invalid_form" in r.headers["location"] and con.store.user_by_username("spy") is None
+    r = con.c.post(f"/staff/admin/users/{mine}", data={"csrf": csrf(users), "action": "disable"},
+                   follow_redirects=False)
+    assert "msg=saved" in r.headers["location"]
+    assert con.c.post("/staff/admin/catalogue/proxy.petition", data={"csrf": csrf(users), "name_zh": "x",
+                                                                     "name_en": "x"}).status_code == 403
+    audit = con.c.get("/staff/audit").text
+    assert "<td>staff.login</td>" in audit and "<td>user.create</td>" not in audit
