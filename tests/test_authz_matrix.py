@@ -182,12 +182,12 @@ POST /staff/conflicts/{conflict}/resolve|resolution=none   admin_all    303 /sta
 GET /staff/admin/users                                     grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
 GET /staff/admin/users                                     proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
 GET /staff/admin/users                                     staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/admin/users                                     admin_area   200                                !200                               303 /staff/login   303 /staff/login
+GET /staff/admin/users                                     admin_area   200                                200                                303 /staff/login   303 /staff/login
 GET /staff/admin/users                                     admin_all    200                                200                                303 /staff/login   303 /staff/login
 GET /staff/admin/devices                                   grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
 GET /staff/admin/devices                                   proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
 GET /staff/admin/devices                                   staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/admin/devices                                   admin_area   !200                               !200                               303 /staff/login   303 /staff/login
+GET /staff/admin/devices                                   admin_area   200                                200                                303 /staff/login   303 /staff/login
 GET /staff/admin/devices                                   admin_all    200                                200                                303 /staff/login   303 /staff/login
 GET /staff/admin/areas                                     grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
 GET /staff/admin/areas                                     proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
@@ -202,32 +202,32 @@ GET /staff/admin/catalogue                                 admin_all    200     
 GET /staff/audit                                           grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
 GET /staff/audit                                           proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
 GET /staff/audit                                           staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/audit                                           admin_area   !200                               !200                               303 /staff/login   303 /staff/login
+GET /staff/audit                                           admin_area   200                                200                                303 /staff/login   303 /staff/login
 GET /staff/audit                                           admin_all    200                                200                                303 /staff/login   303 /staff/login
 POST /staff/admin/users/{user}|action=enable               grid_worker  403                                403                                403                403
 POST /staff/admin/users/{user}|action=enable               proxy_agent  403                                403                                403                403
 POST /staff/admin/users/{user}|action=enable               staff        403                                403                                403                403
-POST /staff/admin/users/{user}|action=enable               admin_area   303 /staff/admin/users             !404                               403                403
+POST /staff/admin/users/{user}|action=enable               admin_area   303 /staff/admin/users             404                                403                403
 POST /staff/admin/users/{user}|action=enable               admin_all    303 /staff/admin/users             303 /staff/admin/users             403                403
 POST /staff/admin/devices/{device}/revoke|confirm=yes      grid_worker  403                                403                                403                403
 POST /staff/admin/devices/{device}/revoke|confirm=yes      proxy_agent  403                                403                                403                403
 POST /staff/admin/devices/{device}/revoke|confirm=yes      staff        403                                403                                403                403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_area   303 /staff/admin/devices           !404                               403                403
+POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_area   303 /staff/admin/devices           404                                403                403
 POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_all    303 /staff/admin/devices           303 /staff/admin/devices           403                403
 POST /staff/admin/users|username=                          grid_worker  403                                403                                403                403
 POST /staff/admin/users|username=                          proxy_agent  403                                403                                403                403
 POST /staff/admin/users|username=                          staff        403                                403                                403                403
 POST /staff/admin/users|username=                          admin_area   303 /staff/admin/users             303 /staff/admin/users             403                403
 POST /staff/admin/users|username=                          admin_all    303 /staff/admin/users             303 /staff/admin/users             403                403
-POST /staff/admin/areas|name=                              grid_worker  403                                403                                403                403
-POST /staff/admin/areas|name=                              proxy_agent  403                                403                                403                403
-POST /staff/admin/areas|name=                              staff        403                                403                                403                403
-POST /staff/admin/areas|name=                              admin_area   303 /staff/admin/areas             303 /staff/admin/areas             403                403
-POST /staff/admin/areas|name=                              admin_all    303 /staff/admin/areas             303 /staff/admin/areas             403                403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= grid_worker  403                                403                                403                403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= proxy_agent  403                                403                                403                403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= staff        403                                403                                403                403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_area   303 /staff/admin/areas             404                                403                403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_all    303 /staff/admin/areas             303 /staff/admin/areas             403                403
 POST /staff/admin/catalogue/none|name_zh=                  grid_worker  403                                403                                403                403
 POST /staff/admin/catalogue/none|name_zh=                  proxy_agent  403                                403                                403                403
 POST /staff/admin/catalogue/none|name_zh=                  staff        403                                403                                403                403
-POST /staff/admin/catalogue/none|name_zh=                  admin_area   404                                404                                403                403
+POST /staff/admin/catalogue/none|name_zh=                  admin_area   403                                403                                403                403
 POST /staff/admin/catalogue/none|name_zh=                  admin_all    404                                404                                403                403
 POST /staff/logout                                         staff        303 /staff/login                   303 /staff/login                   403                303 /staff/login
 """
@@ -583,7 +583,7 @@ def _writes(w: World) -> tuple[int, int, int, int]:
 def _page(w: World, role: str, column: str, action: str) -> tuple[str, httpx.Response]:
     method, rest = action.split(" ", 1)
     template, _, form = rest.partition("|")
-    path = _fill(w, role, column, template)
+    path, form = _fill(w, role, column, template), _fill(w, role, column, form)
     c, csrf = _session(w, role, column)
     try:
         if method == "GET":
