@@ -433,3 +433,82 @@ def test_dispatch_to_a_department_alone(con: Console) -> None:
     assert d["status"] == "assigned" and d["line"] == "chengguan" and d["assignee_id"] is None
     owner = con.c.get("/staff/reports/lists?list=owner&start=2020-01-01&end=2030-12-31").text
     assert "城管" in owner
+
+
+def test_sign_out_ends_the_session_everywhere(con: Console) -> None:
+    assert con.login("staff1").status_code == 303
+    stolen = con.c.cookies.get("gb_staff")
+    page = con.c.get("/staff/")
+    assert con.c.post("/staff/logout", data={"csrf": csrf(page.text)}, follow_redirects=False).status_code == 303
+    con.c.cookies.set("gb_staff", stolen, path="/staff")
+    assert con.c.get("/staff/", follow_redirects=False).status_code == 303      # back to sign-in
+    con.c.cookies.clear()
+    assert con.login("staff1").status_code == 303                              # a new sign-in works at once
+    assert con.c.get("/staff/").status_code == 200
+
+
+def test_password_reset_and_disabling_end_sessions(con: Console) -> None:
+    staff = con.c
+    assert con.login("staff1").status_code == 303
+    staff_cookie = staff.cookies.get("gb_staff")
+    staff.cookies.clear()
+    assert con.login("admin").status_code == 303
+    users = staff.get("/staff/admin/users")
+    sid = con.town.actors["staff"].user_id
+    staff.post(f"/staff/admin/users/{sid}", data={"csrf": csrf(users.text), "action": "password",
+                                                   "password": "a-new-password"})
+    admin_cookie = staff.cookies.get("gb_staff")
+    staff.cookies.clear()
+    staff.cookies.set("gb_staff", staff_cookie, path="/staff")
+    assert staff.get("/staff/", follow_redirects=False).status_code == 303
+    staff.cookies.set("gb_staff", admin_cookie, path="/staff")
+    assert staff.get("/staff/").status_code == 200
+
+
+def test_admin_with_areas_works_in_those_only(con: Console) -> None:
+    from sync import accounts
+    t = con.town
+    other_town = new_id()
+    assert t.push1("admin", t.mut("areas", other_town, {"level": "town", "name": "别的镇",
+                                                          "parent_id": t.ids["county"]})).status == "applied"
+    accounts.create_user(con.store, "admin2", "demo", "admin", [other_town],
+                         password_hash=con.store.password_hash(t.actors["staff"].user_id))
+    mid = t.matter("w1", title="章水镇的事")
+    assert con.login("admin2").status_code == 303
+    assert con.c.get(f"/staff/matters/{mid}").status_code == 404
+    dash = con.c.get(f"/staff/?area={t.ids['town']}")
+    assert "别的镇" in dash.text and "杖锡村" not in dash.text
+
+
+def test_an_area_admin_administers_only_their_area(con: Console) -> None:
+    from sync import accounts
+    t = con.town
+    other_town = new_id()
+    other_grid = new_id()
+    assert t.push("admin", t.mut("areas", other_town, {"level": "town", "name": "别的镇", "parent_id": t.ids["county"]}),
+                  t.mut("areas", other_grid, {"level": "grid", "name": "别的镇网格", "parent_id": other_town})
+                  )[1].status == "applied"
+    pw = con.store.password_hash(t.actors["staff"].user_id)
+    accounts.create_user(con.store, "admin2", "demo", "admin", [other_town], password_hash=pw)
+    mine = accounts.create_user(con.store, "worker8", "demo", "grid_worker", [other_grid], password_hash=pw)
+    assert con.login("admin2").status_code == 303
+    users = con.c.get("/staff/admin/users").text
+    assert "worker8" in users and "worker1" not in users and "staff1" not in users
+    devices = con.c.get("/staff/admin/devices").text
+    assert "worker1" not in devices
+    w1 = t.actors["w1"].user_id
+    r = con.c.post(f"/staff/admin/users/{w1}", data={"csrf": csrf(users), "action": "disable"}, follow_redirects=False)
+    assert r.status_code == 404 and con.store.get("users", w1).data["active"] is True  # type: ignore[union-attr]
+    r = con.c.post(f"/staff/admin/devices/{t.actors['w1'].device_id}/revoke",
+                   data={"csrf": csrf(users), "confirm": "yes"}, follow_redirects=False)
+    assert r.status_code == 404 and not con.store.device(t.actors["w1"].device_id)["revoked_at"]  # type: ignore[index]
+    r = con.c.post("/staff/admin/users", data={"csrf": csrf(users), "username": "spy", "password": "longenough",
+                                               "role": "grid_worker", "areas": t.ids["g1"]}, follow_redirects=False)
+    assert "invalid_form" in r.headers["location"] and con.store.user_by_username("spy") is None
+    r = con.c.post(f"/staff/admin/users/{mine}", data={"csrf": csrf(users), "action": "disable"},
+                   follow_redirects=False)
+    assert "msg=saved" in r.headers["location"]
+    assert con.c.post("/staff/admin/catalogue/proxy.petition", data={"csrf": csrf(users), "name_zh": "x",
+                                                                     "name_en": "x"}).status_code == 403
+    audit = con.c.get("/staff/audit").text
+    assert "<td>staff.login</td>" in audit and "<td>user.create</td>" not in audit

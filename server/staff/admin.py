@@ -20,7 +20,7 @@ from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
 from sync.store import loads
 
-from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form
+from .core import ADMIN_ROLES, FormData, Page, Refused, end_sessions, run, run_form
 from .records import categories, user_names
 
 MIN_PASSWORD = 8
@@ -29,7 +29,33 @@ MIN_PASSWORD = 8
 def _areas_of_form(page: Page, form: dict[str, Any]) -> list[str]:
     raw = form.get("areas") or []
     ids = [raw] if isinstance(raw, str) else list(raw)
-    return [a for a in ids if a in page.tree]
+    return [a for a in ids if a in page.allowed]
+
+
+def is_global(page: Page) -> bool:
+    """An admin without areas administers everything; an admin with areas only what lies in them."""
+    return page.user.is_admin and not [a for a in page.user.areas if a in page.tree]
+
+
+def in_scope(page: Page, user: dict[str, Any]) -> bool:
+    """Whether an area admin may see and manage this user: all their areas lie within the admin's."""
+    if is_global(page):
+        return True
+    areas = user.get("areas") or []
+    return bool(areas) and all(a in page.allowed for a in areas) and user.get("role") != "admin"
+
+
+def _scoped_users(page: Page) -> dict[str, dict[str, Any]]:
+    return {rid: {"id": rid, **d} for rid, d in ((rid, loads(data)) for rid, data in page.store.conn.execute(
+        "SELECT id, data FROM users WHERE deleted = 0 ORDER BY json_extract(data, '$.role'), username"))
+        if in_scope(page, d)}
+
+
+def _user_in_scope(page: Page, user_id: str) -> dict[str, Any]:
+    rec = page.store.get("users", user_id)
+    if rec is None or not in_scope(page, rec.data):
+        raise Refused(404)
+    return rec.data
 
 
 # -- users --------------------------------------------------------------------------------------
@@ -40,13 +66,13 @@ async def users_page(request: Request) -> Response[Any]:
 
 
 def _users_page(page: Page) -> Response[Any]:
-    users = [{"id": rid, **loads(d)} for rid, d in page.store.conn.execute(
-        "SELECT id, data FROM users WHERE deleted = 0 ORDER BY json_extract(data, '$.role'), username")]
+    users = list(_scoped_users(page).values())
     devices: dict[str, int] = {}
     for d in page.store.devices():
         if not d.get("revoked_at"):
             devices[d["user_id"]] = devices.get(d["user_id"], 0) + 1
-    return page.render("staff/admin_users.html", users=users, roles=ROLES, devices=devices,
+    roles = ROLES if is_global(page) else tuple(r for r in ROLES if r != "admin")
+    return page.render("staff/admin_users.html", users=users, roles=roles, devices=devices,
                        options=page.options(), min_password=MIN_PASSWORD)
 
 
@@ -59,6 +85,8 @@ def _user_create(page: Page, form: dict[str, Any]) -> Response[Any]:
     password = str(form.get("password") or "")
     if len(password) < MIN_PASSWORD:
         return page.back("/staff/admin/users", "invalid_form", why=page.t("密码至少8位。"))
+    if not in_scope(page, {"role": form.get("role"), "areas": _areas_of_form(page, form)}):
+        return page.back("/staff/admin/users", "invalid_form", why=page.t("只能在您管辖的区域内创建用户。"))
     try:
         uid = accounts.create_user(page.writer, str(form.get("username") or "").strip(), password,
                                    str(form.get("role") or ""), _areas_of_form(page, form),
@@ -76,11 +104,12 @@ async def user_update(request: Request, data: FormData, user_id: FromPath[str]) 
 
 
 def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any]:
-    if page.store.get("users", user_id) is None:
-        raise Refused(404)
+    _user_in_scope(page, user_id)
     action = form.get("action")
     try:
         if action == "save":
+            if not in_scope(page, {"role": form.get("role"), "areas": _areas_of_form(page, form)}):
+                return page.back("/staff/admin/users", "invalid_form", why=page.t("只能在您管辖的区域内创建用户。"))
             accounts.update_user(page.writer, user_id, by=page.user.id, role=str(form.get("role") or ""),
                                  areas=_areas_of_form(page, form),
                                  display_name=str(form.get("display_name") or "").strip() or None)
@@ -88,6 +117,7 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
             if user_id == page.user.id:
                 return page.back("/staff/admin/users", "invalid_form", why=page.t("不能停用自己的账号。"))
             accounts.update_user(page.writer, user_id, by=page.user.id, active=action == "enable")
+            end_sessions(page.request, user_id)
             if action == "disable":
                 for d in page.store.devices(user_id):
                     if not d.get("revoked_at"):
@@ -97,6 +127,7 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
             if len(password) < MIN_PASSWORD:
                 return page.back("/staff/admin/users", "invalid_form", why=page.t("密码至少8位。"))
             accounts.set_password(page.writer, user_id, password, by=page.user.id)
+            end_sessions(page.request, user_id)
             return page.back("/staff/admin/users", "password")
         else:
             return page.back("/staff/admin/users", "invalid_action")
@@ -113,7 +144,8 @@ async def devices_page(request: Request) -> Response[Any]:
 
 
 def _devices_page(page: Page) -> Response[Any]:
-    devices = sorted(page.store.devices(), key=lambda d: (bool(d.get("revoked_at")), d.get("last_seen_at") or ""),
+    users = _scoped_users(page)
+    devices = sorted((d for d in page.store.devices() if d["user_id"] in users), key=lambda d: (bool(d.get("revoked_at")), d.get("last_seen_at") or ""),
                      reverse=False)
     return page.render("staff/admin_devices.html", devices=devices, names=user_names(page.store))
 
@@ -124,6 +156,10 @@ async def device_revoke(request: Request, data: FormData, device_id: FromPath[st
 
 
 def _device_revoke(page: Page, form: dict[str, Any], device_id: str) -> Response[Any]:
+    device = page.store.device(device_id)
+    if device is None:
+        raise Refused(404)
+    _user_in_scope(page, device["user_id"])
     if form.get("confirm") != "yes":
         return page.back("/staff/admin/devices", "invalid_form", why=page.t("请勾选确认。"))
     if not accounts.revoke_device(page.writer, device_id, by=page.user.id):
@@ -149,7 +185,7 @@ def _areas_page(page: Page) -> Response[Any]:
         for c in sorted(page.tree.children.get(aid, []), key=page.area_name):
             walk(c, depth + 1)
 
-    for r in sorted(page.tree.roots(), key=page.area_name):
+    for r in sorted(page.roots, key=page.area_name):
         walk(r, 0)
     return page.render("staff/admin_areas.html", rows=rows, levels=AREA_LEVELS)
 
@@ -161,8 +197,10 @@ async def area_create(request: Request, data: FormData) -> Response[Any]:
 
 def _area_create(page: Page, form: dict[str, Any]) -> Response[Any]:
     parent = str(form.get("parent_id") or "")
+    if parent not in page.allowed and not (is_global(page) and not parent):
+        raise Refused(404)
     fields: dict[str, Any] = {"name": str(form.get("name") or "").strip(), "level": str(form.get("level") or ""),
-                              "parent_id": parent if parent in page.tree else None,
+                              "parent_id": parent or None,
                               "mountain": form.get("mountain") == "1"}
     result = page.push({"collection": "areas", "id": uuid7(), "fields": fields})[0]
     page.audit("staff.area.create", "areas", result.id, {"name": fields["name"], "result": result.status})
@@ -182,6 +220,7 @@ def _catalogue_page(page: Page) -> Response[Any]:
     cats = categories(page.store)
     versions = {rid: v for rid, v in page.store.conn.execute("SELECT id, version FROM categories")}
     return page.render("staff/admin_catalogue.html", cats=cats, versions=versions, lines=LINES, levels=LEVELS,
+                       editable=is_global(page),
                        edit=page.query.get("edit") or "", dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
@@ -204,6 +243,8 @@ async def catalogue_save(request: Request, data: FormData, code: FromPath[str]) 
 
 
 def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any]:
+    if not is_global(page):     # the catalogue is the whole county's: an area admin reads it only
+        raise Refused(403)
     cats = categories(page.store)
     old = cats.get(code)
     if old is None:
@@ -253,6 +294,10 @@ def _audit_page(page: Page) -> Response[Any]:
     if who:
         where.append("user_id = ?")
         args.append(who)
+    if not is_global(page):     # an area admin sees what their own people did
+        people = [page.user.id, *_scoped_users(page)]
+        where.append(f"user_id IN ({','.join('?' * len(people))})")
+        args.extend(people)
     sql = "SELECT at, user_id, action, collection, record_id, details FROM audit"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -15,7 +15,7 @@ from sync.errors import SyncError
 from sync.store import SQLiteStore
 
 from .core import (LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, STAFF_ROLES, FormData, cookie, csrf_ok, csrf_token,
-                   forbidden, lang_of, make_session, read_session, render)
+                   end_sessions, forbidden, lang_of, make_session, read_session, render)
 from .i18n import translate
 
 
@@ -90,6 +90,9 @@ def _logout(request: Request, data: FormData) -> Response[Any]:
     session = request.cookies.get(SESSION_COOKIE) or ""
     if read_session(request) is None or not csrf_ok(request, session, data.get("csrf")):
         return forbidden(lang_of(request))
+    uid = read_session(request)
+    if uid:
+        end_sessions(request, uid)
     resp = Redirect("/staff/login", status_code=303)
     resp.set_cookie(cookie(request, SESSION_COOKIE, "", 0))
     return resp

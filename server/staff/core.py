@@ -110,20 +110,40 @@ def _sign(request: Request, msg: str) -> str:
 
 
 def make_session(request: Request, user_id: str, hours: int) -> str:
-    body = f"{user_id}.{int(time.time()) + hours * 3600}"
+    """``user_id.issued.expiry.sig``: issued (ms) lets sign-out end every session issued before it."""
+    now = time.time()
+    floor = request.app.state["stores"].reader().get_meta(_floor_key(user_id))
+    issued = max(int(now * 1000), int(floor) + 1 if floor else 0)
+    body = f"{user_id}.{issued}.{int(now) + hours * 3600}"
     return f"{body}.{_sign(request, 'session:' + body)}"
 
 
+def _floor_key(user_id: str) -> str:
+    return f"staff_sessions_valid_after:{user_id}"
+
+
+def end_sessions(request: Request, user_id: str) -> None:
+    """Sign-out, password reset, disabling: every session of the user issued until now stops working,
+    on this browser and on any other that holds a copy of the cookie."""
+    writer: SQLiteStore = request.app.state["stores"].writer
+    with writer.transaction():
+        writer.set_meta(_floor_key(user_id), str(int(time.time() * 1000)))
+
+
 def read_session(request: Request) -> str | None:
-    """The user id of a valid, unexpired session cookie, else None."""
+    """The user id of a valid, unexpired, not signed-out session cookie, else None."""
     value = request.cookies.get(SESSION_COOKIE) or ""
     parts = value.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
         return None
-    body = f"{parts[0]}.{parts[1]}"
-    if not hmac.compare_digest(parts[2], _sign(request, "session:" + body)):
+    body = ".".join(parts[:3])
+    if not hmac.compare_digest(parts[3], _sign(request, "session:" + body)):
         return None
-    if int(parts[1]) < time.time():
+    if int(parts[2]) < time.time():
+        return None
+    store: SQLiteStore = request.app.state["stores"].reader()
+    floor = store.get_meta(_floor_key(parts[0]))
+    if floor is not None and int(parts[1]) <= int(floor):
         return None
     return parts[0]
 
@@ -265,7 +285,10 @@ def area_names(store: SQLiteStore, ids: list[str]) -> dict[str, str]:
 
 def scope_of(user: StaffUser, tree: AreaTree) -> tuple[list[str], set[str]]:
     """The top areas and every area a staff user may see (admin: the whole tree)."""
-    roots = tree.roots() if user.is_admin else [a for a in user.areas if a in tree]
+    # as the API's scope keys: an admin with areas works in those, an admin without any in the whole tree
+    roots = [a for a in user.areas if a in tree]
+    if user.is_admin and not roots:
+        roots = tree.roots()
     allowed: set[str] = set()
     for a in roots:
         allowed.update(tree.subtree(a))

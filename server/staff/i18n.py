@@ -6,6 +6,7 @@ Templates write ``{{ t("待受理") }}``; a test checks that every such string h
 from __future__ import annotations
 
 EN: dict[str, str] = {
+    '只能在您管辖的区域内创建用户。': 'You can only manage users within your own areas.',
     '派给本区域的代办员、网格员或工作人员；只派给部门时选归口部门、不选承办人。': 'Dispatch to a proxy agent, grid worker or staff member of the area; to dispatch to a department only, choose its line and no handler.',
     '本月走访（户次）': 'Visits this month',
     '本月走访住户': 'Households visited this month',
