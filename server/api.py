@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from sync import accounts, engine
+from sync import accounts, engine, proxy
 from sync.errors import SyncError
 from sync.protocol import (Health, LoginResponse, LoginUser, PullResponse, PushResponse, login_decoder)
 from sync.scope import Actor
@@ -143,7 +143,10 @@ def pull(request: Request, state: State, cursor: FromQuery[str | None] = None,
             raise SyncError("invalid_request", "limit must be a whole number from 1 to 1000.",
                             {"parameter": "limit"})
         n = int(limit)
-    page = engine.pull(state["stores"].reader(), actor, cursor or None, n)
+    reads: list[tuple[str, str, str]] = []
+    page = engine.pull(state["stores"].reader(), actor, cursor or None, n, sensitive_reads=reads)
+    if reads:  # 信访: every read of a sensitive matter is audited (docs/proxy.md)
+        proxy.record_sensitive_reads(state["stores"].writer, actor.user_id, actor.device_id, reads, "pull")
     _touch(state, actor, "last_pull_at", request)
     return page
 
@@ -249,4 +252,38 @@ async def blob_get(request: Request, sha256: FromPath[str], state: State) -> Fil
                 headers={"Cache-Control": "private, max-age=31536000, immutable"})
 
 
-ROUTES = [health, login, push, pull, blob_head, blob_patch, blob_get]
+@get("/api/v1/matters/{matter_id:str}/proxy", operation_id="proxyMatter", tags=["proxy"])
+async def proxy_matter(request: Request, matter_id: FromPath[str], state: State) -> dict[str, Any]:
+    """A proxy matter's delegations, custody trail, steps and feedback, with the upload state of
+    every signature (docs/proxy.md). Only for users who see the matter; a sensitive one is audited."""
+    def work() -> dict[str, Any]:
+        actor = authenticate(request)
+        store = state["stores"].reader()
+        if engine.readable(store, actor, "matters", matter_id) is None:
+            raise SyncError("not_found", "No such matter, or not one you may see.")
+        summary = proxy.matter_summary(store, matter_id)
+        assert summary is not None
+        if summary["sensitive"]:
+            proxy.record_sensitive_reads(state["stores"].writer, actor.user_id, actor.device_id,
+                                         [("matters", matter_id, matter_id)], "api")
+        return summary
+
+    return await anyio.to_thread.run_sync(work)
+
+
+@get("/api/v1/audit/sensitive-reads", operation_id="sensitiveReads", tags=["proxy"])
+async def sensitive_reads(request: Request, state: State, matter_id: FromQuery[str | None] = None) -> dict[str, Any]:
+    """Who read which sensitive matter (信访), when and how: staff of its area and admins only."""
+    def work() -> dict[str, Any]:
+        actor = authenticate(request)
+        if not actor.is_staff:
+            raise SyncError("forbidden", "Only staff and administrators may read the audit of sensitive reads.")
+        store = state["stores"].reader()
+        rows = [r for r in proxy.sensitive_reads(store, matter_id or None)
+                if engine.readable(store, actor, "matters", r["matter_id"]) is not None]
+        return {"reads": rows}
+
+    return await anyio.to_thread.run_sync(work)
+
+
+ROUTES = [health, login, push, pull, blob_head, blob_patch, blob_get, proxy_matter, sensitive_reads]

@@ -15,7 +15,13 @@ of conflict records (made by the server) differ between runs.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import math
+import os
 import random
+import re
+import struct
+import zlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -547,6 +553,26 @@ class Op:
     id: str | None = None            # event id
 
 
+def signature_png(seed_value: int, width: int = 160, height: int = 48) -> bytes:
+    """A small greyscale PNG of a scribbled signature, different for every seed (demo only)."""
+    r = random.Random(seed_value)
+    waves = [(r.uniform(0.05, 0.2), r.uniform(4, 14), r.uniform(0, 6.3)) for _ in range(3)]
+    ink = set()
+    for x in range(8, width - 8):
+        y = height / 2 + sum(a * 40 * math.sin(x * f / 40 + ph) for a, f, ph in waves) / 3
+        for dy in (-1, 0, 1):
+            yy = int(y) + dy
+            if 0 <= yy < height:
+                ink.add((x, yy))
+    raw = b"".join(b"\x00" + bytes(0 if (x, y) in ink else 255 for x in range(width)) for y in range(height))
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
 @dataclass
 class Step:
     who: str
@@ -659,9 +685,31 @@ class _Seeder:
         self.visits: list[Visit] = []
         self.agent_of: dict[str, str] = {v: a[0] for v, a in AGENTS.items()}
         self.used_ids: set[str] = set()
+        self.blobs: dict[str, bytes] = {}   # signatures and witness photos, written by write_blobs
         # Should the machine's clock be behind the demo's "today", the engine would clamp every
         # `at` to it; pretending the pushes arrive just after the demo's end keeps the content the same.
         self.now = None if utcnow() > END + timedelta(hours=1) else END + timedelta(hours=1)
+
+    def blob(self, seed_value: int) -> str:
+        data = signature_png(seed_value)
+        sha = hashlib.sha256(data).hexdigest()
+        self.blobs[sha] = data
+        return sha
+
+    def write_blobs(self, root: str) -> None:
+        """The demo's signature images, as complete blobs (what phones would have uploaded)."""
+        from sync.blobs import BlobStore
+
+        bs = BlobStore(root)
+        at = (self.now or utcnow()).isoformat()
+        with self.store.transaction():
+            for sha, data in sorted(self.blobs.items()):
+                path = bs.final_path(sha)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as fh:
+                    fh.write(data)
+                self.store.blob_start(sha, len(data), self.user_ids.get("agent1", "system"), at)
+                self.store.blob_complete(sha, at)
 
     # -- pushing -------------------------------------------------------------------------------
     def mutation(self, coll: str, rid: str, fields: dict[str, Any], at: datetime, base: int = 0) -> MutationIn:
@@ -1201,22 +1249,40 @@ class _Seeder:
              for_user_id=self.user_ids[assignee])
         if final == "assigned":
             return self.fit(p)
-        # 接单
+        # 接单; a proxy agent first records the resident's authorisation (委托) with a signature,
+        # or, for a resident who cannot sign, a witness and a photo.
         t = rng.after(t, 1, 30)
+        agent_uid = self.user_ids[assignee]
+        delegate: list[Op] = []
+        if proxy:
+            sig = self.blob(rng.randint(1, 10 ** 9))
+            if rng.random() < 0.2:
+                photo = self.blob(rng.randint(1, 10 ** 9))
+                ddata: dict[str, Any] = {"until": (t + timedelta(days=120)).date().isoformat(),
+                                         "witness": {"name": self.who(h.head) if h.head is not person else "村民小组长",
+                                                     "relation": "家属" if h.head is not person else "村民小组长"},
+                                         "photo": photo}
+                shas, dnote = [photo], f"{ctx['who']}不会写字，按手印确认，由见证人在场并拍照。"
+            else:
+                ddata = {"until": (t + timedelta(days=120)).date().isoformat(), "signature": sig}
+                shas, dnote = [sig], f"{ctx['who']}在手机上签字，委托代办员办理。"
+            delegate = [Op("event", {"matter_id": p.id, "kind": "delegation", "for_resident_id": person.id,
+                                     "for_user_id": agent_uid, "note": dnote, "data": ddata, "attachments": shas},
+                           rng.uuid())]
         start_note = ("已接单，约好时间上门收取材料。" if proxy else "已接单，约双方当事人了解情况。"
                       if category.startswith("dispute.") else "已接单，到现场看过了。"
                       if category.split(".")[0] in ("environment", "safety", "community") else "已接单，马上联系群众了解情况。")
-        move(assignee, t, "in_progress", start_note)
+        move(assignee, t, "in_progress", start_note, delegate)
         materials = cat.get("materials") or []
+        items = [{"code": m["code"], "form": "original" if m.get("original") else "copy"} for m in materials]
+        originals = [i for i in items if i["form"] == "original"]
         if proxy:
             t = rng.after(t, 1, 30)
             got = [m["code"] for m in materials]
-            originals = [m for m in materials if m.get("original")]
             event(assignee, t, "custody", "上门收取材料：" + "、".join(m["name_zh"] for m in materials[:4])
                   + ("，原件已登记保管" if originals else "")
                   + (f"，{ctx['who']}已在委托书上签字按手印。" if "proxy_authorisation" in got else "。"),
-                  data={"action": "received", "materials": got, "originals": [m["code"] for m in originals]},
-                  for_resident_id=person.id)
+                  data={"action": "received", "items": items}, for_resident_id=person.id)
         waits = final == "waiting_materials" or final in ("closed", "resolved") and proxy and rng.random() < 0.15
         if waits:
             missing = next((m for m in materials if not m.get("original")), None)
@@ -1249,15 +1315,31 @@ class _Seeder:
             t = move(assignee, rng.after(t, 1, 24), "in_progress", "已接单，组织相关部门和当事人现场协调。")
         if final == "in_progress":
             return self.fit(p)
-        if proxy:
-            t = event(assignee, rng.after(t, 4, 72), "step", "材料已送到章水镇便民服务中心窗口办理。",
-                      step="submitted_to_window")
-            t = event(assignee, rng.after(t, 24, 120), "step", "办理结果已从窗口取回。", step="result_returned")
-            t = event(assignee, rng.after(t, 1, 24), "custody", f"原件和办理结果已送还{ctx['who']}本人，当面签收。",
-                      data={"action": "returned", "materials": [m["code"] for m in materials if m.get("original")]},
-                      for_resident_id=person.id)
         done = rng.choice(TEXTS[category]["done"]).format(**ctx)
-        t = move(assignee, rng.after(t, 2, 24 * 8 if not proxy else 8), "resolved", done)
+        if proxy:
+            t = rng.after(t, 4, 72)
+            if items:
+                event(assignee, t, "custody", "材料交窗口。", data={"action": "handed_to_window", "items": items},
+                      for_resident_id=person.id)
+            t = event(assignee, t + timedelta(minutes=5), "step", "材料已送到章水镇便民服务中心窗口办理。",
+                      step="submitted_to_window", data={"window": "章水镇便民服务中心"})
+            t = event(assignee, rng.after(t, 24, 120), "step", "办理结果已从窗口取回。", step="result_obtained")
+            if originals:
+                event(assignee, t + timedelta(minutes=2), "custody", "原件从窗口取回。",
+                      data={"action": "back_from_window", "items": originals}, for_resident_id=person.id)
+            t = rng.after(t, 1, 24)
+            if originals:
+                event(assignee, t, "custody", f"原件已送还{ctx['who']}本人，当面签收。",
+                      data={"action": "returned", "items": originals}, for_resident_id=person.id)
+            sig = self.blob(rng.randint(1, 10 ** 9))
+            t = t + timedelta(minutes=rng.randint(2, 20))
+            p.steps.append(Step(assignee, t, [Op("event", {
+                "matter_id": p.id, "kind": "step", "step": "delivered", "from": status, "to": "resolved",
+                "note": done, "for_resident_id": person.id, "data": {"signature": sig}, "attachments": [sig]},
+                rng.uuid())]))
+            status = "resolved"
+        else:
+            t = move(assignee, rng.after(t, 2, 24 * 8), "resolved", done)
         if final == "resolved":
             return self.fit(p)
         if final == "reopened" or final == "closed" and rng.random() < 0.04:
@@ -1268,10 +1350,12 @@ class _Seeder:
             t = move(assignee, rng.after(t, 24, 120), "resolved", "已按群众意见重新处理到位。")
         if rng.random() < 0.7:
             rating = rng.weighted([5, 4, 3], [70, 24, 6])
-            t = event(h.worker, rng.after(t, 2, 96), "feedback",
+            # a sensitive matter (信访) is seen by its handling chain only: the town calls back
+            t = event(staff if cat.get("sensitive") else h.worker, rng.after(t, 2, 96), "feedback",
                       f"电话回访{ctx['who']}，" + ("对办理结果很满意。" if rating == 5 else "表示满意。" if rating == 4
                                                 else "表示基本满意，希望以后能快一点。"),
-                      data={"rating": rating, "satisfied": rating >= 4})
+                      data={"satisfaction": "satisfied" if rating >= 4 else "basically_satisfied", "rating": rating,
+                            **({"comment": "希望以后能快一点。"} if rating == 3 else {})})
         move(staff, rng.after(t, 4, 96), "closed", "经回访核实，群众满意，予以销号。")
         return self.fit(p)
 
@@ -1399,8 +1483,11 @@ COUNTED = ("areas", "categories", "users", "households", "residents", "visits", 
            "conflicts")
 
 
-def seed(store: SQLiteStore, seed_value: int = 20261123) -> dict[str, int]:
+def seed(store: SQLiteStore, seed_value: int = 20261123, blob_dir: str | None = None) -> dict[str, int]:
     """Seed the demo town into a migrated, empty database; return the record count per collection.
+
+    The signatures of the proxy stories go to ``blob_dir`` (default: the server's default,
+    ``<db>.blobs`` beside the database, the ``.seeding`` suffix of the CLI's temporary copy removed).
 
     Accounts (password ``demo``): worker1 and worker2 (杖锡村第一网格), worker3 (李家坑村第一网格),
     agent1 (杖锡村's proxy agent), staff1 (章水镇), admin; every other grid has its own worker.
@@ -1418,4 +1505,6 @@ def seed(store: SQLiteStore, seed_value: int = 20261123) -> dict[str, int]:
     s.push_visits()
     s.run_stories(s.build_matters())
     s.collide()
+    if store.path != ":memory:":
+        s.write_blobs(blob_dir or re.sub(r"\.seeding$", "", store.path) + ".blobs")
     return {c: int(store.conn.execute(f"SELECT count(*) FROM {c} WHERE deleted = 0").fetchone()[0]) for c in COUNTED}

@@ -12,11 +12,15 @@ Definitions (every rate is ``None`` when its denominator is 0; ``fmt_rate`` show
 * ``resolved``: of those, the matters whose status is now ``resolved`` or ``closed``
   (a matter reopened after resolution is not resolved).
 * ``resolution_rate`` (化解率) = resolved ÷ collected.
+* The deadline a matter is held to is its ``effective_deadline``: ``deadline`` moved on by the
+  working days it spent waiting for materials (``paused_workdays``; docs/proxy.md). A matter
+  stored before that field existed is held to ``deadline``.
 * ``on_time_rate`` = resolved matters with a deadline whose local resolution date
-  (``resolved_at``, else ``closed_at``) is on or before the deadline ÷ resolved matters with a
-  deadline.
-* ``overdue_now``: matters of the area (any raise date) with a deadline before ``today`` and a
-  status other than resolved, closed, not_accepted, merged_duplicate.
+  (``resolved_at``, else ``closed_at``) is on or before the effective deadline ÷ resolved matters
+  with a deadline.
+* ``overdue_now``: matters of the area (any raise date) with an effective deadline before
+  ``today`` and a status other than resolved, closed, not_accepted, merged_duplicate and
+  waiting_materials (waiting for materials stops the clock).
 * ``supervised_open``: matters of the area (any raise date) under supervision (督办) and not yet
   resolved, closed, not accepted or merged.
 * ``satisfaction``: resident ratings are matter events of kind ``feedback`` whose ``data`` holds
@@ -24,8 +28,10 @@ Definitions (every rate is ``None`` when its denominator is 0; ``fmt_rate`` show
   resolved matters: ``{rated, satisfied, rate (satisfied ÷ rated), mean_rating, rating_coverage
   (rated ÷ resolved)}``. A rating of 4 or more counts as satisfied when ``satisfied`` is absent.
 * ``bu_xiashan_share`` (不下山): of the period's resolved matters of mountain households (the grid
-  lies under an area marked ``mountain``), the share handled by a proxy agent
-  (``handling_mode = proxy``): ``{proxy, completed, rate}``.
+  lies under an area marked ``mountain``), the share completed through proxy handling: a proxy
+  matter (``handling_mode = proxy``) on which the resident authorised an agent (at least one
+  ``delegation`` event). Marking a matter "proxy" is not enough: without a delegation no agent
+  can have carried it down the mountain. ``{proxy, completed}`` and the rate.
 * ``coverage_30`` / ``coverage_90``: households visited on a local date within the last N days
   (``today - N < date <= today``) ÷ households, overall and for the key populations 独居老人 and
   低保户 (household tags), each ``{visited, total, rate}``.
@@ -102,7 +108,7 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
     # -- the period's matters, one row each ------------------------------------------------------
     rows = conn.execute(
         f"""SELECT m.id, h.grid_id, m.status, json_extract(m.data, '$.handling_mode'),
-                   json_extract(m.data, '$.deadline'),
+                   coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')),
                    date(json_extract(m.data, '$.raised_at'), '{_SHIFT}'),
                    date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
                         '{_SHIFT}')
@@ -118,7 +124,12 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
     with_deadline = [r for r in done_rows if r[4]]
     on_time = sum(1 for r in with_deadline if r[6] is not None and r[6] <= r[4])
     mountain_done = [r for r in done_rows if r[1] in mountain]
-    mountain_proxy = sum(1 for r in mountain_done if r[3] == "proxy")
+    delegated = {mid for (mid,) in conn.execute(
+        """SELECT DISTINCT e.matter_id FROM matter_events e
+           WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
+             AND json_extract(e.data, '$.kind') = 'delegation'""",
+        (_in_list([r[0] for r in mountain_done if r[3] == "proxy"]),))}
+    mountain_proxy = sum(1 for r in mountain_done if r[3] == "proxy" and r[0] in delegated)
 
     per_child: dict[str, dict[str, int]] = {c: {"collected": 0, "resolved": 0} for c in children}
     for r in rows:
@@ -130,7 +141,9 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
     # -- "now" figures over all the area's matters -------------------------------------------------
     fin = ",".join(f"'{s}'" for s in FINISHED)
     overdue_now, supervised_open = conn.execute(
-        f"""SELECT coalesce(sum(json_extract(m.data, '$.deadline') < ?), 0),
+        f"""SELECT coalesce(sum(coalesce(json_extract(m.data, '$.effective_deadline'),
+                                             json_extract(m.data, '$.deadline')) < ?
+                                    AND m.status IS NOT 'waiting_materials'), 0),
                    coalesce(sum(json_extract(m.data, '$.supervised') = 1), 0)
             FROM matters m JOIN households h ON h.id = m.household_id
             WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))

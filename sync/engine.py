@@ -19,7 +19,7 @@ Status = Literal["applied", "merged", "conflict", "rejected"]
 import msgspec
 
 from . import cursor as cursors
-from . import merge, workflow
+from . import merge, proxy, workflow
 from .errors import MutationRejected, SyncError
 from .merge import Edit
 from .protocol import (MAX_MUTATIONS, PROTOCOL_VERSION, Change, MutationIn, PullResponse, PushRequest,
@@ -30,6 +30,11 @@ from .scope import (HOUSEHOLD_LINKED, Actor, area_keys, conflict_keys, delegatio
 from .store import AreaTree, SQLiteStore, StoredRecord, iso, utcnow
 
 STAFF_ROLES = ("staff", "admin")
+# A key nobody holds: it marks a sensitive matter and everything that hangs off it, so that pull
+# can audit every read of one (sensitive_reads) without looking the matter up.
+SENSITIVE_KEY = "x:sensitive"
+# Areas whose keys still see a sensitive matter: the town's staff and above, not the village's grids.
+SENSITIVE_CHAIN_LEVELS = frozenset({"province", "city", "county", "district", "town", "street"})
 
 # Who may create / update / delete records of each collection (scope is checked separately).
 PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -326,6 +331,14 @@ def _keys_for(ctx: _Ctx, coll: str, rid: str, data: dict[str, Any]) -> set[str]:
     if coll == "matters":
         h = s.get("households", data.get("household_id", ""))
         keys = {k for k in h.keys if k.startswith("a:")} if h else set()
+        if data.get("sensitive"):
+            # 信访: only the handling chain sees it: the staff of the town and above, whoever raised
+            # it and its delegated agent; x:sensitive marks it (and what hangs off it) for the read audit.
+            # (the one who raised it sees it while it is handled, like its agent)
+            keys = {k for k in keys if t.level.get(k[2:]) in SENSITIVE_CHAIN_LEVELS} | {SENSITIVE_KEY}
+            if workflow.delegation_active(data.get("status") or workflow.INITIAL):
+                own = s.get("matters", rid)
+                keys |= delegation_keys([own.created_by if own else ctx.actor.user_id])
         if workflow.delegation_active(data.get("status") or workflow.INITIAL):
             keys |= delegation_keys([data.get("assignee_id")])
         return keys
@@ -383,6 +396,31 @@ def _delegation_changed(ctx: _Ctx, matter: dict[str, Any]) -> None:
     hid = matter.get("household_id")
     if hid:
         _refresh_keys(ctx, "households", hid)
+
+
+def _category(ctx: _Ctx, code: Any) -> dict[str, Any] | None:
+    """The catalogue entry of a category code (None for none or an unknown code)."""
+    if not isinstance(code, str) or not code:
+        return None
+    for cid in ctx.store.ids_where("categories", "code", code):
+        rec = ctx.store.get("categories", cid)
+        if rec is not None and not rec.deleted:
+            return rec.data
+    return None
+
+
+def _derive_matter(ctx: _Ctx, data: dict[str, Any]) -> None:
+    """The computed fields of a matter that follow from its other fields (in place)."""
+    cat = _category(ctx, data.get("category"))
+    data["sensitive"] = bool(cat and cat.get("sensitive"))
+    data.setdefault("paused_workdays", 0)
+    data.setdefault("paused_since", None)
+    data["effective_deadline"] = proxy.effective_deadline(data.get("deadline"), data.get("paused_workdays") or 0)
+
+
+def _events_of(ctx: _Ctx, matter_id: str) -> list[dict[str, Any]]:
+    ids = ctx.store.ids_where("matter_events", "matter_id", matter_id)
+    return [r.data for r in ctx.store.get_many("matter_events", ids).values() if not r.deleted]
 
 
 # -- writes --------------------------------------------------------------------------------------
@@ -459,6 +497,9 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
         meta[k] = merge.new_meta(edit)
     for f in coll.fields:  # every field present in the stored record, null when not given
         data.setdefault(f.name, [] if f.set_valued else None)
+    if coll.name == "matters":
+        data["paused_workdays"] = 0
+        _derive_matter(ctx, data)
     keys = _keys_for(ctx, coll.name, rid, data)
     _check_scope(ctx, coll.name, keys, rid)
     rec = StoredRecord(coll.name, rid, seq, False, data, meta, sorted(keys), ctx.now_iso, ctx.now_iso,
@@ -526,6 +567,8 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
     if d.changes or d.meta_only:
         data = dict(existing.data)
         data.update(d.changes)
+        if coll.name == "matters":
+            _derive_matter(ctx, data)
         meta = dict(existing.meta)
         meta.update(d.meta_only)
         meta.update(d.meta)
@@ -588,30 +631,74 @@ def _tombstone(ctx: _Ctx, existing: StoredRecord, at: str) -> int:
 def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: dict[str, Any],
                   edit: Edit) -> PushResult:
     matter = _live(ctx, "matters", fields["matter_id"], "fields.matter_id")
-    _check_scope(ctx, "matters", matter.keys, matter.id)
+    kind = fields["kind"]
+    cat = _category(ctx, matter.data.get("category"))
+    checked = proxy.check_event_data(fields, (cat or {}).get("materials"))
+    if kind in ("delegation", "custody", "step", "feedback"):
+        fields["data"] = checked
+    if fields.get("for_resident_id"):
+        r = _live(ctx, "residents", fields["for_resident_id"], "fields.for_resident_id")
+        if r.data.get("household_id") != matter.data.get("household_id"):
+            raise MutationRejected("invalid_request", "fields.for_resident_id: not a resident of the matter's household")
+    if kind == "delegation":
+        agent = ctx.store.get("users", fields["for_user_id"])
+        if agent is None or agent.deleted or agent.data.get("active") is False \
+                or agent.data.get("role") != "proxy_agent":
+            raise MutationRejected("invalid_request", "fields.for_user_id: a delegation authorises an active proxy agent")
+        if fields["data"]["until"] < proxy.local_date(edit.at).isoformat():
+            raise MutationRejected("invalid_request", "fields.data.until: the delegation would already have ended")
+    # 委托 first: a proxy agent acts on a proxy matter only while the resident's delegation holds.
+    delegation_ended = False
+    is_assignee = matter.data.get("assignee_id") == ctx.actor.user_id
+    acting_agent = (ctx.actor.role == "proxy_agent" and matter.data.get("handling_mode") == "proxy"
+                    and kind in proxy.ACTING_KINDS)
+    if acting_agent:
+        on = proxy.local_date(edit.at)
+        mine = [e for e in _events_of(ctx, matter.id)
+                if e.get("kind") == "delegation" and e.get("for_user_id") == ctx.actor.user_id]
+        current = matter.data.get("status") or workflow.INITIAL
+        if is_assignee and workflow.delegation_active(current):
+            if not any(proxy.delegation_valid(e, ctx.actor.user_id, on) for e in mine):
+                raise MutationRejected("no_delegation", "record the resident's authorisation (委托) for this matter "
+                                       "before acting on it" if not mine else
+                                       "the resident's authorisation (委托) has expired; record a new one")
+        elif mine:
+            # The agent was delegated but the delegation ended meanwhile (reassigned, closed) while the
+            # phone was offline: the work is kept, not applied, and staff decide (conflict "delegation").
+            delegation_ended = True
+    if not delegation_ended:
+        _check_scope(ctx, "matters", matter.keys, matter.id)
+    if kind == "step" and fields.get("step") == "delivered" and not delegation_ended:
+        out = proxy.originals_unaccounted(_events_of(ctx, matter.id))
+        if out:
+            raise MutationRejected("invalid_request", "fields.step: originals not yet returned to the resident or "
+                                   "kept by the window: " + ", ".join(out) + " (record their custody first)")
     applied: bool | None = None
     conflict_needed = False
     status_result: Status = "applied"
-    if fields["kind"] == "status":
+    moves = kind == "status" or (kind == "step" and fields.get("to") is not None)
+    if delegation_ended:
+        applied = False if moves or kind in proxy.ACTING_KINDS else None
+    elif moves:
         frm, to = fields.get("from"), fields.get("to")
         if not to:
             raise MutationRejected("invalid_request", "fields.to: a status event needs the new status")
         current = matter.data.get("status") or workflow.INITIAL
-        is_assignee = matter.data.get("assignee_id") == ctx.actor.user_id
+        as_proxy = acting_agent and is_assignee
         if current == to:
             # somebody already made this very move: kept as a record (merged) if the author's move was
             # valid from what they saw and theirs to make; valid from neither status: invalid_transition
             if not (frm and frm != to and workflow.is_transition(frm, to)):
                 raise MutationRejected("invalid_transition", f"to: the matter is already {to}")
-            if not workflow.may_transition(frm, to, ctx.actor.role, is_assignee):
+            if not workflow.may_transition(frm, to, ctx.actor.role, is_assignee, as_proxy):
                 raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter from {frm} to {to}")
             applied, status_result = False, "merged"
         elif workflow.is_transition(current, to):
-            if not workflow.may_transition(current, to, ctx.actor.role, is_assignee):
+            if not workflow.may_transition(current, to, ctx.actor.role, is_assignee, as_proxy):
                 raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter from {current} to {to}")
             applied = True
         elif frm and frm != current and workflow.is_transition(frm, to):
-            if not workflow.may_transition(frm, to, ctx.actor.role, is_assignee):
+            if not workflow.may_transition(frm, to, ctx.actor.role, is_assignee, as_proxy):
                 raise MutationRejected("forbidden", f"to: {ctx.actor.role} may not move a matter from {frm} to {to}")
             applied, conflict_needed = False, True
         else:
@@ -629,7 +716,12 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
     version = seq
     cid: str | None = None
     if applied:
-        _set_status(ctx, matter, fields["to"], edit.at)
+        level = (fields.get("data") or {}).get("level") if kind == "step" else None
+        _set_status(ctx, matter, fields["to"], edit.at, level=level)
+    elif kind == "feedback" and not delegation_ended and fields["data"]["satisfaction"] == "dissatisfied" \
+            and matter.data.get("status") in ("resolved", "closed"):
+        # 不满意 reopens the matter for staff to hand out again (DOMAIN.md W7 对象评价).
+        _set_status(ctx, matter, "reopened", edit.at)
     if conflict_needed:
         others = [(matter.meta.get("status") or {}).get("u")]
         cid = _conflict(ctx, m, "transition", "matter_events", rid,
@@ -638,20 +730,56 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
                                     "current_by": others[0], "winner": "current", "from": fields.get("from")}},
                         others, _area_of(ctx, "matters", matter.data))
         status_result = "conflict"
+    if delegation_ended:
+        am, sm = matter.meta.get("assignee_id") or {}, matter.meta.get("status") or {}
+        others = [matter.data.get("assignee_id"), am.get("u"), sm.get("u")]
+        cid = _conflict(ctx, m, "delegation", "matter_events", rid,
+                        {"assignee_id": {"incoming": ctx.actor.user_id, "current": matter.data.get("assignee_id"),
+                                         "incoming_at": edit.at, "current_at": am.get("at"),
+                                         "current_by": am.get("u"), "winner": "current",
+                                         "status": matter.data.get("status"), "kind": kind,
+                                         "step": fields.get("step"), "to": fields.get("to")}},
+                        others, _area_of(ctx, "matters", matter.data))
+        status_result = "conflict"
     return PushResult(mid=m.mid, status=status_result, version=version, conflict_id=cid, id=rid)
 
 
-def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str) -> StoredRecord:
-    """Move a matter (already validated) and keep delegation scope in step."""
+def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str, level: str | None = None) -> StoredRecord:
+    """Move a matter (already validated) and keep delegation scope in step.
+
+    Waiting for materials stops the deadline clock: the working days from entering
+    ``waiting_materials`` to leaving it are added to ``paused_workdays`` and so to
+    ``effective_deadline``. A matter taken on with no deadline gets its category's default.
+    """
     seq = ctx.store.next_seq()
     data = dict(matter.data)
     meta = dict(matter.meta)
+    frm = data.get("status") or workflow.INITIAL
     data["status"] = to
     meta["status"] = {"v": seq, "at": at, "u": ctx.actor.user_id, "o": ctx.actor.origin}
     if to == "resolved":
         data["resolved_at"] = at
     if to == "closed":
         data["closed_at"] = at
+    stamp = {"v": seq, "at": at, "u": ctx.actor.user_id, "o": ctx.actor.origin}
+    if to == "waiting_materials" and frm != "waiting_materials":
+        data["paused_since"] = at
+    elif frm == "waiting_materials" and to != "waiting_materials" and data.get("paused_since"):
+        data["paused_workdays"] = (data.get("paused_workdays") or 0) + proxy.workdays_between(
+            proxy.local_date(data["paused_since"]), proxy.local_date(at))
+        data["paused_since"] = None
+    if to == "in_progress" and (not data.get("deadline") or not data.get("level")):
+        cat = _category(ctx, data.get("category"))
+        if cat and not data.get("deadline") and isinstance(cat.get("deadline_days"), int):
+            data["deadline"] = proxy.add_workdays(proxy.local_date(at), cat["deadline_days"]).isoformat()
+            meta["deadline"] = stamp
+        if cat and not data.get("level") and cat.get("lowest_level"):
+            data["level"] = cat["lowest_level"]
+            meta["level"] = stamp
+    if level:
+        data["level"] = level
+        meta["level"] = stamp
+    _derive_matter(ctx, data)
     keys = _keys_for(ctx, "matters", matter.id, data)
     rec = StoredRecord("matters", matter.id, seq, matter.deleted, data, meta, sorted(keys), matter.created_at,
                        ctx.now_iso, matter.created_by, ctx.actor.user_id)
@@ -692,7 +820,9 @@ def _resolve_conflict(ctx: _Ctx, m: MutationIn, rid: str, edit: Edit) -> PushRes
                                                   "send the fix as a new edit")
     if kind == "transition" and resolution == "incoming" and not ctx.actor.is_staff:
         raise MutationRejected("forbidden", "only staff decide a contested status change")
-    if kind in ("transition", "delete") and resolution == "value":
+    if kind == "delegation" and resolution == "incoming" and not ctx.actor.is_staff:
+        raise MutationRejected("forbidden", "only staff decide whether work done after a delegation ended counts")
+    if kind in ("transition", "delete", "delegation") and resolution == "value":
         raise MutationRejected("invalid_request", f"a {kind} conflict is resolved with current or incoming")
     resolver = Edit(0, ctx.now_iso, ctx.actor.user_id, ctx.actor.origin)
     target_coll = c.data.get("collection")
@@ -715,6 +845,27 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
                       target_coll: str | None) -> None:
     rid = c.data.get("record_id")
     if target_coll not in COLLECTIONS or not rid:
+        return
+    if kind == "delegation":
+        event = ctx.store.get("matter_events", rid)
+        if event is None:
+            return
+        matter = ctx.store.get("matters", event.data["matter_id"])
+        to = event.data.get("to")
+        if matter is not None and to:
+            current = matter.data.get("status") or workflow.INITIAL
+            if not workflow.is_transition(current, to):
+                raise MutationRejected("invalid_transition", f"the matter is now {current}; it cannot go to {to}. "
+                                       "Resolve with current and make the move from its present status.")
+            _set_status(ctx, matter, to, ctx.now_iso)
+        if event.data.get("applied") is False:
+            seq = ctx.store.next_seq()
+            data = dict(event.data, applied=True)
+            meta = dict(event.meta, applied={"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id,
+                                             "o": ctx.actor.origin})
+            ctx.store.put(StoredRecord("matter_events", event.id, seq, False, data, meta, event.keys,
+                                       event.created_at, ctx.now_iso, event.created_by, ctx.actor.user_id),
+                          event.keys, seq)
         return
     if kind == "transition":
         event = ctx.store.get("matter_events", rid)
@@ -767,6 +918,8 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
         data[k] = v
         meta[k] = {"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin}
     deleted = target.deleted and kind != "update_deleted"
+    if target_coll == "matters":
+        _derive_matter(ctx, data)
     keys = _keys_for(ctx, target_coll, rid, data)
     ctx.store.put(StoredRecord(target_coll, rid, seq, deleted, data, meta, sorted(keys), target.created_at,
                                ctx.now_iso, target.created_by, ctx.actor.user_id), target.keys, seq)
@@ -783,8 +936,13 @@ DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
 
 
-def pull(store: SQLiteStore, actor: Actor, cursor_text: str | None, limit: int = DEFAULT_LIMIT) -> PullResponse:
-    """One page of the change feed for the actor's scope (protocol §5)."""
+def pull(store: SQLiteStore, actor: Actor, cursor_text: str | None, limit: int = DEFAULT_LIMIT,
+         sensitive_reads: list[tuple[str, str, str]] | None = None) -> PullResponse:
+    """One page of the change feed for the actor's scope (protocol §5).
+
+    ``sensitive_reads``, when given, receives ``(collection, id, matter_id)`` for every record of a
+    sensitive matter the page delivers, for the caller to audit (``proxy.record_sensitive_reads``).
+    """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise SyncError("invalid_request", f"limit must be between 1 and {MAX_LIMIT}", {"parameter": "limit"})
     with store.read():
@@ -844,8 +1002,22 @@ def pull(store: SQLiteStore, actor: Actor, cursor_text: str | None, limit: int =
             else:
                 changes.append(Change(collection=coll, id=rid, version=rec.version, deleted=False,
                                       data=mask_for(actor.role, coll, rec.full())))
+                if sensitive_reads is not None and SENSITIVE_KEY in rec.keys:
+                    sensitive_reads.append((coll, rid, _matter_of(store, coll, rec.data) or rid))
         new_cursor = cursors.encode(cursors.Cursor(epoch, last, snap if more else 0, shash), secret)
     return PullResponse(changes=changes, cursor=new_cursor, more=more, server_time=iso(now_utc()))
+
+
+def _matter_of(store: SQLiteStore, coll: str, data: dict[str, Any]) -> str | None:
+    if coll == "matter_events":
+        return data.get("matter_id")
+    if coll == "attachments":
+        if data.get("record_collection") == "matters":
+            return data.get("record_id")
+        if data.get("record_collection") == "matter_events":
+            ev = store.get("matter_events", data.get("record_id") or "")
+            return ev.data.get("matter_id") if ev else None
+    return None
 
 
 def readable(store: SQLiteStore, actor: Actor, coll: str, rid: str) -> StoredRecord | None:

@@ -30,12 +30,13 @@ CODES: dict[str, tuple[int, str]] = {
     "id_collision": (409, "A different record already has this id."),
     "invalid_base": (409, "The base version is newer than the record."),
     "already_resolved": (409, "This conflict was already resolved."),
+    "no_delegation": (403, "A proxy agent acts on a proxy matter only with the resident's authorisation (委托)."),
 }
 
 # Codes that only appear inside push results, never as an HTTP error status.
 MUTATION_CODES = frozenset(
     {"invalid_request", "forbidden", "not_found",
-     "invalid_transition", "id_collision", "invalid_base", "already_resolved"}
+     "invalid_transition", "id_collision", "invalid_base", "already_resolved", "no_delegation"}
 )
 
 

@@ -16,14 +16,18 @@ DELEGATION_ENDED: Final = TERMINAL
 
 STAFF: Final = frozenset({"staff", "admin"})
 ASSIGNEE: Final = "assignee"  # the matter's assignee, whatever their role
+# The assignee of a proxy matter (handling_mode proxy) holding the resident's delegation: the agent
+# takes the matter on in the village (代办员接件) without waiting for the town to accept and dispatch.
+PROXY_AGENT: Final = "proxy_agent_assignee"
 
 # (from, to) -> who may make the move. Staff and admin appear explicitly so the table reads whole.
 TRANSITIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("submitted", "accepted"): STAFF,                    # 受理
+    ("submitted", "in_progress"): frozenset({PROXY_AGENT}),  # 代办员接件 (proxy matters)
     ("submitted", "not_accepted"): STAFF,                # 不予受理 (reason in the note)
     ("submitted", "merged_duplicate"): STAFF,            # 合并重复
     ("accepted", "assigned"): STAFF,                     # 派单
-    ("accepted", "in_progress"): STAFF,                  # staff handle it themselves
+    ("accepted", "in_progress"): STAFF | {PROXY_AGENT},  # staff handle it themselves, or the agent takes it
     ("assigned", "in_progress"): STAFF | {ASSIGNEE},     # 接单
     ("in_progress", "waiting_materials"): STAFF | {ASSIGNEE},  # 待补材料: pauses the deadline clock
     ("waiting_materials", "in_progress"): STAFF | {ASSIGNEE},
@@ -47,17 +51,20 @@ def is_transition(frm: str, to: str) -> bool:
     return (frm, to) in TRANSITIONS
 
 
-def may_transition(frm: str, to: str, role: str, is_assignee: bool) -> bool:
-    """Whether an actor of ``role`` (the assignee or not) may move a matter from ``frm`` to ``to``."""
+def may_transition(frm: str, to: str, role: str, is_assignee: bool, proxy_agent: bool = False) -> bool:
+    """Whether an actor of ``role`` (the assignee or not) may move a matter from ``frm`` to ``to``.
+
+    ``proxy_agent``: the actor is the delegated proxy agent of a proxy matter (implies assignee).
+    """
     who = TRANSITIONS.get((frm, to))
     if who is None:
         return False
-    return role in who or (is_assignee and ASSIGNEE in who)
+    return role in who or (is_assignee and ASSIGNEE in who) or (proxy_agent and PROXY_AGENT in who)
 
 
-def next_statuses(frm: str, role: str, is_assignee: bool) -> list[str]:
+def next_statuses(frm: str, role: str, is_assignee: bool, proxy_agent: bool = False) -> list[str]:
     """The moves an actor may offer from ``frm`` (for buttons in the apps)."""
-    return [to for (f, to) in TRANSITIONS if f == frm and may_transition(f, to, role, is_assignee)]
+    return [to for (f, to) in TRANSITIONS if f == frm and may_transition(f, to, role, is_assignee, proxy_agent)]
 
 
 def delegation_active(status: str) -> bool:

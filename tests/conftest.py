@@ -96,6 +96,23 @@ class Town:
         assert r.status == "applied", r
         return mid
 
+    def delegate(self, matter: str, who: str = "agent", agent: str = "agent", until: str = "2027-12-31",
+                 signature: str = "5" * 64) -> str:
+        """Record a resident's authorisation (委托) of ``agent`` on ``matter``; returns the resident's id."""
+        m = self.store.get("matters", matter)
+        assert m is not None
+        rid = m.data.get("resident_id")
+        if not rid:
+            rid = new_id()
+            r = self.push1("staff", self.mut("residents", rid, {"household_id": m.data["household_id"], "name": "王阿婆"}))
+            assert r.status == "applied", r
+        r = self.push1(who, self.mut("matter_events", new_id(), {
+            "matter_id": matter, "kind": "delegation", "for_resident_id": rid,
+            "for_user_id": self.actors[agent].user_id, "data": {"until": until, "signature": signature},
+            "attachments": [signature]}))
+        assert r.status == "applied", r
+        return rid
+
     def move(self, who: str, matter: str, frm: str, to: str, note: str = "") -> PushResult:
         return self.push1(who, self.mut("matter_events", new_id(),
                                         {"matter_id": matter, "kind": "status", "from": frm, "to": to, "note": note}))

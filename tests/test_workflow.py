@@ -67,6 +67,7 @@ def test_named_transitions(name: str, frm: str, to: str, role: str, assignee: bo
 
 def test_full_life_of_a_proxy_matter(town: Town) -> None:
     m = town.matter("w1", handling_mode="proxy", assignee_id=town.actors["agent"].user_id)
+    town.delegate(m)
     steps = [("staff", "submitted", "accepted"), ("staff", "accepted", "assigned"), ("agent", "assigned", "in_progress"),
              ("agent", "in_progress", "waiting_materials"), ("agent", "waiting_materials", "in_progress"),
              ("agent", "in_progress", "resolved"), ("staff", "resolved", "closed")]
@@ -125,6 +126,7 @@ def test_the_same_move_twice_is_not_a_conflict(town: Town) -> None:
 def test_transition_conflict_is_decided_by_staff(town: Town) -> None:
     agent = town.actors["agent"].user_id
     m = town.matter("w1", handling_mode="proxy", assignee_id=agent)
+    town.delegate(m)
     town.move("staff", m, "submitted", "accepted")
     town.move("staff", m, "accepted", "assigned")
     town.move("agent", m, "assigned", "in_progress")

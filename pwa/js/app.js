@@ -22,6 +22,8 @@ import matters from "./views/matters.js";
 import matterDetail from "./views/matter_detail.js";
 import syncPanel from "./views/sync_panel.js";
 import conflicts from "./views/conflicts.js";
+import proxyHome from "./views/proxy_home.js";
+import packing from "./views/packing.js";
 
 const ROUTES = [
   ["", households],
@@ -38,8 +40,26 @@ const ROUTES = [
   ["matter/:id", matterDetail],
   ["sync", syncPanel],
   ["conflicts", conflicts],
+  ["proxy", proxyHome],
+  ["proxy/packing", packing],
   ["login", login],
 ];
+
+// A proxy agent's first tab is their delegated matters (代办), not the grid's households.
+const AGENT_TABS = [
+  ["proxy", "#/proxy", "home", "nav.proxy"],
+  ["matters", "#/matters", "list", "nav.matters"],
+  ["sync", "#/sync", "sync", "nav.sync"],
+  ["conflicts", "#/conflicts", "conflict", "nav.conflicts"],
+];
+
+function tabs() {
+  return state.session && state.session.user && state.session.user.role === "proxy_agent" ? AGENT_TABS : TABS;
+}
+
+function homeView() {
+  return state.session && state.session.user && state.session.user.role === "proxy_agent" ? proxyHome : households;
+}
 
 const TABS = [
   ["households", "#/households", "home", "nav.households"],
@@ -135,9 +155,11 @@ function isDirty() {
 async function route({ keepScroll = false } = {}) {
   const seq = ++state.renderSeq;
   const { path, query } = parseHash();
-  let m = match(path) || { view: households, params: {} };
+  let m = match(path) || { view: homeView(), params: {} };
   if (!state.session && m.view !== login) m = { view: login, params: {} };
-  if (state.session && m.view === login) m = { view: households, params: {} };
+  if (state.session && m.view === login) m = { view: homeView(), params: {} };
+  if (m.view === households && !path) m = { view: homeView(), params: {} };
+  if (m.view === households && homeView() === proxyHome) m = { view: proxyHome, params: {} };
   const { view, params } = m;
 
   const scrollY = window.scrollY;
@@ -204,7 +226,7 @@ function buildChrome() {
 
   el.tabs = {};
   el.tabCounts = {};
-  replace(el.nav, TABS.map(([key, href, ic, label]) => {
+  replace(el.nav, tabs().map(([key, href, ic, label]) => {
     const count = h("span", { class: "nav-count", hidden: true });
     const a = h("a", { href, class: "nav-tab", dataset: { tab: key } }, icon(ic), h("span", { class: "nav-label" }, t(label)), count);
     el.tabs[key] = a;
@@ -377,6 +399,7 @@ async function signedIn(session) {
   await model.setSession(session);
   state.session = session;
   state.revokedMessage = null;
+  buildChrome();
   sync.start();
   checkStorage();
   navigate("households", { replace: true });
@@ -407,6 +430,7 @@ async function boot() {
   setLang((await db.getMeta("lang")) || "zh-CN");
   buildChrome();
   state.session = (await model.loadSession()) || null;
+  if (state.session) buildChrome();
 
   sync.addEventListener("status", (e) => renderBadge(e.detail));
   sync.addEventListener("changed", scheduleRefresh);

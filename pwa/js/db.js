@@ -90,11 +90,14 @@ export async function applyPage(changes, cursor) {
   const meta = tx.objectStore("meta");
   const orphans = (await req(meta.get("orphans"))) || [];
   const before = orphans.length;
+  // a matter that leaves the scope is kept while events of it wait in the outbox (docs/proxy.md)
+  const waitingMatters = changes.some((c) => c.removed && c.collection === "matters")
+    ? await pendingEventMatters(tx.objectStore("outbox")) : new Set();
   for (const c of changes) {
     const key = [c.collection, c.id];
     if (c.removed) {
       // left the user's scope: dropped, unless unsynced edits still need it (they are pushed first)
-      const pending = await req(pendingIdx.count(key));
+      const pending = (await req(pendingIdx.count(key))) + (c.collection === "matters" && waitingMatters.has(c.id) ? 1 : 0);
       if (!pending) records.delete(key);
       else orphans.push(key); // dropped after the push that sends those edits (dropOrphans)
       continue;
@@ -107,6 +110,11 @@ export async function applyPage(changes, cursor) {
   return done(tx);
 }
 
+async function pendingEventMatters(outboxStore) {
+  const rows = await req(outboxStore.getAll());
+  return new Set(rows.filter((r) => r.collection === "matter_events" && r.fields && r.fields.matter_id).map((r) => r.fields.matter_id));
+}
+
 // Records that left the user's scope while edits of them waited: once nothing waits, they go.
 export async function dropOrphans() {
   const db = await open();
@@ -115,9 +123,10 @@ export async function dropOrphans() {
   const orphans = (await req(meta.get("orphans"))) || [];
   if (!orphans.length) return done(tx);
   const idx = tx.objectStore("outbox").index("record");
+  const waitingMatters = await pendingEventMatters(tx.objectStore("outbox"));
   const keep = [];
   for (const key of orphans) {
-    if (await req(idx.count(key))) keep.push(key);
+    if ((await req(idx.count(key))) || (key[0] === "matters" && waitingMatters.has(key[1]))) keep.push(key);
     else tx.objectStore("records").delete(key);
   }
   meta.put(keep, "orphans");

@@ -99,7 +99,9 @@ function withPendingMoves(coll, rec, outbox) {
   if (!rec) return rec;
   if (coll === "matters") {
     for (const m of outbox) {
-      if (m.collection === "matter_events" && m.fields && m.fields.matter_id === rec.id && m.fields.kind === "status") {
+      // a status event, or an agent's step that moves the matter (delivered → resolved, docs/proxy.md)
+      if (m.collection === "matter_events" && m.fields && m.fields.matter_id === rec.id && m.fields.to
+          && (m.fields.kind === "status" || m.fields.kind === "step")) {
         rec = { ...rec, status: m.fields.to, _pending: true };
       }
     }

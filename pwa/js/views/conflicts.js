@@ -10,7 +10,7 @@ import { lookups, userName } from "../lookups.js";
 import { section, empty, button, pendingMark } from "../ui.js";
 import { fieldLabel, display } from "../values.js";
 
-const KINDS = new Set(["field", "delete", "update_deleted", "transition"]);
+const KINDS = new Set(["field", "delete", "update_deleted", "transition", "delegation"]);
 const LONG = new Set(["notes", "description", "narrative", "supervision_note"]);
 const STAFF = new Set(["staff", "admin"]);
 
@@ -69,6 +69,14 @@ function conflictCard(ctx, c, l, label) {
     return h("div", { class: "cf-field" }, h("div", { class: "cf-label" }, fieldLabel(c.collection, name)), h("div", { class: "cf-values" }, cells));
   });
 
+  if (c.kind === "delegation") {
+    // an agent's work that arrived after the matter left them: what it was, who holds the matter now
+    const f = (c.fields && c.fields.assignee_id) || {};
+    const what = f.kind === "step" && f.step ? t("step." + f.step) : t("event." + (f.kind || "step"));
+    rows.splice(0, rows.length, h("div", { class: "cf-field", dataset: { testid: "delegation-conflict" } },
+      h("p", null, t("conflicts.delegation_work", { what, who: userName(l, c.author_id, me) })),
+      h("p", { class: "muted small" }, t("conflicts.delegation_now", { who: f.current ? userName(l, f.current, me) : "—", status: t("status." + (f.status || "submitted")) }))));
+  }
   const actions = h("div", { class: "cf-actions" });
   const editBox = h("div");
   async function resolve(resolution, value) {
@@ -123,7 +131,9 @@ function conflictCard(ctx, c, l, label) {
         editable ? button(t("conflicts.edit_restore"), openEdit, "btn btn-secondary", { dataset: { testid: "conflict-edit" } }) : null);
     } else if (c.kind === "transition") {
       if (isStaff) append(actions, mineBtn("conflicts.apply_move", () => resolve("incoming"), "keep-mine"));
-      append(actions, theirsBtn("conflicts.withdraw_move", () => resolve("current"), "keep-theirs"));
+      append(actions, theirsBtn("conflicts.withdraw_move", () => resolve("current"), "keep-theirs"));    } else if (c.kind === "delegation") {
+      if (isStaff) append(actions, mineBtn("conflicts.count_work", () => resolve("incoming"), "keep-mine"));
+      append(actions, theirsBtn(isStaff ? "conflicts.dont_count_work" : "conflicts.acknowledge", () => resolve("current"), "keep-theirs"));
     }
   }
 

@@ -2,7 +2,7 @@
 // this user may make (workflow.js), a progress note, and the resident's rating (对象评价).
 
 import { h, clear, append } from "../dom.js";
-import { t } from "../i18n.js";
+import { t, getLang } from "../i18n.js";
 import * as model from "../model.js";
 import { absTime, absDate, relTime } from "../format.js";
 import { lookups, userName, categoryName } from "../lookups.js";
@@ -10,10 +10,17 @@ import { empty, section, facts, pendingMark, statusChip, urgencyChip, photoStrip
 import { nextStatuses } from "../workflow.js";
 import { isOverdue } from "./matters.js";
 import { icon } from "../icons.js";
+import { proxyPanel, signatureView } from "./proxy_panel.js";
+import { SATISFACTION, isProxy } from "../proxy.js";
 
-const RATINGS = [[5, "rating.5"], [4, "rating.4"], [3, "rating.3"], [2, "rating.2"]];
+function satisfactionOf(d) {
+  if (!d) return null;
+  if (d.satisfaction) return d.satisfaction;
+  if (typeof d.rating === "number") return d.rating >= 4 ? "satisfied" : d.rating === 3 ? "basically_satisfied" : "dissatisfied";
+  return null;
+}
 
-function eventItem(e, l, me) {
+function eventItem(e, l, me, residents, materials = []) {
   const who = userName(l, e.actor_id || e.created_by || (e._pending ? me.id : null), me);
   const when = e.at || e.created_at;
   let head;
@@ -24,14 +31,33 @@ function eventItem(e, l, me) {
   }
   const extra = [];
   if (e.kind === "status" && e.applied === false) extra.push(h("span", { class: "not-applied", title: t("event.not_applied_hint") }, t("event.not_applied")));
-  if (e.step) extra.push(h("span", { class: "tag" }, t("event.step_named", { step: e.step })));
-  if (e.for_user_id) extra.push(h("span", { class: "tag" }, t("event.for_user", { name: userName(l, e.for_user_id, me) })));
-  if (e.kind === "feedback" && e.data && e.data.rating) extra.push(h("span", { class: "tag tag-warm" }, t("rating." + Math.max(2, Math.min(5, e.data.rating)))));
-  if (e.kind === "custody" && e.data && e.data.action) extra.push(h("span", { class: "tag" }, t("custody." + (e.data.action === "returned" ? "returned" : "received"))));
-  return h("li", { class: ["event", e.applied === false ? "ev-void" : null], dataset: { testid: "matter-event" } },
+  if (e.kind === "step" && e.step) head = h("strong", null, t("step." + e.step));
+  if (e.kind === "step" && e.to && e.applied !== false) extra.push(statusChip(e.to));
+  if (e.kind === "step" && e.applied === false) extra.push(h("span", { class: "not-applied", title: t("event.not_applied_hint") }, t("event.not_applied")));
+  if (e.for_user_id && e.kind !== "delegation") extra.push(h("span", { class: "tag" }, t("event.for_user", { name: userName(l, e.for_user_id, me) })));
+  if (e.for_resident_id) {
+    const r = residents.find((x) => x.id === e.for_resident_id);
+    extra.push(h("span", { class: "tag" }, t("event.for_resident", { name: r ? r.name : t("common.unknown_user") })));
+  }
+  const sat = e.kind === "feedback" ? satisfactionOf(e.data) : null;
+  if (sat) extra.push(h("span", { class: sat === "dissatisfied" ? "tag tag-warm" : "tag tag-ok", dataset: { testid: "feedback-chip" } }, t("satisfaction." + sat)));
+  if (e.kind === "custody" && e.data && e.data.action) extra.push(h("span", { class: "tag" }, t("custody." + e.data.action)));
+  if (e.kind === "delegation" && e.data && e.data.until) extra.push(h("span", { class: "tag" }, t("deleg.until_short", { date: e.data.until, agent: userName(l, e.for_user_id, me) })));
+  const d = e.data || {};
+  const signed = (e.kind === "delegation" || e.step === "delivered") ? [d.signature, d.photo].filter(Boolean) : [];
+  const others = (e.attachments || []).filter((x) => !signed.includes(x));
+  const items = e.kind === "custody" && Array.isArray(d.items) ? d.items : [];
+  return h("li", { class: ["event", e.applied === false ? "ev-void" : null], dataset: { testid: "matter-event", kind: e.kind, step: e.step || "" } },
     h("div", { class: "row-title" }, head, e._pending ? pendingMark() : null, ...extra),
     e.note ? h("p", { class: "ev-note" }, e.note) : null,
-    (e.attachments || []).length ? photoStrip(e.attachments) : null,
+    items.length ? h("p", { class: "small" }, items.map((it) => {
+      const mat = materials.find((x) => x.code === it.code);
+      const name = mat ? (getLang() === "en" ? mat.name_en || mat.name_zh : mat.name_zh || mat.name_en) : it.name || it.code;
+      return `${name}（${t("custody.form_" + it.form)}）`;
+    }).join("、")) : null,
+    d.comment ? h("p", { class: "ev-note" }, d.comment) : null,
+    signed.map((sha) => signatureView(sha, { kind: sha === d.photo ? "photo" : "sig" })),
+    others.length ? photoStrip(others) : null,
     h("div", { class: "muted small" }, `${who} · ${when ? absTime(when) + "（" + relTime(when) + "）" : t("common.pending")}`));
 }
 
@@ -45,9 +71,10 @@ export default {
     const m = await model.view("matters", id);
     if (!m || m.deleted || m._deleted) return empty(t("matter_detail.not_found"));
     const me = ctx.me;
-    const [l, events, hh, resident] = await Promise.all([
+    const [l, events, hh, resident, residents] = await Promise.all([
       lookups(), model.listBy("matter_events", "matter_id", id),
       model.view("households", m.household_id), m.resident_id ? model.view("residents", m.resident_id) : null,
+      model.listBy("residents", "household_id", m.household_id),
     ]);
     const ts = (e) => Date.parse(e.at || e.created_at) || Number.MAX_SAFE_INTEGER; // pending ones on top
     events.sort((a, b) => ts(b) - ts(a) || (b.version || 0) - (a.version || 0));
@@ -55,7 +82,9 @@ export default {
     const overdue = isOverdue(m);
 
     // --- status moves ---
-    const moves = nextStatuses(status, me.role, m.assignee_id === me.id);
+    // A proxy agent moves a proxy matter by its steps (with the resident's delegation), not bare moves.
+    const agentOnProxy = isProxy(m) && me.role === "proxy_agent";
+    const moves = agentOnProxy ? [] : nextStatuses(status, me.role, m.assignee_id === me.id);
     const moveBox = h("div", { class: "move-box" });
     function openMove(to) {
       clear(moveBox);
@@ -90,20 +119,24 @@ export default {
     // --- the resident's rating, on a follow-up visit or call ---
     let feedback = null;
     if (status === "resolved" || status === "closed") {
-      let rating = null;
-      const fbNote = textarea({ rows: 2, maxlength: 4000, placeholder: t("matter_detail.feedback_placeholder"), "aria-label": t("matter_detail.feedback") });
-      const ratingRow = h("div", { class: "segmented" }, RATINGS.map(([r, key]) => h("button", {
-        type: "button", class: "seg", "aria-pressed": "false",
-        onclick: (e) => { rating = r; for (const b of ratingRow.children) b.setAttribute("aria-pressed", String(b === e.currentTarget)); },
-      }, t(key))));
+      // 回访/对象评价: 满意 / 基本满意 / 不满意 and what the resident said; 不满意 reopens it for the town
+      let satisfaction = null;
+      const fbNote = textarea({ rows: 2, maxlength: 2000, placeholder: t("matter_detail.feedback_placeholder"), "aria-label": t("matter_detail.feedback") });
+      const ratingRow = h("div", { class: "segmented" }, SATISFACTION.map((v) => h("button", {
+        type: "button", class: "seg", "aria-pressed": "false", dataset: { testid: "satisfaction-" + v },
+        onclick: (e) => { satisfaction = v; for (const b of ratingRow.children) b.setAttribute("aria-pressed", String(b === e.currentTarget)); },
+      }, t("satisfaction." + v))));
       feedback = section(t("matter_detail.feedback"), ratingRow, fbNote,
         button(t("matter_detail.feedback_save"), async () => {
-          if (!rating) { ctx.toast(t("matter_detail.feedback_choose"), { kind: "error" }); return; }
-          await model.addEvent(id, "feedback", { note: fbNote.value.trim() || null, data: { rating, satisfied: rating >= 4 } });
+          if (!satisfaction) { ctx.toast(t("matter_detail.feedback_choose"), { kind: "error" }); return; }
+          const data = { satisfaction };
+          if (fbNote.value.trim()) data.comment = fbNote.value.trim();
+          await model.addEvent(id, "feedback", { for_resident_id: m.resident_id || null, data });
           fbNote.defaultValue = fbNote.value;
           ctx.toast(t("common.saved_pending"));
-        }, "btn btn-secondary btn-block"));
+        }, "btn btn-secondary btn-block", { dataset: { testid: "feedback-save" } }));
     }
+    const proxyParts = isProxy(m) ? await proxyPanel(ctx, m, events, l, residents) : [];
 
     const saved = ctx.query.saved === "1";
     return h("div", { class: "view matter-detail" },
@@ -128,10 +161,11 @@ export default {
         ]),
         m.description ? h("p", { class: "narrative" }, m.description) : null,
         photoStrip(m.photos)),
+      ...proxyParts,
       moveButtons ? section(t("matter_detail.moves"), moveButtons, moveBox) : null,
       section(t("matter_detail.add_note"), noteForm),
       feedback,
       section(t("matter_detail.events", { n: events.length }),
-        events.length ? h("ul", { class: "events" }, events.map((e) => eventItem(e, l, me))) : empty(t("matter_detail.no_events"))));
+        events.length ? h("ul", { class: "events" }, events.map((e) => eventItem(e, l, me, residents, (l.categories.get(m.category) || {}).materials || []))) : empty(t("matter_detail.no_events"))));
   },
 };

@@ -15,8 +15,11 @@ const COLLAPSED = new Set(["closed", "not_accepted", "merged_duplicate"]);
 
 const state = { scope: "mine" };
 
+// The deadline a matter is held to moves on by the days it waited for materials, and a matter
+// waiting for materials is never overdue: its clock stands still (docs/proxy.md).
 export function isOverdue(m, day = today()) {
-  return !!m.deadline && m.deadline < day && !DONE.has(m.status);
+  const d = m.effective_deadline || m.deadline;
+  return !!d && d < day && !DONE.has(m.status) && m.status !== "waiting_materials";
 }
 
 function matterRow(m, hhs, me) {
