@@ -102,6 +102,15 @@ blob_head                        staff         200          404           401   
 blob_patch                       grid_worker   204          204           401 unauthorized    401 device_revoked
 blob_patch                       proxy_agent   204          204           401 unauthorized    401 device_revoked
 blob_patch                       staff         204          204           401 unauthorized    401 device_revoked
+proxy_summary                    grid_worker   200          404 not_found 401 unauthorized    401 device_revoked
+proxy_summary                    proxy_agent   200          404 not_found 401 unauthorized    401 device_revoked
+proxy_summary                    staff         200          404 not_found 401 unauthorized    401 device_revoked
+proxy_summary                    admin_area    200          404 not_found 401 unauthorized    401 device_revoked
+proxy_summary                    admin_all     200          200           401 unauthorized    401 device_revoked
+sensitive_reads                  grid_worker   403 forbidden 403 forbidden 401 unauthorized   401 device_revoked
+sensitive_reads                  proxy_agent   403 forbidden 403 forbidden 401 unauthorized   401 device_revoked
+sensitive_reads                  staff         200          200           401 unauthorized    401 device_revoked
+sensitive_reads                  admin_area    200          200           401 unauthorized    401 device_revoked
 GET /staff/login                                           staff        200                                200                                200                200
 GET /staff/lang?to=en&next=/staff/                         staff        303 /staff/                        303 /staff/                        303 /staff/        303 /staff/
 GET /staff/?area={area}                                    grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
@@ -476,6 +485,16 @@ def _blob(method: str) -> Callable[[World, str, str], tuple[str, httpx.Response]
     return act
 
 
+def _get(path: Callable[[Target], str]) -> Callable[[World, str, str], tuple[str, httpx.Response]]:
+    """A plain authenticated GET of an API path built from the column's target record."""
+    def act(w: World, role: str, column: str) -> tuple[str, httpx.Response]:
+        token = _token(w, role, column)
+        r = w.client.get(API + path(w.target(role, column)),
+                         headers={"Authorization": f"Bearer {token}"} if token else {})
+        return _status(r), r
+    return act
+
+
 ACTIONS: dict[str, Callable[[World, str, str], tuple[str, httpx.Response]]] = {
     "pull": _pull_outcome("households", "household"),
     "pull_visit": _pull_outcome("visits", "visit"),
@@ -488,6 +507,8 @@ ACTIONS: dict[str, Callable[[World, str, str], tuple[str, httpx.Response]]] = {
     "blob_get": _blob("GET"),
     "blob_head": _blob("HEAD"),
     "blob_patch": _blob("PATCH"),
+    "proxy_summary": _get(lambda tg: f"/matters/{tg.matter}/proxy"),
+    "sensitive_reads": _get(lambda tg: f"/audit/sensitive-reads?matter_id={tg.matter}"),
 }
 
 
@@ -661,7 +682,8 @@ def test_the_matrix_covers_every_role_endpoint_and_page(world: World) -> None:
     assert not missing, sorted(missing)
     api_routes = {r.path_format for r in world.app.routes if r.path.startswith(API)}
     assert api_routes <= {f"{API}/health", f"{API}/auth/login", f"{API}/sync/push", f"{API}/sync/pull",
-                          f"{API}/blobs/{{sha256}}"}, api_routes
+                          f"{API}/blobs/{{sha256}}", f"{API}/matters/{{matter_id}}/proxy",
+                          f"{API}/audit/sensitive-reads"}, api_routes
     roles = {r for _, r, _, _ in CELLS}
     assert roles >= {"grid_worker", "proxy_agent", "staff", "admin_area", "admin_all"}
     assert len(CELLS) == 4 * len({(a, r) for a, r, _, _ in CELLS})
