@@ -277,16 +277,16 @@ def test_sensitive_reads_are_audited_and_admin_sees_them(con: Console) -> None:
     con.login("staff1")
     con.act(mid, action="triage", line="xinfang")
     assert con.matter(mid)["line"] == "xinfang"
-    before = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'read.sensitive'").fetchone()[0]
+    before = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'sensitive.read'").fetchone()[0]
     page = con.c.get(f"/staff/matters/{mid}")
     assert "敏感事项" in page.text
-    after = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'read.sensitive'").fetchone()[0]
+    after = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'sensitive.read'").fetchone()[0]
     assert after == before + 1
     assert con.c.get("/staff/audit").status_code == 403
     con.c.cookies.clear()
     con.login("admin")
     audit = con.c.get("/staff/audit")
-    assert audit.status_code == 200 and "read.sensitive" in audit.text and "staff.triage" in audit.text
+    assert audit.status_code == 200 and "sensitive.read" in audit.text and "staff.triage" in audit.text
 
 
 def test_admin_manages_users_and_devices(con: Console) -> None:
