@@ -38,7 +38,8 @@ def _body(obj: Any) -> tuple[bytes, dict[str, str]]:
 
 
 class Phone:
-    def __init__(self, base_url: str, timeout: float = 600) -> None:
+    def __init__(self, base_url: str, timeout: float = 600, page: int = PAGE) -> None:
+        self.page = page
         self.http = httpx.Client(base_url=base_url + "/api/v1", headers=HEADERS, timeout=timeout)
         self.token: str | None = None
         self.cursor: str | None = None
@@ -46,6 +47,7 @@ class Phone:
         self.outbox: list[dict[str, Any]] = []
         self.latencies: list[float] = []
         self.requests = 0
+        self.retries = 0
 
     def close(self) -> None:
         self.http.close()
@@ -57,7 +59,14 @@ class Phone:
             content, h = _body(obj)
             headers.update(h)
         t0 = time.perf_counter()
-        r = self.http.request(method, path, content=content, headers=headers, params=params)
+        try:
+            r = self.http.request(method, path, content=content, headers=headers, params=params)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            # As a browser does: a kept-alive connection the server closed meanwhile (its keep-alive
+            # timeout ran out while a slow link still delivered the last response) gets the request
+            # again on a new connection. Safe for a push too: the same mids are answered from the log.
+            self.retries += 1
+            r = self.http.request(method, path, content=content, headers=headers, params=params)
         self.latencies.append(time.perf_counter() - t0)
         self.requests += 1
         if r.status_code != 200:
@@ -99,7 +108,7 @@ class Phone:
     def pull(self) -> list[dict[str, Any]]:
         got: list[dict[str, Any]] = []
         while True:
-            params: dict[str, Any] = {"cursor": self.cursor, "limit": PAGE} if self.cursor else {"limit": PAGE}
+            params: dict[str, Any] = {"cursor": self.cursor, "limit": self.page} if self.cursor else {"limit": self.page}
             page = self._call("GET", "/sync/pull", params=params)
             for ch in page["changes"]:
                 key = (ch["collection"], ch["id"])

@@ -49,8 +49,11 @@ def _sync_table(title: str, data: dict[str, Any], extra: list[str]) -> list[str]
     lines.append(f"| bytes on the wire, both ways | {kb(a)} | {kb(b)} | {ratio(a, b)} |")
     a, b = med(ours[p0], "requests"), med(pouch[p0], "requests")
     lines.append(f"| HTTP requests | {a:.0f} | {b:.0f} | {ratio(a, b)} |")
-    a, b = med(ours[p0], "connections"), med(pouch[p0], "connections")
-    lines.append(f"| TCP connections | {a:.0f} | {b:.0f} | |")
+    for p in ours:
+        a, b = med(ours[p], "connections"), med(pouch[p], "connections")
+        ra, rb = med(ours[p], "retries"), med(pouch[p], "retries")
+        lines.append(f"| TCP connections, {LINK[p].split(' ')[0]} (requests sent again after the server closed "
+                     f"an idle kept-alive connection) | {a:.0f} ({ra:.0f}) | {b:.0f} ({rb:.0f}) | |")
     return lines + extra + [""]
 
 
@@ -69,9 +72,16 @@ def table(r: dict[str, Any]) -> str:
     p0 = next(iter(fs["ours"]))
     ours_bytes = med(fs["ours"][p0], "down") + med(fs["ours"][p0], "up")
     pouch_bytes = med(fs["pouch"][p0], "down") + med(fs["pouch"][p0], "up")
-    L += _sync_table(f"1. First sync of a grid onto an empty phone ({fl['records']:,} records)", fs, [
-        f"| gzip floor (scenario 7) | {kb(fl['gzip_bytes'])} | | ours ÷ floor {ratio(ours_bytes, fl['gzip_bytes'])}, "
-        f"PouchDB ÷ floor {ratio(pouch_bytes, fl['gzip_bytes'])} |"])
+    extra = [f"| gzip floor (scenario 7) | {kb(fl['gzip_bytes'])} | | ours ÷ floor {ratio(ours_bytes, fl['gzip_bytes'])}, "
+             f"PouchDB ÷ floor {ratio(pouch_bytes, fl['gzip_bytes'])} |"]
+    v = fs.get("ours_page1000")
+    if v:
+        vb = v[p0][0]["down"] + v[p0][0]["up"]
+        times = ", ".join(f"{LINK[p].split(' ')[0]} {v[p][0]['s']:.2f} s" for p in v)
+        extra.append(f"| ours with pages of 1,000 (one run): bytes, requests, time | {kb(vb)} "
+                     f"({ratio(vb, fl['gzip_bytes'])} of the floor), {v[p0][0]['requests']} requests; {times} | | |")
+    L += _sync_table(f"1. First sync of a grid onto an empty phone ({fl['records']:,} records)",
+                     {"ours": fs["ours"], "pouch": fs["pouch"]}, extra)
     day = r["config"]
     L += _sync_table(f"2. A field day's sync (push {day['phone_edits']} edits made on the phone, pull the "
                      f"{day['other_changes']} changes made elsewhere)", fd, [

@@ -15,9 +15,22 @@ const PouchDB = require("pouchdb-node");
 // connection per request. A browser keeps connections alive, six per host; so do we, to give
 // PouchDB its best case.
 const http = require("http");
+// Like a browser, a request that fails on a kept-alive connection the server has just closed (its
+// keep-alive timeout ran out while a slow link was still delivering the last response) is sent
+// again once on a new connection.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+let retries = 0;
+async function fetchAgain(u, opts) {
+  try {
+    return await PouchDB.fetch(u, { ...opts, agent });
+  } catch (e) {
+    if (!(e && e.type === "system")) throw e;
+    retries += 1;
+    return PouchDB.fetch(u, { ...opts, agent });
+  }
+}
 function remote(url) {
-  return new PouchDB(url, { fetch: (u, opts) => PouchDB.fetch(u, { ...opts, agent }) });
+  return new PouchDB(url, { fetch: fetchAgain });
 }
 
 function now() { return Number(process.hrtime.bigint()) / 1e6; }
@@ -119,6 +132,7 @@ async function main() {
   if (cmd === "job") {
     const text = fs.readFileSync(0, "utf8");
     const out = await job(JSON.parse(text));
+    out.retries = retries;
     process.stdout.write(JSON.stringify(out) + "\n");
     return;
   }
