@@ -11,7 +11,9 @@ and requests (HTTP/1.1 request heads parsed from the upstream stream, keep-alive
 bodies understood) and connections.
 
 It prints ``listening <port> <control-port>`` on stdout when ready. The control port answers one
-line per connection: ``stats`` → JSON counters, ``reset`` → zero them (and answer the old ones).
+line per connection: ``stats`` → JSON counters, ``reset`` → zero them (and answer the old ones),
+``profile NAME`` → shape the link from now on (a phone's yesterday on a good link, today on 2G:
+the same address both days, as PouchDB's checkpoints need).
 Addresses are 127.0.0.1 only.
 """
 
@@ -22,7 +24,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 # (kbit/s up, kbit/s down, one-way latency ms each direction)
 PROFILES = {
@@ -38,6 +40,7 @@ class Counters:
     bytes_down: int = 0
     requests: int = 0
     connections: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)   # "POST _bulk_get" -> count
 
 
 class HttpRequestCounter:
@@ -48,6 +51,16 @@ class HttpRequestCounter:
         self.state = "head"
         self.body_left = 0
         self.count = 0
+        self.kinds: list[str] = []
+
+    @staticmethod
+    def kind(request_line: str) -> str:
+        """``GET /grid/_changes?since=…`` → ``GET _changes``; ``/api/v1/sync/pull`` → ``GET pull``."""
+        method, _, rest = request_line.partition(" ")
+        path = rest.split(" ")[0].split("?")[0]
+        parts = [p for p in path.split("/") if p]
+        special = [p for p in parts if p.startswith("_")]
+        return f"{method} {special[0] if special else (parts[-1] if parts else '/')}"
 
     def feed(self, data: bytes) -> None:
         self.buf += data
@@ -59,6 +72,7 @@ class HttpRequestCounter:
                 head = self.buf[:end].decode("latin-1")
                 self.buf = self.buf[end + 4:]
                 self.count += 1
+                self.kinds.append(self.kind(head.split("\r\n", 1)[0]))
                 length, chunked = 0, False
                 for line in head.split("\r\n")[1:]:
                     k, _, v = line.partition(":")
@@ -162,6 +176,9 @@ class Proxy:
                         counter.feed(data)
                         self.c.requests += counter.count
                         counter.count = 0
+                        for k in counter.kinds:
+                            self.c.kinds[k] = self.c.kinds.get(k, 0) + 1
+                        counter.kinds.clear()
                 else:
                     self.c.bytes_down += len(data)
                 await queue.put((link.delivery_time(len(data), loop.time()), data))
@@ -192,11 +209,19 @@ class Proxy:
             except OSError:
                 pass
 
+    def set_profile(self, name: str) -> None:
+        up, down, lat = PROFILES[name]
+        for link, kbps in ((self.up, up), (self.down, down)):
+            link.rate = kbps * 1000 / 8 if kbps else 0.0
+            link.latency = lat / 1000
+
     async def control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         cmd = (await reader.readline()).decode().strip()
         out = asdict(self.c)
         if cmd == "reset":
             self.c = Counters()
+        elif cmd.startswith("profile "):
+            self.set_profile(cmd.split()[1])
         writer.write((json.dumps(out) + "\n").encode())
         await writer.drain()
         writer.close()

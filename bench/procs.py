@@ -84,8 +84,14 @@ class LinkProxy:
         return self
 
     def stats(self, reset: bool = False) -> dict[str, int]:
+        return self._send("reset" if reset else "stats")
+
+    def set_profile(self, profile: str) -> None:
+        self._send(f"profile {profile}")
+
+    def _send(self, cmd: str) -> dict[str, int]:
         with socket.create_connection(("127.0.0.1", self.control), timeout=10) as s:
-            s.sendall(b"reset\n" if reset else b"stats\n")
+            s.sendall(cmd.encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(4096)

@@ -49,6 +49,9 @@ def _sync_table(title: str, data: dict[str, Any], extra: list[str]) -> list[str]
     lines.append(f"| bytes on the wire, both ways | {kb(a)} | {kb(b)} | {ratio(a, b)} |")
     a, b = med(ours[p0], "requests"), med(pouch[p0], "requests")
     lines.append(f"| HTTP requests | {a:.0f} | {b:.0f} | {ratio(a, b)} |")
+    def kinds(run: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(run.get("kinds", {}).items(), key=lambda kv: -kv[1]))
+    lines.append(f"| requests by kind (first run) | {kinds(ours[p0][0])} | {kinds(pouch[p0][0])} | |")
     for p in ours:
         a, b = med(ours[p], "connections"), med(pouch[p], "connections")
         ra, rb = med(ours[p], "retries"), med(pouch[p], "retries")

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+import msgspec
 
 from sync import accounts
 from sync.store import SQLiteStore
@@ -65,7 +66,7 @@ class Config:
     apply_changes: int
 
 
-FULL = Config(False, 3, 1.0, ("none", "3g", "2g"), 50, 100, {100: 20, 500: 10}, (10_000, 100_000, 1_000_000), 3,
+FULL = Config(False, 3, 1.0, ("none", "3g", "2g"), 50, 100, {100: 20, 500: 10}, (10_000, 100_000, 1_000_000), 6,
               200, 5, 5, 10_000)
 QUICK = Config(True, 2, 0.05, ("none", "3g"), 10, 20, {100: 2, 500: 1}, (1_000, 3_000), 1, 20, 2, 1, 1_000)
 
@@ -115,7 +116,7 @@ def our_first_sync(server: Server, username: str, profile: str, page: int = 500)
         phone.close()
         st = px.stats()
     return {"s": secs, "up": st["bytes_up"], "down": st["bytes_down"], "requests": st["requests"],
-            "connections": st["connections"], "retries": phone.retries, "records": len(phone.replica),
+            "connections": st["connections"], "kinds": st["kinds"], "retries": phone.retries, "records": len(phone.replica),
             "changes": changes}
 
 
@@ -124,7 +125,7 @@ def pouch_first_sync(pouch: PouchServer, db: str, profile: str, tmp: Path) -> di
         out = pouch_job({"kind": "firstsync", "remote": f"{px.url}/{db}", "local": str(tmp / f"fs-{uuid.uuid4().hex}")})
         st = px.stats()
     return {"s": out["ms"] / 1000, "up": st["bytes_up"], "down": st["bytes_down"], "requests": st["requests"],
-            "connections": st["connections"], "retries": out["retries"], "records": out["doc_count"]}
+            "connections": st["connections"], "kinds": st["kinds"], "retries": out["retries"], "records": out["doc_count"]}
 
 
 def floor_bytes(changes: list[dict[str, Any]]) -> tuple[int, int]:
@@ -165,28 +166,34 @@ def push_elsewhere(server: Server, day: workload.FieldDay) -> None:
         p.close()
 
 
-def our_field_day_prepare(server: Server, grid: serverdb.Grid, day: workload.FieldDay) -> Phone:
-    phone = Phone(server.url)
+def our_field_day_prepare(server: Server, grid: serverdb.Grid, day: workload.FieldDay) -> tuple[Phone, LinkProxy]:
+    px = LinkProxy(server.port, "none").__enter__()   # the phone's address, on a good link yesterday
+    phone = Phone(px.url)
     phone.login(grid.workers[0], device="field-day")
     phone.pull()                                   # yesterday's sync
     push_elsewhere(server, day)                    # meanwhile, elsewhere
     for coll, rid, fields, create in day.phone:    # the day on the phone, offline
         phone.edit(coll, rid, fields, create)
-    return phone
+    return phone, px
 
 
-def our_field_day_measure(server: Server, phone: Phone, profile: str) -> dict[str, Any]:
-    with LinkProxy(server.port, profile) as px:
-        phone.http.close()
+def our_field_day_measure(phone: Phone, px: LinkProxy, profile: str) -> dict[str, Any]:
+    try:
+        phone.http.close()                         # a new day: no connection left open
         phone.http = httpx.Client(base_url=px.url + "/api/v1", headers=HEADERS, timeout=600)
+        phone.retries = 0
+        px.set_profile(profile)
+        px.stats(reset=True)
         t0 = time.perf_counter()
         results, pulled = phone.sync()
         secs = time.perf_counter() - t0
         phone.close()
         st = px.stats()
+    finally:
+        px.__exit__()
     statuses = sorted({r["status"] for r in results})
     return {"s": secs, "up": st["bytes_up"], "down": st["bytes_down"], "requests": st["requests"],
-            "connections": st["connections"], "retries": phone.retries, "pushed": len(results),
+            "connections": st["connections"], "kinds": st["kinds"], "retries": phone.retries, "pushed": len(results),
             "pulled": len(pulled), "statuses": statuses}
 
 
@@ -195,13 +202,14 @@ def pouch_edits(edits: list[tuple[str, str, dict[str, Any], bool]]) -> list[dict
 
 
 def pouch_field_day(pouch: PouchServer, db: str, day: workload.FieldDay, profile: str, tmp: Path) -> dict[str, Any]:
-    with LinkProxy(pouch.port, profile) as px:
+    with LinkProxy(pouch.port, "none") as px:      # the job switches it to `profile` after yesterday's sync
         out = pouch_job({"kind": "fieldday", "direct": f"{pouch.url}/{db}", "remote": f"{px.url}/{db}",
+                         "control": px.control, "profile": profile,
                          "local": str(tmp / f"fd-{uuid.uuid4().hex}"), "phone": pouch_edits(day.phone),
                          "elsewhere": pouch_edits([(c, i, f, cr) for _, c, i, f, cr in day.elsewhere])})
         st = px.stats()
     return {"s": out["ms"] / 1000, "up": st["bytes_up"], "down": st["bytes_down"], "requests": st["requests"],
-            "connections": st["connections"], "retries": out["retries"], "pushed": out["pushed"],
+            "connections": st["connections"], "kinds": st["kinds"], "retries": out["retries"], "pushed": out["pushed"],
             "pulled": out["pulled"]}
 
 
@@ -319,6 +327,14 @@ def county_latency(cfg: Config, checkpoint: int, work: Path) -> dict[str, Any]:
 # 5. many devices at once
 
 
+class _Page(msgspec.Struct):
+    """What a device of the crowd needs from a pull page: msgspec skips the rest fast, so the client
+    (in the same process as 200 connections) takes little of the two cores from the server."""
+
+    cursor: str
+    more: bool
+
+
 async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]], start: asyncio.Event,
                   lat: list[float], errors: list[str], totals: list[float]) -> None:
     h = {**HEADERS, "Authorization": f"Bearer {token}"}
@@ -330,7 +346,7 @@ async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]],
             t0 = time.perf_counter()
             r = await c.post("/sync/push", content=content, headers=bh)
             lat.append(time.perf_counter() - t0)
-            if r.status_code != 200 or any(x["status"] != "applied" for x in r.json()["results"]):
+            if r.status_code != 200 or any(x["status"] != "applied" for x in msgspec.json.decode(r.content)["results"]):
                 errors.append(f"push {r.status_code} {r.text[:200]}")
                 return
             while True:
@@ -340,9 +356,9 @@ async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]],
                 if r.status_code != 200:
                     errors.append(f"pull {r.status_code} {r.text[:200]}")
                     return
-                page = r.json()
-                cursor = page["cursor"]
-                if not page["more"]:
+                page = msgspec.json.decode(r.content, type=_Page)
+                cursor = page.cursor
+                if not page.more:
                     break
         except httpx.HTTPError as e:
             errors.append(f"{type(e).__name__}: {e}")
@@ -449,7 +465,7 @@ def run(cfg: Config) -> dict[str, Any]:
             log(f"field day, ours, {profile}")
             days = [day_for(g, cfg, k, i) for i, g in enumerate(grids)]
             phones = [our_field_day_prepare(server, g, d) for g, d in zip(grids, days)]
-            s2["ours"][profile] = in_parallel([lambda p=p: our_field_day_measure(server, p, profile) for p in phones],
+            s2["ours"][profile] = in_parallel([lambda p=p: our_field_day_measure(*p, profile) for p in phones],
                                               parallel=profile != "none")
             log(f"field day, PouchDB, {profile}")
             days = [day_for(g, cfg, k + len(cfg.profiles), i) for i, g in enumerate(grids)]

@@ -18,7 +18,7 @@ const http = require("http");
 // Like a browser, a request that fails on a kept-alive connection the server has just closed (its
 // keep-alive timeout ran out while a slow link was still delivering the last response) is sent
 // again once on a new connection.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+let agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
 let retries = 0;
 async function fetchAgain(u, opts) {
   try {
@@ -81,6 +81,18 @@ async function apply(db, edits) {
   }
 }
 
+// A command to the link proxy's control port (bench/linkproxy.py): "profile 2g", "reset".
+function control(port, cmd) {
+  const net = require("net");
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1", () => sock.write(cmd + "\n"));
+    let data = "";
+    sock.on("data", (d) => { data += d; });
+    sock.on("end", () => resolve(data));
+    sock.on("error", reject);
+  });
+}
+
 async function job(j) {
   if (j.kind === "load") {
     const db = remote(j.url);
@@ -99,9 +111,16 @@ async function job(j) {
   }
   if (j.kind === "fieldday") {
     const local = new PouchDB(j.local);
-    await PouchDB.replicate(remote(j.direct), local);          // yesterday's sync (not measured)
-    await apply(remote(j.direct), j.elsewhere);    // meanwhile, elsewhere
+    // yesterday's sync, both ways, through the same address (PouchDB keys its checkpoints by it) on a
+    // good link; not measured
+    await PouchDB.sync(local, remote(j.remote));
+    await apply(remote(j.direct), j.elsewhere);         // meanwhile, elsewhere
     await apply(local, j.phone);                        // the day on the phone, offline
+    agent.destroy();                                    // a new day: no connection left open
+    agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+    await control(j.control, "profile " + j.profile);
+    await control(j.control, "reset");
+    retries = 0;
     const t0 = now();
     const r = await PouchDB.sync(local, remote(j.remote));      // a connection at last: push and pull
     const ms = now() - t0;
