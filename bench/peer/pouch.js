@@ -114,6 +114,9 @@ async function job(j) {
     // yesterday's sync, both ways, through the same address (PouchDB keys its checkpoints by it) on a
     // good link; not measured
     await PouchDB.sync(local, remote(j.remote));
+    // once more, as a phone that stayed online a little longer: the push side's checkpoint catches up
+    // with the documents the pull side wrote meanwhile (PouchDB's best case for the next day)
+    await PouchDB.sync(local, remote(j.remote));
     await apply(remote(j.direct), j.elsewhere);         // meanwhile, elsewhere
     await apply(local, j.phone);                        // the day on the phone, offline
     agent.destroy();                                    // a new day: no connection left open
