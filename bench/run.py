@@ -335,24 +335,25 @@ class _Page(msgspec.Struct):
     more: bool
 
 
-async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]], start: asyncio.Event,
-                  lat: list[float], errors: list[str], totals: list[float]) -> None:
+async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]], start: asyncio.Event, delay: float,
+                  lat: dict[str, list[float]], errors: list[str], totals: list[float]) -> None:
     h = {**HEADERS, "Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url + "/api/v1", headers=h, timeout=120) as c:
         await start.wait()
+        await asyncio.sleep(delay)
         t_start = time.perf_counter()
         try:
             content, bh = _body({"protocol": 1, "mutations": muts, "outbox_depth": len(muts)})
             t0 = time.perf_counter()
             r = await c.post("/sync/push", content=content, headers=bh)
-            lat.append(time.perf_counter() - t0)
+            lat["push"].append(time.perf_counter() - t0)
             if r.status_code != 200 or any(x["status"] != "applied" for x in msgspec.json.decode(r.content)["results"]):
                 errors.append(f"push {r.status_code} {r.text[:200]}")
                 return
             while True:
                 t0 = time.perf_counter()
                 r = await c.get("/sync/pull", params={"cursor": cursor, "limit": 500})
-                lat.append(time.perf_counter() - t0)
+                lat["pull"].append(time.perf_counter() - t0)
                 if r.status_code != 200:
                     errors.append(f"pull {r.status_code} {r.text[:200]}")
                     return
@@ -367,6 +368,7 @@ async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]],
 
 
 def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path) -> dict[str, Any]:
+    """All devices released at one instant; then again with arrivals spread evenly over five seconds."""
     users = [w for g in town.grids for w in g.workers]
     store = SQLiteStore(str(db))
     tokens = []
@@ -375,44 +377,58 @@ def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path) -> dict
         assert user is not None
         tokens.append((users[i % len(users)], accounts.register_device(store, user, f"crowd-{i}").token))
     store.close()
-    with Server(db, work / "server-devices.log") as server:
-        cursors = {}
-        for u in users:                    # every phone is up to date before the crowd arrives
-            p = Phone(server.url)
-            p.login(u, device="crowd-cursor")
-            p.pull()
-            cursors[u] = p.cursor
-            p.close()
-        grid_of = {w: g for g in town.grids for w in g.workers}
-        batches = []
+    grid_of = {w: g for g in town.grids for w in g.workers}
+
+    def batches(salt: str) -> list[list[dict[str, Any]]]:
+        out = []
         for i, (u, _) in enumerate(tokens):
-            recs = workload.write_batch(grid_of[u].work.households, cfg.device_pushes, salt=f"crowd:{i}")
+            hh = grid_of[u].work.households
             at = datetime.now(timezone.utc).isoformat()
-            batches.append([{"mid": str(uuid.uuid4()), "collection": "visits", "id": rid, "op": "upsert", "base": 0,
-                             "fields": {**f, "household_id": f["household_id"]} if c == "visits" else
-                             {"household_id": f["household_id"], "visited_at": at, "narrative": "入户走访。"},
-                             "at": at} for c, rid, f in recs])
+            out.append([{"mid": str(uuid.uuid4()), "collection": "visits", "id": str(uuid.uuid4()), "op": "upsert",
+                         "base": 0, "at": at,
+                         "fields": {"household_id": hh[(i * 7 + k) % len(hh)], "visited_at": at,
+                                    "narrative": "入户走访，老人身体尚可，反映村道路灯不亮，已登记。",
+                                    "checklist": {"left_phone": True, "took_situation": True}}}
+                        for k in range(cfg.device_pushes)])
+        return out
 
-        async def crowd() -> dict[str, Any]:
-            start = asyncio.Event()
-            lat: list[float] = []
-            errors: list[str] = []
-            totals: list[float] = []
-            tasks = [asyncio.create_task(_device(server.url, tok, cursors[u], batches[i], start, lat, errors, totals))
-                     for i, (u, tok) in enumerate(tokens)]
-            await asyncio.sleep(0.5)
-            t0 = time.perf_counter()
-            start.set()
-            await asyncio.gather(*tasks)
-            wall = time.perf_counter() - t0
-            return {"devices": len(tokens), "wall_s": wall, "requests": len(lat), "errors": len(errors),
-                    "error_samples": errors[:3], "req_per_s": len(lat) / wall,
-                    "mutations_per_s": len(tokens) * cfg.device_pushes / wall,
-                    "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
-                    "sync_p50_ms": pct(totals, 50) * 1000 if totals else None,
-                    "sync_p99_ms": pct(totals, 99) * 1000 if totals else None}
+    async def crowd(url: str, cursors: dict[str, str], muts: list[list[dict[str, Any]]], spread: float) -> dict[str, Any]:
+        start = asyncio.Event()
+        lat: dict[str, list[float]] = {"push": [], "pull": []}
+        errors: list[str] = []
+        totals: list[float] = []
+        n = len(tokens)
+        tasks = [asyncio.create_task(_device(url, tok, cursors[u], muts[i], start, spread * i / n, lat, errors,
+                                             totals)) for i, (u, tok) in enumerate(tokens)]
+        await asyncio.sleep(0.5)
+        t0 = time.perf_counter()
+        start.set()
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t0
+        every = lat["push"] + lat["pull"]
+        return {"devices": n, "spread_s": spread, "wall_s": wall, "requests": len(every), "errors": len(errors),
+                "error_samples": errors[:3], "req_per_s": len(every) / wall,
+                "mutations_per_s": n * cfg.device_pushes / wall,
+                "p50_ms": pct(every, 50) * 1000, "p99_ms": pct(every, 99) * 1000,
+                "push_p50_ms": pct(lat["push"], 50) * 1000, "push_p99_ms": pct(lat["push"], 99) * 1000,
+                "pull_p50_ms": pct(lat["pull"], 50) * 1000, "pull_p99_ms": pct(lat["pull"], 99) * 1000,
+                "sync_p50_ms": pct(totals, 50) * 1000 if totals else None,
+                "sync_p99_ms": pct(totals, 99) * 1000 if totals else None}
 
-        return asyncio.run(crowd())
+    with Server(db, work / "server-devices.log") as server:
+        def up_to_date() -> dict[str, str]:
+            cursors = {}
+            for u in users:                # every phone is up to date before the crowd arrives
+                p = Phone(server.url)
+                p.login(u, device="crowd-cursor")
+                p.pull()
+                cursors[u] = p.cursor or ""
+                p.close()
+            return cursors
+
+        at_once = asyncio.run(crowd(server.url, up_to_date(), batches("once"), 0.0))
+        spread = asyncio.run(crowd(server.url, up_to_date(), batches("spread"), 5.0))
+    return {**at_once, "spread": spread}
 
 
 # ------------------------------------------------------------------------------------------------
