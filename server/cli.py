@@ -72,7 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     app = create_app(settings)
-    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})", flush=True)
+    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})\n"
+          f"  field app:     http://{settings.host}:{settings.port}/\n"
+          f"  staff console: http://{settings.host}:{settings.port}/staff/", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
                 timeout_graceful_shutdown=5)
     return 0

@@ -99,6 +99,11 @@ def decode_push(body: bytes) -> PushRequest:
         raise SyncError("invalid_request", f"The push request is not valid: {e}", {"reason": str(e)}) from None
     except msgspec.DecodeError as e:
         raise SyncError("invalid_request", f"The push body is not JSON: {e}", {"path": "$"}) from None
+    except UnicodeDecodeError:
+        # msgspec raises this (not a DecodeError) for bytes that are not UTF-8 inside a string.
+        raise SyncError("invalid_request", "The push body is not valid UTF-8.", {"path": "$"}) from None
+    except RecursionError:
+        raise SyncError("invalid_request", "The push body is nested too deeply to be a push.", {"path": "$"}) from None
     if req.protocol != PROTOCOL_VERSION:
         raise SyncError("invalid_request", f"This server speaks protocol {PROTOCOL_VERSION}; "
                         f"the request says {req.protocol} - at `$.protocol`", {"path": "$.protocol"})
@@ -143,7 +148,10 @@ def push(store: SQLiteStore, actor: Actor, body: bytes | PushRequest, now: datet
                 ctx.touched_areas = False
             store.log_result(actor.user_id, m.mid, actor.device_id, msgspec.to_builtins(result), ctx.now_iso)
             results.append(result)
-        store.touch_device(actor.device_id, "last_push_at", ctx.now_iso, outbox_depth=req.outbox_depth)
+        # outbox_depth is a hint for the sync-health view: a value no outbox can have is ignored,
+        # never a reason to fail the push (a 30-digit number does not fit an SQLite integer).
+        depth = req.outbox_depth if req.outbox_depth is not None and 0 <= req.outbox_depth <= 10 ** 9 else None
+        store.touch_device(actor.device_id, "last_push_at", ctx.now_iso, outbox_depth=depth)
     return PushResponse(results=results, server_time=iso(now_utc()))
 
 
