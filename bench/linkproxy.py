@@ -113,9 +113,9 @@ class HttpRequestCounter:
                 end = self.buf.find(b"\r\n")
                 if end < 0:
                     return
-                line = self.buf[:end]
+                trailer = self.buf[:end]
                 self.buf = self.buf[end + 2:]
-                if not line:
+                if not trailer:
                     self.state = "head"
 
 

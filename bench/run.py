@@ -30,6 +30,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -455,8 +456,8 @@ def run(cfg: Config) -> dict[str, Any]:
         for profile in cfg.profiles:
             log(f"first sync, ours, {profile}")
             # the runs, and one more with pages of 1,000 (the protocol's maximum; the PWA asks for 500)
-            runs = in_parallel([lambda g=g: our_first_sync(server, g.workers[0], profile) for g in grids]
-                               + [lambda: our_first_sync(server, grids[0].workers[0], profile, page=1000)],
+            runs = in_parallel([partial(our_first_sync, server, g.workers[0], profile) for g in grids]
+                               + [partial(our_first_sync, server, grids[0].workers[0], profile, page=1000)],
                                parallel=profile != "none")
             s1.setdefault("ours_page1000", {})[profile] = [runs.pop()]
             s1["ours_page1000"][profile][0].pop("changes")
@@ -472,7 +473,7 @@ def run(cfg: Config) -> dict[str, Any]:
             s1["ours"][profile] = runs
             log(f"first sync, PouchDB, {profile}")
             s1["pouch"][profile] = in_parallel(
-                [lambda g=g: pouch_first_sync(pouch, f"grid_{g.workers[0]}", profile, work) for g in grids],
+                [partial(pouch_first_sync, pouch, f"grid_{g.workers[0]}", profile, work) for g in grids],
                 parallel=profile != "none")
             for a, b in zip(s1["ours"][profile], s1["pouch"][profile]):
                 assert a["records"] == b["records"], (a["records"], b["records"])
@@ -481,12 +482,12 @@ def run(cfg: Config) -> dict[str, Any]:
             log(f"field day, ours, {profile}")
             days = [day_for(g, cfg, k, i) for i, g in enumerate(grids)]
             phones = [our_field_day_prepare(server, g, d) for g, d in zip(grids, days)]
-            s2["ours"][profile] = in_parallel([lambda p=p: our_field_day_measure(*p, profile) for p in phones],
+            s2["ours"][profile] = in_parallel([partial(our_field_day_measure, ph, px, profile) for ph, px in phones],
                                               parallel=profile != "none")
             log(f"field day, PouchDB, {profile}")
             days = [day_for(g, cfg, k + len(cfg.profiles), i) for i, g in enumerate(grids)]
             s2["pouch"][profile] = in_parallel(
-                [lambda g=g, d=d: pouch_field_day(pouch, f"grid_{g.workers[0]}", d, profile, work)
+                [partial(pouch_field_day, pouch, f"grid_{g.workers[0]}", d, profile, work)
                  for g, d in zip(grids, days)], parallel=profile != "none")
         out["first_sync"], out["field_day"] = s1, s2
         # 3: writes

@@ -47,6 +47,9 @@ class Town:
     actors: dict[str, Actor] = field(default_factory=dict)
     grids: list[Grid] = field(default_factory=list)
     villages: list[str] = field(default_factory=list)
+    county: str = ""
+    town: str = ""
+    ids: workload.Ids = field(default_factory=lambda: workload.Ids("town"))
     _hash: str = ""
 
     @classmethod
