@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11:
 #   make run    create the venv, install, seed the demo town if there is no database, serve on :8000
 #   make test   install the test dependencies (Debian's chromium included) and run unit + end-to-end tests
+#   make bench  the benchmark against PouchDB and the machine (minutes; docs/benchmarks.md)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test unit e2e chromium clean
+.PHONY: run test unit e2e chromium clean bench
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -47,3 +48,11 @@ clean:
 .PHONY: faults
 faults: $(VENV)/.test-installed
 	$(PY) -m bench.faults --runs 10000 --seed 20261123 --json bench/results/faults.json
+
+# The benchmark (docs/benchmarks.md): installs the PouchDB peer into bench/peer/node_modules (npm, pinned
+# by bench/peer/package-lock.json), runs every scenario and writes the table into docs/benchmarks.md.
+# The county-scale database is cached in bench/results/ (git-ignored); BENCH_ARGS=--quick for a smoke run.
+bench: $(VENV)/.test-installed chromium
+	@command -v node >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+	@[ -d bench/peer/node_modules/express-pouchdb ] || (cd bench/peer && npm ci --no-audit --no-fund)
+	$(PY) -m bench.run $(BENCH_ARGS)
