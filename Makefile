@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test unit e2e chromium clean bench
+.PHONY: run test unit e2e chromium node clean bench
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -25,12 +25,17 @@ $(VENV)/.test-installed: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m server run --db $(DB) --host $(HOST) --port $(PORT)
 
+# Node and npm for the benchmark's PouchDB peer (its smoke run is part of `make test`).
+node:
+	@{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+
 # Debian's Chromium, and a CJK font so that the screenshots the tests take show Chinese.
 chromium:
 	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "wqy"; } || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei; }
 
-test: $(VENV)/.test-installed chromium
+test: $(VENV)/.test-installed chromium node
 	$(PY) -m pytest
 
 unit: $(VENV)/.test-installed
@@ -52,7 +57,6 @@ faults: $(VENV)/.test-installed
 # The benchmark (docs/benchmarks.md): installs the PouchDB peer into bench/peer/node_modules (npm, pinned
 # by bench/peer/package-lock.json), runs every scenario and writes the table into docs/benchmarks.md.
 # The county-scale database is cached in bench/results/ (git-ignored); BENCH_ARGS=--quick for a smoke run.
-bench: $(VENV)/.test-installed chromium
-	@command -v node >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+bench: $(VENV)/.test-installed chromium node
 	@[ -d bench/peer/node_modules/express-pouchdb ] || (cd bench/peer && npm ci --no-audit --no-fund)
 	$(PY) -m bench.run $(BENCH_ARGS)
