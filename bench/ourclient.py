@@ -2,7 +2,7 @@
 
 - ``Accept-Encoding: gzip`` on every call; a JSON body over 1,024 characters goes gzipped with
   ``Content-Encoding: gzip`` (api.js), a smaller one plain;
-- push: the outbox in batches of at most 500 mutations / 1.5 MiB (sync.js), then pull pages of 500
+- push: the outbox in batches of at most 500 mutations / 1.5 MiB (sync.js), then pull pages of 1000
   until ``more`` is false, each page applied with its cursor;
 - ``base`` is the replica's version of the record (0 for a new one); ``at`` is the phone's clock.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-PAGE = 500
+PAGE = 1000
 MAX_BATCH = 500
 MAX_BATCH_BYTES = 1536 * 1024
 HEADERS = {"Accept-Encoding": "gzip, deflate", "Accept": "*/*"}
@@ -108,14 +108,17 @@ class Phone:
     def pull(self) -> list[dict[str, Any]]:
         got: list[dict[str, Any]] = []
         while True:
-            params: dict[str, Any] = {"cursor": self.cursor, "limit": self.page} if self.cursor else {"limit": self.page}
+            # as the PWA asks (pwa/js/api.js): lean pages, the change carries id, version and deleted
+            params: dict[str, Any] = {"limit": self.page, "lean": 1}
+            if self.cursor:
+                params["cursor"] = self.cursor
             page = self._call("GET", "/sync/pull", params=params)
             for ch in page["changes"]:
                 key = (ch["collection"], ch["id"])
                 if ch.get("removed") or ch.get("deleted"):
                     self.replica.pop(key, None)
                 else:
-                    self.replica[key] = ch["data"]
+                    self.replica[key] = {**ch["data"], "id": ch["id"], "version": ch["version"], "deleted": False}
             got += page["changes"]
             self.cursor = page["cursor"]
             if not page["more"]:

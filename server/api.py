@@ -132,7 +132,7 @@ def push(request: Request, body: RawBody, state: State) -> PushResponse:
 
 @get("/api/v1/sync/pull", operation_id="pull", sync_to_thread=True, tags=["sync"])
 def pull(request: Request, state: State, cursor: FromQuery[str | None] = None,
-         limit: FromQuery[str | None] = None) -> PullResponse:
+         limit: FromQuery[str | None] = None, lean: FromQuery[str | None] = None) -> PullResponse:
     """A page of everything in scope that changed after the cursor (protocol §5)."""
     actor = authenticate(request)
     settings = _settings(state)
@@ -143,8 +143,10 @@ def pull(request: Request, state: State, cursor: FromQuery[str | None] = None,
             raise SyncError("invalid_request", "limit must be a whole number from 1 to 1000.",
                             {"parameter": "limit"})
         n = int(limit)
+    if lean not in (None, "0", "1"):
+        raise SyncError("invalid_request", "lean must be 0 or 1.", {"parameter": "lean"})
     reads: list[tuple[str, str, str]] = []
-    page = engine.pull(state["stores"].reader(), actor, cursor or None, n, sensitive_reads=reads)
+    page = engine.pull(state["stores"].reader(), actor, cursor or None, n, sensitive_reads=reads, lean=lean == "1")
     if reads:  # 信访: every read of a sensitive matter is audited (docs/proxy.md)
         proxy.record_sensitive_reads(state["stores"].writer, actor.user_id, actor.device_id, reads, "pull")
     _touch(state, actor, "last_pull_at", request)

@@ -159,6 +159,8 @@ def _constrain(doc: dict[str, Any]) -> None:
                     param["schema"] = {"type": "integer", "minimum": 1, "maximum": 1000}
                 elif param.get("name") == "cursor":
                     param["schema"] = {"type": "string", "maxLength": 200}
+                elif param.get("name") == "lean":
+                    param["schema"] = {"type": "string", "enum": ["0", "1"]}
     blob = paths.get("/api/v1/blobs/{sha256}", {})
     offset_headers = {name: {"schema": dict(_DIGITS), "description": desc} for name, desc in (
         ("Upload-Offset", "bytes of the blob the server holds"), ("Upload-Length", "the blob's full length"))}
@@ -224,7 +226,7 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=handlers,
         state=state,
         exception_handlers=EXCEPTION_HANDLERS,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=512, gzip_compress_level=6),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=512, gzip_compress_level=9),
         openapi_config=OpenAPIConfig(title="Gridbook sync API", version=__version__,
                                      description="Protocol v1 (docs/protocol.md).", render_plugins=[OpenAPIJson()],
                                      openapi_router=SchemaRouter("/schema", route_handlers=[], include_in_schema=False)),

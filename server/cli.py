@@ -75,8 +75,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})\n"
           f"  field app:     http://{settings.host}:{settings.port}/\n"
           f"  staff console: http://{settings.host}:{settings.port}/staff/", flush=True)
+    # Keep idle connections 75 s (uvicorn's default is 5 s): a 2G phone takes several seconds to
+    # receive a pull page, and a new TCP connection per page costs it a round trip each time.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, timeout_keep_alive=75)
     return 0
 
 

@@ -933,11 +933,12 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
 # pull
 
 DEFAULT_LIMIT = 500
+_LEAN_DROP = ("id", "version", "deleted")
 MAX_LIMIT = 1000
 
 
 def pull(store: SQLiteStore, actor: Actor, cursor_text: str | None, limit: int = DEFAULT_LIMIT,
-         sensitive_reads: list[tuple[str, str, str]] | None = None) -> PullResponse:
+         sensitive_reads: list[tuple[str, str, str]] | None = None, lean: bool = False) -> PullResponse:
     """One page of the change feed for the actor's scope (protocol §5).
 
     ``sensitive_reads``, when given, receives ``(collection, id, matter_id)`` for every record of a
@@ -998,10 +999,13 @@ def pull(store: SQLiteStore, actor: Actor, cursor_text: str | None, limit: int =
             elif rec.deleted:
                 if not in_snapshot:
                     changes.append(Change(collection=coll, id=rid, version=rec.version, deleted=True,
-                                          data={"id": rid, "version": rec.version, "deleted": True}))
+                                          data=None if lean else {"id": rid, "version": rec.version, "deleted": True}))
             else:
-                changes.append(Change(collection=coll, id=rid, version=rec.version, deleted=False,
-                                      data=mask_for(actor.role, coll, rec.full())))
+                data = mask_for(actor.role, coll, rec.full())
+                if lean:  # extension: the change itself carries id, version and deleted (docs/protocol.md §6)
+                    for k in _LEAN_DROP:
+                        data.pop(k, None)
+                changes.append(Change(collection=coll, id=rid, version=rec.version, deleted=False, data=data))
                 if sensitive_reads is not None and SENSITIVE_KEY in rec.keys:
                     sensitive_reads.append((coll, rid, _matter_of(store, coll, rec.data) or rid))
         new_cursor = cursors.encode(cursors.Cursor(epoch, last, snap if more else 0, shash), secret)

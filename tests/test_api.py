@@ -954,3 +954,20 @@ def test_odd_sync_health_headers_never_break_a_pull(api: Api, depth: str) -> Non
     assert dev is not None and dev["last_pull_at"]
     assert dev["outbox_depth"] in (None, 12)
     assert len(dev["app_version"] or "") <= 100
+
+
+def test_lean_pull_leaves_out_what_the_change_carries(api: Api) -> None:
+    """Extension (docs/protocol.md §6): lean=1 drops id, version and deleted from `data`, and a
+    tombstone's data; nothing else differs from the full page."""
+    auth = api.auth("w1")
+    full = api.client.get(f"{API}/sync/pull", params={"limit": "1000"}, headers=auth).json()
+    lean = api.client.get(f"{API}/sync/pull", params={"limit": "1000", "lean": "1"}, headers=auth).json()
+    assert [(c["collection"], c["id"], c.get("version")) for c in full["changes"]] == \
+        [(c["collection"], c["id"], c.get("version")) for c in lean["changes"]]
+    for f, lc in zip(full["changes"], lean["changes"]):
+        if f.get("data") and not f.get("deleted"):
+            assert {k: v for k, v in f["data"].items() if k not in ("id", "version", "deleted")} == lc["data"]
+    for bad in ("2", "true", "", " 1"):
+        err = assert_error(api.client.get(f"{API}/sync/pull", params={"lean": bad}, headers=auth), 400,
+                           "invalid_request")
+        assert "lean" in err["message"]

@@ -103,7 +103,9 @@ export async function applyPage(changes, cursor) {
       continue;
     }
     // pages arrive in feed order, so a later page never carries an older version: no read needed
-    records.put({ collection: c.collection, id: c.id, version: c.version, deleted: !!c.deleted, data: c.data || {} });
+    // a lean page (api.pull) leaves id, version and deleted out of `data`: the change carries them
+    const data = { ...(c.data || {}), id: c.id, version: c.version, deleted: !!c.deleted };
+    records.put({ collection: c.collection, id: c.id, version: c.version, deleted: !!c.deleted, data });
   }
   if (orphans.length !== before) meta.put(orphans, "orphans");
   meta.put(cursor, "cursor");
