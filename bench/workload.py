@@ -250,6 +250,9 @@ def grid_mutations(grid_id: str, workers: tuple[str, str], staff: str, seed: int
         for _ in range(per - moves):
             at = at + timedelta(hours=r.uniform(1, 48))
             ef = {"matter_id": mid_, "kind": r.choice(("note", "feedback")), "note": r.choice(NOTES)}
+            if ef["kind"] == "feedback":  # 回访: the resident's rating, as the engine checks it (docs/proxy.md)
+                ef["data"] = {"satisfaction": r.choice(("satisfied", "satisfied", "basically_satisfied")),
+                              "comment": r.choice(NOTES)[:40]}
             note_rows[workers[i % 2]].append((at, g.mutation("matter_events", g.ids(), ef, at)))
         w.matters.append((mid_, status))
     # staff events go in time order per matter (the chain is already ordered per matter)
