@@ -40,3 +40,10 @@ e2e: $(VENV)/.test-installed chromium
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis test-artifacts
+
+# The long fault-injection run (issue 7): 10,000 seeded runs of phones syncing through a proxy that
+# loses, cuts, delays and duplicates requests and kills the server; figures in docs/reliability.md.
+# Its short version runs in `make test` (tests/test_faults.py).
+.PHONY: faults
+faults: $(VENV)/.test-installed
+	$(PY) -m bench.faults --runs 10000 --seed 20261123 --json bench/results/faults.json

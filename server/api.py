@@ -92,7 +92,8 @@ def login(request: Request, body: RawBody, state: State) -> LoginResponse:
         req = login_decoder.decode(raw)
     except msgspec.ValidationError as e:
         raise SyncError("invalid_request", f"The login request is not valid: {e}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # Not UTF-8, or nested past the decoder's depth: unreadable all the same, never a 500.
         raise SyncError("invalid_request", "The login body is not JSON.") from None
     limiter = state["limiter"]
     ip = _client_ip(request)
@@ -137,11 +138,11 @@ def pull(request: Request, state: State, cursor: FromQuery[str | None] = None,
     settings = _settings(state)
     n = settings.pull_default_limit
     if limit is not None:
-        try:
-            n = int(limit)
-        except ValueError:
+        # ASCII digits only: int() would also take " 1\n", "１" (full width) and "1_0".
+        if not _DECIMAL.fullmatch(limit) or len(limit) > 9:
             raise SyncError("invalid_request", "limit must be a whole number from 1 to 1000.",
-                            {"parameter": "limit"}) from None
+                            {"parameter": "limit"})
+        n = int(limit)
     reads: list[tuple[str, str, str]] = []
     page = engine.pull(state["stores"].reader(), actor, cursor or None, n, sensitive_reads=reads)
     if reads:  # 信访: every read of a sensitive matter is audited (docs/proxy.md)

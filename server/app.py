@@ -126,7 +126,64 @@ def complete_openapi(doc: dict[str, Any]) -> dict[str, Any]:
                 for code, resp in op["responses"].items():
                     if code.startswith(("4", "5")) and isinstance(resp, dict):
                         resp["content"] = error_ref
+    _constrain(doc)
     return doc
+
+
+_DIGITS = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_BLOB_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf", "application/octet-stream")
+
+
+def _constrain(doc: dict[str, Any]) -> None:
+    """What the handlers check by hand, said in the schema too, so that a request the schema calls
+    valid is one the server accepts (schemathesis holds us to it: tests/test_fuzz_api.py)."""
+    paths = doc.get("paths", {})
+    components = doc.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http", "scheme": "bearer", "description": "The device token from login (protocol §3)."}
+    schemas = components.get("schemas", {})
+    push = schemas.get("PushRequest", {}).get("properties", {})
+    if push:
+        push["protocol"] = {"type": "integer", "enum": [1]}
+        push["mutations"]["maxItems"] = 500
+    for path, item in paths.items():
+        for method, op in item.items():
+            if not isinstance(op, dict) or path in ("/api/v1/health", "/api/v1/auth/login"):
+                continue
+            op["security"] = [{"bearer": []}]
+            for param in op.get("parameters", []):
+                if param.get("name") == "sha256" and param.get("in") == "path":
+                    param["schema"] = dict(_SHA256)
+                elif param.get("name") == "limit":
+                    param["schema"] = {"type": "integer", "minimum": 1, "maximum": 1000}
+                elif param.get("name") == "cursor":
+                    param["schema"] = {"type": "string", "maxLength": 200}
+    blob = paths.get("/api/v1/blobs/{sha256}", {})
+    offset_headers = {name: {"schema": dict(_DIGITS), "description": desc} for name, desc in (
+        ("Upload-Offset", "bytes of the blob the server holds"), ("Upload-Length", "the blob's full length"))}
+    if "patch" in blob:
+        blob["patch"].setdefault("parameters", []).extend(
+            {"name": name, "in": "header", "required": True, "schema": dict(_DIGITS)}
+            for name in ("Upload-Offset", "Upload-Length"))
+        blob["patch"]["responses"]["204"] = {"description": "Chunk stored", "headers": offset_headers}
+    if "head" in blob:
+        blob["head"]["responses"]["200"] = {"description": "What the server holds", "headers": {
+            "Upload-Offset": {**offset_headers["Upload-Offset"], "required": True},
+            "Upload-Length": offset_headers["Upload-Length"]}}
+    if "get" in blob:
+        blob["get"]["responses"]["200"] = {"description": "The blob's bytes", "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in _BLOB_TYPES}}
+    # How one answer feeds the next request (OpenAPI links): a client's loops, for stateful testing.
+    pull_ok = paths.get("/api/v1/sync/pull", {}).get("get", {}).get("responses", {}).get("200")
+    if pull_ok is not None:
+        pull_ok["links"] = {"NextPage": {"operationId": "pull", "description": "the next page",
+                                         "parameters": {"cursor": "$response.body#/cursor"}}}
+    if "patch" in blob:
+        same = {"sha256": "$request.path.sha256"}
+        blob["patch"]["responses"]["204"]["links"] = {
+            "UploadState": {"operationId": "blobHead", "parameters": same},
+            "Download": {"operationId": "blobGet", "parameters": same}}
 
 
 _ERRORS = {
@@ -149,6 +206,7 @@ def create_app(settings: Settings) -> Litestar:
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     stores = Stores(settings.db)
     blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes)
+    blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
     state = State({"settings": settings, "stores": stores, "blobs": blobs,
                    "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,
                                            settings.login_window_seconds),

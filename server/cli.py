@@ -72,7 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     app = create_app(settings)
-    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})", flush=True)
+    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})\n"
+          f"  field app:     http://{settings.host}:{settings.port}/\n"
+          f"  staff console: http://{settings.host}:{settings.port}/staff/", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
                 timeout_graceful_shutdown=5)
     return 0
@@ -205,6 +207,10 @@ def cmd_area(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.db):
+        # Opening it would create an empty database there, and the "backup" would be of nothing.
+        print(f"error: there is no database at {args.db} (check --db)", file=sys.stderr)
+        return 1
     store = SQLiteStore(args.db)
     store.backup_to(args.dest)
     print(f"backup written to {args.dest} (new cursor epoch: phones resync if it is ever restored)")

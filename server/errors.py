@@ -11,6 +11,7 @@ from sync.errors import CODES, SyncError, error_body
 
 log = logging.getLogger("gridbook")
 
+_DISCONNECTED = "client disconnected prematurely"   # what Litestar raises when the body stops coming
 _BY_STATUS = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "offset_mismatch", 413: "too_large", 415: "unsupported_media_type",
               429: "rate_limited", 503: "unavailable"}
@@ -29,6 +30,11 @@ def sync_error(_: Request, exc: SyncError) -> Response:
 def http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     code = _BY_STATUS.get(status, "internal" if status >= 500 else "invalid_request")
+    if status >= 500 and exc.detail == _DISCONNECTED:
+        # A phone lost its signal mid-upload: the body never arrived whole, nothing was applied,
+        # and nobody will read this answer. Not a server error, so not logged as one.
+        log.info("%s %s: the client disconnected before its body arrived", request.method, request.url.path)
+        return error_response("invalid_request", "The request body was cut off; send it again.", status=400)
     if status >= 500:
         log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
         return error_response("internal", status=500)

@@ -19,6 +19,11 @@ async def headers(message: Message, scope: Scope) -> None:
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Content-Security-Policy", CSP)
     h.setdefault("Permissions-Policy", "camera=(self), geolocation=(self), microphone=()")
+    app = scope.get("app")
+    settings = app.state.get("settings") if app is not None else None
+    if scope.get("scheme") == "https" or getattr(settings, "secure_cookies", False):
+        # Behind HTTPS (secure_cookies says so when a proxy terminates TLS): never plain HTTP again.
+        h.setdefault("Strict-Transport-Security", "max-age=31536000")
     path = scope.get("path", "")
     if path.startswith("/api/") and "Cache-Control" not in h:
         h["Cache-Control"] = "no-store"

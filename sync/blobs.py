@@ -76,6 +76,8 @@ class BlobStore:
                 raise SyncError("invalid_request", f"Upload-Length {length} differs from the {st.length} bytes "
                                 "this upload started with.", {"upload_length": st.length})
             have = st.offset if st else 0
+            if st and have == length:
+                return self._finish(store, sha, length)   # every byte here, never checked (see recover)
             if offset != have:
                 raise SyncError("offset_mismatch", f"The server holds {have} bytes of this blob; "
                                 f"resume from there.", {"upload_offset": have}, headers={"Upload-Offset": str(have)})
@@ -92,23 +94,46 @@ class BlobStore:
             new_offset = offset + len(chunk)
             if new_offset < length:
                 return BlobState(new_offset, length, False)
-            h = hashlib.sha256()
-            with open(p, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 16), b""):
-                    h.update(block)
-            if h.hexdigest() != sha:
-                os.remove(p)
-                with store.transaction():
-                    store.blob_forget(sha)
-                raise SyncError("hash_mismatch", "The uploaded bytes do not hash to the blob's name; "
-                                "the partial upload was discarded. Upload it again from the start.")
-            final = self.final_path(sha)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(p, final)
-            _fsync_dir(os.path.dirname(final))
+            return self._finish(store, sha, length)
+
+    def _finish(self, store: SQLiteStore, sha: str, length: int) -> BlobState:
+        """Check the hash of a partial upload that holds all its bytes; keep it, or discard it."""
+        p = self.partial_path(sha)
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 16), b""):
+                h.update(block)
+        if h.hexdigest() != sha:
+            os.remove(p)
             with store.transaction():
-                store.blob_complete(sha, iso(utcnow()))
-            return BlobState(length, length, True)
+                store.blob_forget(sha)
+            raise SyncError("hash_mismatch", "The uploaded bytes do not hash to the blob's name; "
+                            "the partial upload was discarded. Upload it again from the start.")
+        final = self.final_path(sha)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(p, final)
+        _fsync_dir(os.path.dirname(final))
+        with store.transaction():
+            store.blob_complete(sha, iso(utcnow()))
+        return BlobState(length, length, True)
+
+    def recover(self, store: SQLiteStore) -> int:
+        """At start-up, finish the uploads whose last chunk was written but not yet checked when
+        the server stopped (killed between the two). Without this HEAD would report every byte
+        held, the phone would count the photo as uploaded, and it would never become readable.
+        Returns how many were finished (a hash mismatch is discarded: the phone starts again)."""
+        finished = 0
+        with store.write_lock:
+            for name in sorted(os.listdir(os.path.join(self.root, "partial"))):
+                row = store.blob(name) if SHA256_RE.match(name) else None
+                if row is None or row["complete"] or os.path.getsize(self.partial_path(name)) < row["length"]:
+                    continue
+                try:
+                    self._finish(store, name, int(row["length"]))
+                    finished += 1
+                except SyncError:
+                    pass
+        return finished
 
     def state_for(self, store: SQLiteStore, actor: Actor, sha: str) -> BlobState | None:
         """The upload state, told only to its uploader and to users who may read the blob."""

@@ -104,6 +104,11 @@ def decode_push(body: bytes) -> PushRequest:
         raise SyncError("invalid_request", f"The push request is not valid: {e}", {"reason": str(e)}) from None
     except msgspec.DecodeError as e:
         raise SyncError("invalid_request", f"The push body is not JSON: {e}", {"path": "$"}) from None
+    except UnicodeDecodeError:
+        # msgspec raises this (not a DecodeError) for bytes that are not UTF-8 inside a string.
+        raise SyncError("invalid_request", "The push body is not valid UTF-8.", {"path": "$"}) from None
+    except RecursionError:
+        raise SyncError("invalid_request", "The push body is nested too deeply to be a push.", {"path": "$"}) from None
     if req.protocol != PROTOCOL_VERSION:
         raise SyncError("invalid_request", f"This server speaks protocol {PROTOCOL_VERSION}; "
                         f"the request says {req.protocol} - at `$.protocol`", {"path": "$.protocol"})
@@ -148,7 +153,10 @@ def push(store: SQLiteStore, actor: Actor, body: bytes | PushRequest, now: datet
                 ctx.touched_areas = False
             store.log_result(actor.user_id, m.mid, actor.device_id, msgspec.to_builtins(result), ctx.now_iso)
             results.append(result)
-        store.touch_device(actor.device_id, "last_push_at", ctx.now_iso, outbox_depth=req.outbox_depth)
+        # outbox_depth is a hint for the sync-health view: a value no outbox can have is ignored,
+        # never a reason to fail the push (a 30-digit number does not fit an SQLite integer).
+        depth = req.outbox_depth if req.outbox_depth is not None and 0 <= req.outbox_depth <= 10 ** 9 else None
+        store.touch_device(actor.device_id, "last_push_at", ctx.now_iso, outbox_depth=depth)
     return PushResponse(results=results, server_time=iso(now_utc()))
 
 
@@ -526,7 +534,8 @@ def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bo
 
 def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, edit: Edit) -> PushResult:
     _check_role(ctx, coll.name, "update")
-    if m.base > existing.version:
+    base = ctx.store.known_base(m.base)   # a version lost in a restore: the phone saw the whole copy
+    if base == m.base and base > existing.version:
         raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
     _check_scope(ctx, coll.name, existing.keys, existing.id)
     fields = validate_fields(coll, m.fields, create=False)
@@ -552,7 +561,7 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
             _check_resident(ctx, fields["resident_id"], existing.data["household_id"])
     seq = ctx.store.next_seq()
     edit.version = seq
-    d = merge.merge_update(coll, existing.data, existing.meta, m.base, fields, edit)
+    d = merge.merge_update(coll, existing.data, existing.meta, base, fields, edit)
     version = existing.version
     cid: str | None = None
     if d.changes or d.meta_only:
@@ -587,17 +596,18 @@ def _delete(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, existing: Stor
     _check_role(ctx, coll.name, "delete")
     if existing is None:
         raise MutationRejected("not_found", f"id: there is no {coll.name} record {rid} to delete")
-    if m.base > existing.version:
+    base = ctx.store.known_base(m.base)   # a version lost in a restore: the phone saw the whole copy
+    if base == m.base and base > existing.version:
         raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
     _check_scope(ctx, coll.name, existing.keys, rid)
     if existing.deleted:
         return PushResult(mid=m.mid, status="applied", version=existing.version, id=rid)
-    if merge.record_changed_by_other_since(existing.meta, m.base, ctx.actor.origin):
+    if merge.record_changed_by_other_since(existing.meta, base, ctx.actor.origin):
         others = {fm.get("u") for fm in existing.meta.values()
-                  if merge.changed_by_other_since(fm, m.base, ctx.actor.origin)}
+                  if merge.changed_by_other_since(fm, base, ctx.actor.origin)}
         changed = {k: {"incoming": None, "current": existing.data.get(k), "incoming_at": edit.at,
                        "current_at": fm.get("at"), "current_by": fm.get("u"), "winner": "current"}
-                   for k, fm in existing.meta.items() if merge.changed_by_other_since(fm, m.base, ctx.actor.origin)}
+                   for k, fm in existing.meta.items() if merge.changed_by_other_since(fm, base, ctx.actor.origin)}
         cid = _conflict(ctx, m, "delete", coll.name, rid, changed, others, _area_of(ctx, coll.name, existing.data))
         return PushResult(mid=m.mid, status="conflict", version=existing.version, conflict_id=cid, id=rid)
     seq = _tombstone(ctx, existing, edit.at)

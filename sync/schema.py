@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any
 
 from .errors import MutationRejected
@@ -297,6 +297,12 @@ def parse_at(value: Any) -> datetime:
     dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("no offset")
+    try:
+        # Year 1 at +23:59 or year 9999 at -23:59 is a valid string but no UTC time: refuse it
+        # here, not with an OverflowError when the server stores it.
+        dt.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("out of range") from None
     return dt
 
 

@@ -147,6 +147,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
 ]
 
 
+# Versions a backup's copy skips (see ``backup_to``): far more than a server issues between two
+# backups, far fewer than the 2**53 a phone's JavaScript counts exactly.
+VERSION_GAP = 1 << 32
+
+
 class SQLiteStore:
     """One SQLite connection with the operations the engine needs.
 
@@ -431,6 +436,9 @@ class SQLiteStore:
 
         Serving the copy later is a restore: cursors issued before it no longer match its epoch,
         so phones get ``410 cursor_expired`` and resync instead of silently missing changes.
+        The copy's change counter also skips ``VERSION_GAP`` versions, which the live server may
+        issue after the copy: a restored server never gives a version a phone saw on the lost
+        timeline to another change (see ``known_base``).
         """
         if os.path.exists(dest):
             raise FileExistsError(dest)
@@ -438,9 +446,30 @@ class SQLiteStore:
         try:
             self.conn.backup(target)
             target.execute("UPDATE server_meta SET value = ? WHERE key = 'epoch'", (secrets.token_hex(8),))
+            (head,) = target.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+            row = target.execute("SELECT value FROM server_meta WHERE key = 'lost_versions'").fetchone()
+            lost = [*loads(row[0] if row else "[]"), [int(head), int(head) + VERSION_GAP]]
+            target.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (int(head) + VERSION_GAP,))
+            target.execute("INSERT INTO server_meta VALUES ('lost_versions', ?) ON CONFLICT(key) DO UPDATE "
+                           "SET value = excluded.value", (dumps(lost),))
             target.commit()
         finally:
             target.close()
+
+    def known_base(self, base: int) -> int:
+        """A mutation's ``base`` as this database's history knows it.
+
+        In a restored backup, a base among the versions skipped at the copy was seen on the live
+        server after the copy was taken: the phone saw all that the copy holds (up to the copy's
+        head, which is returned) and changes that are gone. Such a base is not "newer than the
+        record" (``invalid_base``) even where it is numerically: refusing it would lose the edit.
+        Taken as it is, once the restored server's versions caught up it would claim to have
+        seen changes made after the restore, and overwrite them without a conflict.
+        """
+        for lo, hi in loads(self.get_meta("lost_versions") or "[]"):
+            if lo < base <= hi:
+                return int(lo)
+        return base
 
     def purge(self, before: str) -> dict[str, int]:
         """Forget deletions and scope exits older than ``before`` (the retention), and old idempotency results.

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import http.client
+import json
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -37,6 +40,61 @@ class Transport(Protocol):
     def push(self, client: "SimClient", mutations: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
     def pull(self, client: "SimClient", cursor: str | None, limit: int) -> dict[str, Any]: ...
+
+
+class HttpTransport:
+    """Protocol v1 over HTTP to a real server (or a proxy in front of one), as a phone speaks it.
+
+    Whatever a phone on a bad link cannot tell from "the server never answered" is
+    :class:`LostResponse`: a refused or reset connection, a timeout, an answer cut short, a body
+    that is not the JSON it should be, a 5xx. ``410 cursor_expired`` is
+    :class:`CursorExpired`. Any other status is a bug, raised as
+    ``AssertionError`` with the body (a cursor this server issued is never ``400``).
+    """
+
+    def __init__(self, url: Callable[[], str], token: Callable[[SimClient], str], timeout: float = 60.0) -> None:
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+        self.requests = 0
+
+    def _call(self, client: "SimClient", method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+        self.requests += 1
+        parts = urllib.parse.urlsplit(self.url())
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=self.timeout)
+        headers = {"Authorization": f"Bearer {self.token(client)}", "Connection": "close"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status = resp.status
+        except (OSError, http.client.HTTPException) as e:
+            raise LostResponse(f"{method} {path}: {e!r}") from None
+        finally:
+            conn.close()
+        if status >= 500:
+            raise LostResponse(f"{method} {path}: {status}")
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            raise LostResponse(f"{method} {path}: {status} with a body that is not JSON") from None
+
+    def push(self, client: "SimClient", mutations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        body = json.dumps({"protocol": 1, "mutations": mutations}).encode()
+        status, answer = self._call(client, "POST", "/api/v1/sync/push", body)
+        assert status == 200, f"{client.name}: push answered {status} {answer}"
+        return answer["results"]  # type: ignore[no-any-return]
+
+    def pull(self, client: "SimClient", cursor: str | None, limit: int) -> dict[str, Any]:
+        query = urllib.parse.urlencode({"limit": limit, **({"cursor": cursor} if cursor else {})})
+        status, answer = self._call(client, "GET", f"/api/v1/sync/pull?{query}")
+        if status == 410:
+            assert answer["error"]["code"] == "cursor_expired", answer
+            raise CursorExpired(answer["error"].get("details", {}).get("reason", ""))
+        assert status == 200, f"{client.name}: pull answered {status} {answer}"
+        return answer  # type: ignore[no-any-return]
 
 
 class Ids:

@@ -51,9 +51,12 @@ from sync.scope import Actor
 from sync.store import SQLiteStore
 
 DEVICES = ("w1", "w2", "staff", "agent")
+# more phones for worlds that want them (bench/faults): a second, unlinked phone of each user
+EXTRA_DEVICES = {"w1b": "w1", "w2b": "w2", "staff2": "staff", "agent2": "agent"}
 T0 = datetime(2026, 1, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
 TICK = 10                                      # seconds between two edits anywhere
-SKEW = {"w1": 0, "w2": 30, "staff": -20, "agent": 10}       # phone clocks disagree; multiples of TICK make ties
+SKEW = {"w1": 0, "w2": 30, "staff": -20, "agent": 10,      # phone clocks disagree; multiples of TICK make ties
+        "w1b": 20, "w2b": -10, "staff2": 0, "agent2": 30}
 MAX_AT = datetime.max.replace(tzinfo=timezone.utc)   # a resolution is made "now": later than any edit
 
 BAD_PHONE = "电话号码不详"
@@ -92,26 +95,43 @@ MAY = {("households", "create"): ("grid_worker", "staff"), ("households", "updat
 
 
 class Template:
-    def __init__(self, store: SQLiteStore, town: Town, w1_devices: list[Actor]) -> None:
+    def __init__(self, store: SQLiteStore, town: Town, w1_devices: list[Actor],
+                 extra: dict[str, Actor] | None = None, tokens: dict[str, str] | None = None) -> None:
         self.store = store
         self.town = town
         self.w1_devices = w1_devices   # worker1's phone and its re-logins, each linked to the previous
+        self.extra = extra or {}       # EXTRA_DEVICES by name
+        self.tokens = tokens or {}     # device id -> bearer token (for worlds that speak HTTP)
 
     def __repr__(self) -> str:
         return "Template(the town of conftest.build_town)"
+
+
+def build_template(store: SQLiteStore) -> Template:
+    """The conftest town in a migrated store, worker1's re-logins and the extra phones, signed in."""
+    town = build_town(store)
+    tokens = {town.actors[k].device_id: town.tokens[k] for k in DEVICES}
+    devices = [town.actors["w1"]]
+    for i in range(3):
+        r = accounts.login(store, "worker1", PASSWORD, f"worker1's phone again {i}", devices[-1].device_id)
+        devices.append(accounts.authenticate(store, r.token))
+        tokens[r.device_id] = r.token
+    assert len({d.origin for d in devices}) == 1, "re-logins with previous_device_id share one lineage"
+    extra = {}
+    for name, of in EXTRA_DEVICES.items():
+        user = store.get("users", town.actors[of].user_id)
+        assert user is not None
+        r = accounts.register_device(store, user, f"{name}'s phone")
+        extra[name] = accounts.authenticate(store, r.token)
+        tokens[r.device_id] = r.token
+    return Template(store, town, devices, extra, tokens)
 
 
 @pytest.fixture(scope="module")
 def template() -> Iterator[Template]:
     store = SQLiteStore(":memory:")
     store.migrate()
-    town = build_town(store)
-    devices = [town.actors["w1"]]
-    for i in range(3):
-        r = accounts.login(store, "worker1", PASSWORD, f"worker1's phone again {i}", devices[-1].device_id)
-        devices.append(accounts.authenticate(store, r.token))
-    assert len({d.origin for d in devices}) == 1, "re-logins with previous_device_id share one lineage"
-    yield Template(store, town, devices)
+    yield build_template(store)
     store.close()
 
 
@@ -474,23 +494,31 @@ def _b(x: Any) -> Any:
 
 
 class World:
-    def __init__(self, t: Template) -> None:
-        self.store = SQLiteStore(":memory:")
-        t.store.conn.backup(self.store.conn)
+    """The server, the phones and the network. This one runs the engine in-process; a subclass
+    may override ``push``, ``pull`` and ``close`` to reach a real server (bench/faults)."""
+
+    def __init__(self, t: Template, store: SQLiteStore | None = None, devices: tuple[str, ...] = DEVICES,
+                 salt: str = "gridbook") -> None:
+        if store is None:
+            store = SQLiteStore(":memory:")
+            t.store.conn.backup(store.conn)
+        self.store = store
         self.town = t.town
         self.model = Model(t.town)
-        self.ids = Ids("gridbook")
+        self.ids = Ids(salt)
         self.tick = 0
-        self.actors = {name: t.town.actors[name] for name in DEVICES}
+        self.devices = devices
+        self.actors = {**{name: t.town.actors[name] for name in DEVICES}, **t.extra}
+        self.tokens = t.tokens
         self.w1_devices = list(t.w1_devices[1:])
-        self.clients = {name: SimClient(name, clock=self._clock(name), new_id=self.ids) for name in DEVICES}
+        self.clients = {name: SimClient(name, clock=self._clock(name), new_id=self.ids) for name in devices}
         self.first: dict[tuple[str, str], dict[str, Any]] = {}     # (user, mid) -> the result first recorded
         self.mutations: dict[tuple[str, str], dict[str, Any]] = {}
         self.push_fault = 0      # 0 none, 1 the answer is lost after commit, 2 the request is lost
         self.pull_fault = False  # the next page is lost
         self.interleave: str | None = None   # a phone that pushes before the next page is served
         self.trace: list[str] = []
-        self.user_of = {a.user_id: n for n, a in self.actors.items()}
+        self.user_of = {self.actors[n].user_id: n for n in reversed(devices)}
         self.seed_log = self._log_rows()
 
     def _log_rows(self) -> list[tuple[str, str]]:
@@ -515,8 +543,21 @@ class World:
         if fault == 2:
             raise LostResponse("request lost")
         lo = self.store.current_seq()
+        results = self.send_push(actor, client, mutations, lo)
+        self.record(actor, client.name, mutations, results, lo)
+        if fault == 1:
+            raise LostResponse("answer lost")
+        return results
+
+    def send_push(self, actor: Actor, client: SimClient, mutations: list[dict[str, Any]],
+                  lo: int) -> list[dict[str, Any]]:
+        """The server applies a push (``lo``: its position before) and answers with the results."""
         body = json.dumps({"protocol": 1, "mutations": mutations}).encode()
-        results = [_b(r) for r in engine.push(self.store, actor, body).results]
+        return [_b(r) for r in engine.push(self.store, actor, body).results]
+
+    def record(self, actor: Actor, name: str, mutations: list[dict[str, Any]], results: list[dict[str, Any]],
+               lo: int) -> None:
+        """Check the results of a push the server applied (``lo``: its position before) with the model."""
         for m, r in zip(mutations, results):
             key = (actor.user_id, m["mid"])
             if key in self.first:
@@ -524,10 +565,7 @@ class World:
                 continue
             self.first[key] = r
             self.mutations[key] = m
-            self.check(actor, client.name, m, r, lo)
-        if fault == 1:
-            raise LostResponse("answer lost")
-        return results
+            self.check(actor, name, m, r, lo)
 
     def pull(self, client: SimClient, cursor: str | None, limit: int) -> dict[str, Any]:
         fault, self.pull_fault = self.pull_fault, False
@@ -539,19 +577,23 @@ class World:
                 other.push(self)
             except LostResponse:
                 pass
-        try:
-            page = _b(engine.pull(self.store, self.actors[client.name], cursor, limit))
-        except SyncError as e:
-            if e.code == "cursor_expired":
-                note("cursor expired: the phone resyncs from scratch")
-                raise CursorExpired() from None
-            raise
+        page = self.fetch_page(client, cursor, limit)
         keys = [(c["collection"], c["id"]) for c in page["changes"]]
         assert len(keys) == len(set(keys)), "a record appears at most once per page"
         assert len(keys) <= limit
         if fault:
             raise LostResponse("page lost")
         return page
+
+    def fetch_page(self, client: SimClient, cursor: str | None, limit: int) -> dict[str, Any]:
+        """One pull page from the server; :class:`CursorExpired` for 410 cursor_expired."""
+        try:
+            return _b(engine.pull(self.store, self.actors[client.name], cursor, limit))  # type: ignore[no-any-return]
+        except SyncError as e:
+            if e.code == "cursor_expired":
+                note("cursor expired: the phone resyncs from scratch")
+                raise CursorExpired() from None
+            raise
 
     def snapshot(self, name: str) -> dict[tuple[str, str], dict[str, Any]]:
         """The actor's whole scope now, from no cursor."""
@@ -619,7 +661,7 @@ class World:
 
     # -- the program ---------------------------------------------------------------------------
     def sync(self, name: str, push_fault: int = 0, pull_fault: bool = False, limit: int = 500,
-             interleave: str | None = None) -> None:
+             interleave: str | None = None) -> bool:
         self.push_fault, self.pull_fault, self.interleave = push_fault, pull_fault, interleave
         c = self.clients[name]
         ok = c.sync(self, limit)
@@ -627,6 +669,7 @@ class World:
         if ok:
             # after a clean pull nothing happened on the server: the replica is exactly the scope
             assert_same(c.live(), self.snapshot(name), f"{name} after a clean pull")
+        return ok
 
     def step(self, kind: str, dev: str, a: int, b: int, c: int, d: int) -> None:
         cl = self.clients[dev]
@@ -657,7 +700,7 @@ class World:
         elif kind == "clash":
             # this phone and the next edit the same record offline: the same field to different values,
             # or the same matter to a new status
-            other = self.clients[DEVICES[(DEVICES.index(dev) + 1) % len(DEVICES)]]
+            other = self.clients[self.next_device(dev)]
             coll = ("households", "residents", "matters", "matters")[a % 4]
             shared = sorted(set(cl.view(coll)) & set(other.view(coll)))
             if shared:
@@ -744,7 +787,7 @@ class World:
                     value = {plain[0]: POOLS[plain[0]][c % len(POOLS[plain[0]])]}
                 cl.resolve(cf["id"], res, value)
         elif kind == "sync":
-            other = DEVICES[(DEVICES.index(dev) + 1) % len(DEVICES)] if d % 4 == 3 else None
+            other = self.next_device(dev) if d % 4 == 3 else None
             self.sync(dev, push_fault=(0, 0, 1, 2)[a % 4], pull_fault=b % 4 == 3, limit=(1, 2, 3, 7, 500)[c % 5],
                       interleave=other)
         elif kind == "areas":
@@ -754,7 +797,9 @@ class World:
             new = {self.town.ids["g1"]} if len(grids) == 2 else {self.town.ids["g1"], self.town.ids["g2"]}
             accounts.update_user(self.store, w2.user_id, areas=sorted(new))
             self.model.grids[w2.user_id] = new
-            self.actors["w2"] = accounts.authenticate(self.store, self.town.tokens["w2"])
+            for name, actor in list(self.actors.items()):   # every phone of worker2 learns its new areas
+                if actor.user_id == w2.user_id:
+                    self.actors[name] = accounts.authenticate(self.store, self.tokens[actor.device_id])
             self.trace.append(f"  worker2's grids are now {len(new)}")
         elif kind == "resync":
             # §5 after cursor_expired (or a reinstall that kept the outbox): clear the replica, pull from scratch
@@ -768,9 +813,12 @@ class World:
         else:
             raise AssertionError(kind)
 
+    def next_device(self, dev: str) -> str:
+        return self.devices[(self.devices.index(dev) + 1) % len(self.devices)]
+
     def finish(self) -> None:
         for _ in range(2):
-            for name in DEVICES:
+            for name in self.devices:
                 self.sync(name)
         for name, c in self.clients.items():
             assert not c.outbox and not c.inflight and not c.orphans, name
@@ -817,7 +865,7 @@ class World:
             for k in COMPARED[coll]:
                 want = sorted(rec.tags) if k == "tags" else rec.data.get(k)
                 assert s.data.get(k) == want, f"{coll} {rid} {k}: server has {s.data.get(k)!r}, model {want!r}"
-        names = {a.user_id: n for n, a in self.actors.items()}
+        names = {self.actors[n].user_id: n for n in reversed(self.devices)}
         for cid, c in self.model.conflicts.items():
             s = self.store.get("conflicts", cid)
             assert s is not None and (s.data["status"] == "resolved") == c.resolved, cid
@@ -848,15 +896,15 @@ small = st.integers(0, 7)
 steps = st.tuples(st.sampled_from(KINDS), st.sampled_from(DEVICES), small, small, small, small)
 
 
-def run(t: Template, program: list[tuple[str, str, int, int, int, int]]) -> None:
-    w = World(t)
+def run(t: Template, program: list[tuple[str, str, int, int, int, int]], world: World | None = None) -> None:
+    w = world or World(t)
     try:
         # a starting point everyone has: two households, a resident, a matter
         w.step("household", "w1", 1, 1, 1, 0)
         w.step("household", "w1", 2, 2, 2, 1)
         w.step("resident", "w1", 0, 0, 0, 0)
         w.step("matter", "w1", 0, 0, 0, 0)
-        for name in DEVICES:
+        for name in w.devices:
             w.sync(name)
         for s in program:
             w.step(*s)

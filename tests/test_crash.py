@@ -16,11 +16,7 @@ server's log is shown when anything fails; the child is always stopped.
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -32,80 +28,15 @@ from typing import Any, Iterator
 import pytest
 
 from .conftest import build_town
+from .serverproc import Server
 from sync.store import SQLiteStore
 
-ROOT = Path(__file__).resolve().parent.parent
 BATCH = 500
 # Seconds to wait, once a push's write transaction is seen open, before SIGKILL. A batch takes
 # about 70 ms to apply here and the second phone's batch follows it, so the kills land early in
 # the first, near its commit, in the second, and (1 s) after both committed; a push committed
 # whose answer never left is the "re-push after a dropped connection" case.
 KILL_DELAYS = (0.0, 0.01, 0.03, 0.05, 0.07, 0.09, 0.12, 1.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """``python -m server serve`` as a child process, its output in a log file."""
-
-    def __init__(self, db: Path, log: Path) -> None:
-        self.db = db
-        self.log_path = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    def start(self) -> None:
-        self.port = free_port()
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n--- start on port {self.port} ---\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server", "serve", "--db", str(self.db), "--port", str(self.port)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited with {self.proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=1) as r:
-                    body = json.loads(r.read())
-                    assert body["ok"] is True and body["protocol"] == 1
-                    return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.05)
-        raise AssertionError("the server did not answer /api/v1/health within 20 s")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-6000:]
-        except OSError:
-            return "(no log)"
 
 
 def push(url: str, token: str, mutations: list[dict[str, Any]], timeout: float = 60) -> dict[str, Any]:

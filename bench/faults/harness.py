@@ -1,0 +1,288 @@
+"""Fault-injection runs: simulated phones sync with a real server through a faulty proxy.
+
+A *run* is one seeded scenario. The server's database is reset to a small town (the one of
+``tests/conftest.build_town``: two grids of one village, two grid workers, the village's proxy
+agent, the town's staff); K phones (3–8: those users' phones, some users with two unlinked
+phones) make random offline edits on the same few records — field edits that clash, tag adds
+and removes, creates, deletes, visits and re-sent visits, matter status moves, dispatches,
+households moved between grids, invalid values, conflict resolutions, a user's areas changed —
+and sync through :class:`~bench.faults.proxy.FaultProxy`, which drops requests, cuts them
+mid-body, drops or cuts answers after the server handled them, delays, delivers twice, and now
+and then kills the server with SIGKILL mid-request (it is restarted at once); some runs also
+begin with a graceful restart. At the end the phones sync, with the faults still on, until a
+whole round goes through with nothing left to push (quiescent).
+
+The oracle is the model of ``tests/test_convergence.py`` (protocol §4/§6 written from the
+text, not from the engine), fed with every push the server committed, in server order — read
+from the database after each push whose answer was lost, since the phone cannot know. It
+checks every result as it is first recorded, then at the end: every replica equals its user's
+scope on the server record by record; every mutation has exactly one ``mutation_log`` row and
+the phone holds the result recorded first, a replay of everyone's history changes nothing;
+append-only records exist once; every rejection is a ``conflicts`` record on its author's
+phone; every conflict names its fields with both values and reaches everyone involved.
+Besides, the figures count losses and duplicates straight from the database.
+
+The server process lives for a whole batch of runs (starting one costs more than a run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sync.catalogue import install_catalogue
+from sync.scope import Actor
+from sync.store import SQLiteStore
+from tests.serverproc import Server
+from tests.simclient import CursorExpired, HttpTransport, LostResponse, SimClient
+from tests.test_convergence import KINDS, Template, World, build_template
+from tests.test_convergence import run as run_program
+
+from .proxy import Fault, FaultProxy
+
+# the phones a run picks from: K of them, the first three always (the staff phone dispatches)
+PHONES = ("w1", "w2", "staff", "agent", "w1b", "w2b", "staff2", "agent2")
+# what the proxy does to a request that it faults (kill is decided apart: it costs a restart)
+FAULTS = ("delay", "drop_request", "cut_request", "drop_response", "cut_response", "duplicate")
+MAX_ROUNDS = 60   # rounds of everyone syncing before a run is declared not quiescent
+
+
+@dataclass
+class Settings:
+    fault_rate: float = 0.3      # share of requests that get one of FAULTS
+    kill_rate: float = 0.01      # share of pushes (a quarter of that of pulls) during which the server is killed
+    restart_rate: float = 0.01   # share of runs that begin with a graceful restart
+    min_steps: int = 6
+    max_steps: int = 16
+
+
+@dataclass
+class Figures:
+    runs: int = 0
+    failed: list[str] = field(default_factory=list)
+    phones: int = 0
+    steps: int = 0
+    requests: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    kills: int = 0
+    restarts: int = 0
+    results: Counter[str] = field(default_factory=Counter)   # applied / merged / conflict / rejected
+    conflicts: Counter[str] = field(default_factory=Counter)  # kind -> conflicts recorded and checked
+    both_values: int = 0          # field conflicts whose record held both values, checked with the model
+    rejections_seen: int = 0      # rejections found on their author's phone
+    resends: int = 0              # batches a phone sent again after losing the answer
+    cursor_expired: int = 0
+    rounds_to_quiescence: int = 0
+    losses: int = 0               # mutations with no recorded result at the end
+    duplicates: int = 0           # mutations with more than one effect (log rows, conflict records, replays)
+    server_errors: int = 0        # ERROR lines and tracebacks in the server's log (a 500 is a defect)
+    seconds: float = 0.0
+
+    def add(self, other: "Figures") -> None:
+        for name, value in vars(other).items():
+            mine = getattr(self, name)
+            if isinstance(value, Counter):
+                mine.update(value)
+            elif isinstance(value, list):
+                mine.extend(value)
+            else:
+                setattr(self, name, mine + value)
+
+    @property
+    def mutations(self) -> int:
+        return sum(self.results.values())
+
+    @property
+    def faults_injected(self) -> int:
+        return sum(n for k, n in self.faults.items() if k in (*FAULTS, "kill")) + self.restarts
+
+
+class FaultWorld(World):
+    """The convergence test's world, with its server a real process behind the faulty proxy."""
+
+    def __init__(self, t: Template, store: SQLiteStore, devices: tuple[str, ...], net: HttpTransport,
+                 salt: str) -> None:
+        super().__init__(t, store, devices, salt)
+        self.net = net
+        self.expired = 0
+
+    def send_push(self, actor: Actor, client: SimClient, mutations: list[dict[str, Any]],
+                  lo: int) -> list[dict[str, Any]]:
+        try:
+            return self.net.push(client, mutations)
+        except LostResponse:
+            # The phone cannot tell whether the server applied it; the oracle can, from the log.
+            logged = [self.store.logged_result(actor.user_id, m["mid"]) for m in mutations]
+            done = [r is not None for r in logged]
+            assert all(done) or not any(done), f"part of a batch is in mutation_log: {done}"
+            if all(done):
+                self.record(actor, client.name, mutations, logged, lo)   # type: ignore[arg-type]
+                self.trace.append("  (answer lost after the server committed)")
+            else:
+                self.trace.append("  (lost before the server committed)")
+            raise
+
+    def fetch_page(self, client: SimClient, cursor: str | None, limit: int) -> dict[str, Any]:
+        try:
+            return self.net.pull(client, cursor, limit)
+        except CursorExpired:
+            self.expired += 1
+            raise
+
+    def close(self) -> None:
+        pass   # the store belongs to the harness
+
+    def finish(self) -> None:
+        # sync through the faults until one whole round goes through with nothing left to push
+        for rounds in range(1, MAX_ROUNDS + 1):
+            idle = all(not self.clients[n].pending() for n in self.devices)
+            if all([self.sync(n) for n in self.devices]) and idle:
+                break
+        else:
+            raise AssertionError(f"not quiescent after {MAX_ROUNDS} rounds")
+        self.rounds = rounds
+        super().finish()
+
+
+def _seed(seed: int, i: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big")
+
+
+class Harness:
+    """One server process and one proxy for a batch of runs (``with Harness(...) as h: h.run(i)``)."""
+
+    def __init__(self, workdir: Path, seed: int, settings: Settings | None = None) -> None:
+        self.workdir = workdir
+        self.seed = seed
+        self.settings = settings or Settings()
+        self.rng = random.Random(seed)
+        self.template_store = SQLiteStore(":memory:")
+        self.template_store.migrate()
+        self.template = build_template(self.template_store)
+        # the server installs the shipped catalogue into a database without one when it starts: a
+        # restart in the middle of a run would add records between a pull and the oracle's check
+        install_catalogue(self.template_store)
+        self.db = workdir / "gridbook.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db}{suffix}").unlink(missing_ok=True)
+        self.store = SQLiteStore(str(self.db))
+        self.template_store.conn.backup(self.store.conn)
+        self.server = Server(self.db, workdir / "server.log")
+        self.proxy = FaultProxy(lambda: self.server.port, self._plan, on_kill=self._kill)
+        self.kills = 0
+        self.killing = True
+
+    def __enter__(self) -> "Harness":
+        self.server.start()
+        self.proxy.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proxy.__exit__()
+        self.server.stop()
+        self.store.close()
+        self.template_store.close()
+
+    # -- the network's fate for each request, from the run's seed ------------------------------
+    def _plan(self, method: str, path: str) -> Fault:
+        r = self.rng
+        # kills go mostly to pushes (a killed pull is just a lost page); a push takes a few
+        # milliseconds here, so most kills land before or inside its transaction, some after
+        rate = self.settings.kill_rate * (1 if path.startswith("/api/v1/sync/push") else 0.25)
+        if self.killing and r.random() < rate:
+            return Fault("kill", delay=r.choice((0.0, 0.0, 0.0002, 0.0005, 0.001, 0.002, 0.004)))
+        if r.random() >= self.settings.fault_rate:
+            return Fault()
+        return Fault(r.choice(FAULTS), delay=r.uniform(0.001, 0.03), cut=r.random())
+
+    def _kill(self) -> None:
+        self.server.kill9()
+        self.kills += 1
+        self.server.start()
+
+    # -- one run -----------------------------------------------------------------------------
+    def run(self, i: int) -> Figures:
+        """Run number ``i`` of this seed; its figures (a failed run is listed in ``failed``)."""
+        t0 = time.perf_counter()
+        self.rng = r = random.Random(_seed(self.seed, i))
+        k = r.randint(3, len(PHONES))
+        devices = PHONES[:3] + tuple(r.sample(PHONES[3:], k - 3))
+        program = [(r.choice(KINDS), r.choice(devices), r.randrange(8), r.randrange(8), r.randrange(8),
+                    r.randrange(8)) for _ in range(r.randint(self.settings.min_steps, self.settings.max_steps))]
+        f = Figures(runs=1, phones=k, steps=len(program))
+        restarts = self.server.starts
+        if r.random() < self.settings.restart_rate:
+            self.server.stop()
+            self.server.start()
+        # a fresh town: the template written over the live database (the server holds no state of it)
+        self.template_store.conn.backup(self.store.conn)
+        stats0, kills0 = dict(self.proxy.stats), self.kills
+        log0 = self._log_size()
+        tokens = self.template.tokens
+        world: FaultWorld | None = None
+
+        def token(client: SimClient) -> str:
+            assert world is not None
+            return tokens[world.actors[client.name].device_id]
+
+        net = HttpTransport(lambda: self.proxy.url, token)
+        world = FaultWorld(self.template, self.store, devices, net, salt=f"{self.seed}:{i}")
+        try:
+            run_program(self.template, program, world)
+            self._count(world, f)
+        except Exception as e:   # noqa: BLE001 - a failed run is a finding, reported with its seed
+            detail = "".join(traceback.format_exception_only(type(e), e))
+            detail = detail if len(detail) < 4000 else f"{detail[:1200]} … {detail[-2800:]}"
+            f.failed.append(f"seed {self.seed} run {i}: {detail}")
+        f.requests = self.proxy.stats["requests"] - stats0.get("requests", 0)
+        f.faults = Counter({k_: n - stats0.get(k_, 0) for k_, n in self.proxy.stats.items()
+                            if k_ != "requests" and n - stats0.get(k_, 0)})
+        f.duplicates += f.faults["duplicate_mismatch"]   # a delivered-twice push answered differently
+        f.kills = self.kills - kills0
+        f.restarts = self.server.starts - restarts - f.kills
+        f.resends = sum(c.resends for c in world.clients.values())
+        f.cursor_expired = world.expired
+        f.server_errors = self._errors_since(log0)
+        f.seconds = time.perf_counter() - t0
+        return f
+
+    def _log_size(self) -> int:
+        try:
+            return self.server.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _errors_since(self, offset: int) -> int:
+        with open(self.server.log_path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace")
+        return sum(1 for line in text.splitlines() if " ERROR " in f" {line} " or line.startswith("Traceback"))
+
+    def _count(self, w: FaultWorld, f: Figures) -> None:
+        """Figures of a run that passed the oracle, counted again straight from the database."""
+        f.rounds_to_quiescence = w.rounds
+        for r in w.first.values():
+            f.results[r["status"]] += 1
+        for c in w.model.conflicts.values():
+            f.conflicts[c.kind] += 1
+            if c.kind == "field":
+                f.both_values += 1
+        conn = self.store.conn
+        sent = {(w.actors[name].user_id, m["mid"]) for name, c in w.clients.items() for m in c.sent}
+        logged = Counter(tuple(row) for row in conn.execute("SELECT user_id, mid FROM mutation_log"))
+        f.losses = sum(1 for key in sent if key not in logged)
+        f.duplicates = sum(n - 1 for n in logged.values() if n > 1)
+        per_mid = conn.execute("SELECT json_extract(data, '$.author_id'), json_extract(data, '$.mutation.mid'), "
+                               "count(*) FROM conflicts GROUP BY 1, 2 HAVING count(*) > 1").fetchall()
+        f.duplicates += sum(n - 1 for _, _, n in per_mid)
+        for (user, mid), r in w.first.items():
+            if r["status"] == "rejected":
+                seen = any(("conflicts", r["conflict_id"]) in w.clients[n].replica
+                           for n in w.devices if w.actors[n].user_id == user)
+                f.rejections_seen += seen

@@ -1,0 +1,312 @@
+"""Administration (admin only): users, devices, the area tree, the matter-type catalogue; the audit log.
+
+Users and devices are changed through ``sync.accounts`` (which audits each act); areas and
+categories are synced collections, so they change through the engine like any record and reach
+the phones by pull.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from sync import accounts
+from sync.catalogue import category_id
+from sync.engine import uuid7
+from sync.errors import SyncError
+from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
+from sync.store import loads
+
+from .core import ADMIN_ROLES, FormData, Page, Refused, end_sessions, run, run_form
+from .records import categories, user_names
+
+MIN_PASSWORD = 8
+
+
+def _areas_of_form(page: Page, form: dict[str, Any]) -> list[str]:
+    raw = form.get("areas") or []
+    ids = [raw] if isinstance(raw, str) else list(raw)
+    return [a for a in ids if a in page.allowed]
+
+
+def is_global(page: Page) -> bool:
+    """An admin without areas administers everything; an admin with areas only what lies in them."""
+    return page.user.is_admin and not [a for a in page.user.areas if a in page.tree]
+
+
+def in_scope(page: Page, user: dict[str, Any]) -> bool:
+    """Whether an area admin may see and manage this user: all their areas lie within the admin's."""
+    if is_global(page):
+        return True
+    areas = user.get("areas") or []
+    return bool(areas) and all(a in page.allowed for a in areas) and user.get("role") != "admin"
+
+
+def _scoped_users(page: Page) -> dict[str, dict[str, Any]]:
+    return {rid: {"id": rid, **d} for rid, d in ((rid, loads(data)) for rid, data in page.store.conn.execute(
+        "SELECT id, data FROM users WHERE deleted = 0 ORDER BY json_extract(data, '$.role'), username"))
+        if in_scope(page, d)}
+
+
+def _user_in_scope(page: Page, user_id: str) -> dict[str, Any]:
+    rec = page.store.get("users", user_id)
+    if rec is None or not in_scope(page, rec.data):
+        raise Refused(404)
+    return rec.data
+
+
+# -- users --------------------------------------------------------------------------------------
+
+@get("/staff/admin/users", include_in_schema=False)
+async def users_page(request: Request) -> Response[Any]:
+    return await run(request, _users_page, roles=ADMIN_ROLES)
+
+
+def _users_page(page: Page) -> Response[Any]:
+    users = list(_scoped_users(page).values())
+    devices: dict[str, int] = {}
+    for d in page.store.devices():
+        if not d.get("revoked_at"):
+            devices[d["user_id"]] = devices.get(d["user_id"], 0) + 1
+    roles = ROLES if is_global(page) else tuple(r for r in ROLES if r != "admin")
+    return page.render("staff/admin_users.html", users=users, roles=roles, devices=devices,
+                       options=page.options(), min_password=MIN_PASSWORD)
+
+
+@post("/staff/admin/users", include_in_schema=False, status_code=200)
+async def user_create(request: Request, data: FormData) -> Response[Any]:
+    return await run_form(request, data, _user_create, roles=ADMIN_ROLES)
+
+
+def _user_create(page: Page, form: dict[str, Any]) -> Response[Any]:
+    password = str(form.get("password") or "")
+    if len(password) < MIN_PASSWORD:
+        return page.back("/staff/admin/users", "invalid_form", why=page.t("密码至少8位。"))
+    if not in_scope(page, {"role": form.get("role"), "areas": _areas_of_form(page, form)}):
+        return page.back("/staff/admin/users", "invalid_form", why=page.t("只能在您管辖的区域内创建用户。"))
+    try:
+        uid = accounts.create_user(page.writer, str(form.get("username") or "").strip(), password,
+                                   str(form.get("role") or ""), _areas_of_form(page, form),
+                                   display_name=str(form.get("display_name") or "").strip() or None,
+                                   phone=str(form.get("phone") or "").strip() or None)
+    except SyncError as e:
+        return page.back("/staff/admin/users", "invalid_form", why=e.message)
+    page.audit("staff.user.create", "users", uid)
+    return page.back("/staff/admin/users", "created")
+
+
+@post("/staff/admin/users/{user_id:str}", include_in_schema=False, status_code=200)
+async def user_update(request: Request, data: FormData, user_id: FromPath[str]) -> Response[Any]:
+    return await run_form(request, data, _user_update, user_id, roles=ADMIN_ROLES)
+
+
+def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any]:
+    _user_in_scope(page, user_id)
+    action = form.get("action")
+    try:
+        if action == "save":
+            if not in_scope(page, {"role": form.get("role"), "areas": _areas_of_form(page, form)}):
+                return page.back("/staff/admin/users", "invalid_form", why=page.t("只能在您管辖的区域内创建用户。"))
+            accounts.update_user(page.writer, user_id, by=page.user.id, role=str(form.get("role") or ""),
+                                 areas=_areas_of_form(page, form),
+                                 display_name=str(form.get("display_name") or "").strip() or None)
+        elif action in ("disable", "enable"):
+            if user_id == page.user.id:
+                return page.back("/staff/admin/users", "invalid_form", why=page.t("不能停用自己的账号。"))
+            accounts.update_user(page.writer, user_id, by=page.user.id, active=action == "enable")
+            end_sessions(page.request, user_id)
+            if action == "disable":
+                for d in page.store.devices(user_id):
+                    if not d.get("revoked_at"):
+                        accounts.revoke_device(page.writer, d["id"], by=page.user.id)
+        elif action == "password":
+            password = str(form.get("password") or "")
+            if len(password) < MIN_PASSWORD:
+                return page.back("/staff/admin/users", "invalid_form", why=page.t("密码至少8位。"))
+            accounts.set_password(page.writer, user_id, password, by=page.user.id)
+            end_sessions(page.request, user_id)
+            return page.back("/staff/admin/users", "password")
+        else:
+            return page.back("/staff/admin/users", "invalid_action")
+    except SyncError as e:
+        return page.back("/staff/admin/users", "invalid_form", why=e.message)
+    return page.back("/staff/admin/users", "saved")
+
+
+# -- devices ------------------------------------------------------------------------------------
+
+@get("/staff/admin/devices", include_in_schema=False)
+async def devices_page(request: Request) -> Response[Any]:
+    return await run(request, _devices_page, roles=ADMIN_ROLES)
+
+
+def _devices_page(page: Page) -> Response[Any]:
+    users = _scoped_users(page)
+    devices = sorted((d for d in page.store.devices() if d["user_id"] in users), key=lambda d: (bool(d.get("revoked_at")), d.get("last_seen_at") or ""),
+                     reverse=False)
+    return page.render("staff/admin_devices.html", devices=devices, names=user_names(page.store))
+
+
+@post("/staff/admin/devices/{device_id:str}/revoke", include_in_schema=False, status_code=200)
+async def device_revoke(request: Request, data: FormData, device_id: FromPath[str]) -> Response[Any]:
+    return await run_form(request, data, _device_revoke, device_id, roles=ADMIN_ROLES)
+
+
+def _device_revoke(page: Page, form: dict[str, Any], device_id: str) -> Response[Any]:
+    device = page.store.device(device_id)
+    if device is None:
+        raise Refused(404)
+    _user_in_scope(page, device["user_id"])
+    if form.get("confirm") != "yes":
+        return page.back("/staff/admin/devices", "invalid_form", why=page.t("请勾选确认。"))
+    if not accounts.revoke_device(page.writer, device_id, by=page.user.id):
+        return page.back("/staff/admin/devices", "unchanged")
+    return page.back("/staff/admin/devices", "revoked")
+
+
+# -- areas --------------------------------------------------------------------------------------
+
+@get("/staff/admin/areas", include_in_schema=False)
+async def areas_page(request: Request) -> Response[Any]:
+    return await run(request, _areas_page, roles=ADMIN_ROLES)
+
+
+def _areas_page(page: Page) -> Response[Any]:
+    rows: list[dict[str, Any]] = []
+
+    def walk(aid: str, depth: int) -> None:
+        count = page.store.conn.execute("SELECT count(*) FROM households WHERE grid_id = ? AND deleted = 0",
+                                        (aid,)).fetchone()[0]
+        rows.append({"id": aid, "depth": depth, "name": page.area_name(aid), "level": page.tree.level.get(aid),
+                     "mountain": page.tree.mountain.get(aid), "households": count})
+        for c in sorted(page.tree.children.get(aid, []), key=page.area_name):
+            walk(c, depth + 1)
+
+    for r in sorted(page.roots, key=page.area_name):
+        walk(r, 0)
+    return page.render("staff/admin_areas.html", rows=rows, levels=AREA_LEVELS)
+
+
+@post("/staff/admin/areas", include_in_schema=False, status_code=200)
+async def area_create(request: Request, data: FormData) -> Response[Any]:
+    return await run_form(request, data, _area_create, roles=ADMIN_ROLES)
+
+
+def _area_create(page: Page, form: dict[str, Any]) -> Response[Any]:
+    parent = str(form.get("parent_id") or "")
+    if parent not in page.allowed and not (is_global(page) and not parent):
+        raise Refused(404)
+    fields: dict[str, Any] = {"name": str(form.get("name") or "").strip(), "level": str(form.get("level") or ""),
+                              "parent_id": parent or None,
+                              "mountain": form.get("mountain") == "1"}
+    result = page.push({"collection": "areas", "id": uuid7(), "fields": fields})[0]
+    page.audit("staff.area.create", "areas", result.id, {"name": fields["name"], "result": result.status})
+    if result.status == "rejected":
+        return page.back("/staff/admin/areas", "rejected", why=result.error.message if result.error else "")
+    return page.back("/staff/admin/areas", "created")
+
+
+# -- catalogue ----------------------------------------------------------------------------------
+
+@get("/staff/admin/catalogue", include_in_schema=False)
+async def catalogue_page(request: Request) -> Response[Any]:
+    return await run(request, _catalogue_page, roles=ADMIN_ROLES)
+
+
+def _catalogue_page(page: Page) -> Response[Any]:
+    cats = categories(page.store)
+    versions = {rid: v for rid, v in page.store.conn.execute("SELECT id, version FROM categories")}
+    return page.render("staff/admin_catalogue.html", cats=cats, versions=versions, lines=LINES, levels=LEVELS,
+                       editable=is_global(page),
+                       edit=page.query.get("edit") or "", dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def _materials(raw: str) -> list[dict[str, Any]] | None:
+    """One material a line: ``名称`` or ``名称 | 原件`` (an original that must be returned)."""
+    out = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        text = line.strip()
+        if not text:
+            continue
+        name, _, flag = text.partition("|")
+        out.append({"code": f"item{n}", "name_zh": name.strip()[:60], "name_en": name.strip()[:60],
+                    "original": flag.strip() in ("原件", "original", "1")})
+    return out or None
+
+
+@post("/staff/admin/catalogue/{code:str}", include_in_schema=False, status_code=200)
+async def catalogue_save(request: Request, data: FormData, code: FromPath[str]) -> Response[Any]:
+    return await run_form(request, data, _catalogue_save, code, roles=ADMIN_ROLES)
+
+
+def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any]:
+    if not is_global(page):     # the catalogue is the whole county's: an area admin reads it only
+        raise Refused(403)
+    cats = categories(page.store)
+    old = cats.get(code)
+    if old is None:
+        raise Refused(404)
+    try:
+        days = int(form.get("deadline_days") or 0)
+    except ValueError:
+        return page.back("/staff/admin/catalogue", "invalid_form", edit=code)
+    fields: dict[str, Any] = {
+        "name_zh": str(form.get("name_zh") or "").strip(), "name_en": str(form.get("name_en") or "").strip(),
+        "line": str(form.get("line") or "") or None, "lowest_level": str(form.get("lowest_level") or "") or None,
+        "deadline_days": days, "sensitive": form.get("sensitive") == "1", "active": form.get("active") == "1",
+    }
+    if "materials" in form:
+        mats = _materials(str(form.get("materials") or ""))
+        old_mats = old.get("materials") or []
+        # keep the shipped codes (and English names) of items whose Chinese name did not change
+        by_name = {m.get("name_zh"): m for m in old_mats}
+        fields["materials"] = [by_name.get(m["name_zh"], m) | {"original": m["original"]} for m in mats] if mats \
+            else None
+    changed = {k: v for k, v in fields.items() if old.get(k) != v}
+    if not changed:
+        return page.back("/staff/admin/catalogue", "unchanged")
+    base = int(form.get("version") or 0) or 1
+    result = page.push({"collection": "categories", "id": category_id(code), "base": base, "fields": changed})[0]
+    page.audit("staff.catalogue.update", "categories", category_id(code), {"code": code, "fields": sorted(changed)})
+    if result.status == "rejected":
+        return page.back("/staff/admin/catalogue", "rejected", why=result.error.message if result.error else "",
+                         edit=code)
+    return page.back("/staff/admin/catalogue", "saved")
+
+
+# -- audit log ----------------------------------------------------------------------------------
+
+@get("/staff/audit", include_in_schema=False)
+async def audit_page(request: Request) -> Response[Any]:
+    return await run(request, _audit_page, roles=ADMIN_ROLES)
+
+
+def _audit_page(page: Page) -> Response[Any]:
+    action = (page.query.get("action") or "").strip()
+    who = (page.query.get("user") or "").strip()
+    where, args = [], []
+    if action:
+        where.append("action LIKE ?")
+        args.append(action.replace("%", "") + "%")
+    if who:
+        where.append("user_id = ?")
+        args.append(who)
+    if not is_global(page):     # an area admin sees what their own people did
+        people = [page.user.id, *_scoped_users(page)]
+        where.append(f"user_id IN ({','.join('?' * len(people))})")
+        args.extend(people)
+    sql = "SELECT at, user_id, action, collection, record_id, details FROM audit"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows = [dict(zip(("at", "user_id", "action", "collection", "record_id", "details"), r))
+            for r in page.store.conn.execute(sql + " ORDER BY id DESC LIMIT 300", args)]
+    actions = [r[0] for r in page.store.conn.execute("SELECT DISTINCT action FROM audit ORDER BY action")]
+    return page.render("staff/audit.html", rows=rows, names=user_names(page.store), action=action, who=who,
+                       actions=actions)
+
+
+ROUTES: list[Any] = [users_page, user_create, user_update, devices_page, device_revoke, areas_page, area_create,
+                     catalogue_page, catalogue_save, audit_page]

@@ -1,0 +1,111 @@
+"""Sign-in, sign-out and the language switch of the staff console."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import anyio
+from litestar import Request, Response, get, post
+from litestar.response import Redirect
+
+from sync import accounts
+from sync.errors import SyncError
+from sync.store import SQLiteStore
+
+from .core import (LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, STAFF_ROLES, FormData, cookie, csrf_ok, csrf_token,
+                   end_sessions, forbidden, lang_of, make_session, read_session, render)
+from .i18n import translate
+
+
+def safe_next(value: Any) -> str:
+    """A redirect target inside the console only (no open redirect)."""
+    if isinstance(value, str) and value.startswith("/staff/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/staff/"
+
+
+def _login_page(request: Request, error: str = "", username: str = "", status: int = 200) -> Response[str]:
+    pre = request.cookies.get(PRE_COOKIE) or ""
+    cookies = []
+    if len(pre) < 32:
+        pre = secrets.token_hex(16)
+        cookies.append(cookie(request, PRE_COOKIE, pre, None))
+    return render("staff/login.html", http_status=status, cookies=cookies, error=error, username=username,
+                  csrf=csrf_token(request, "pre:" + pre), lang=lang_of(request),
+                  next=safe_next(request.query_params.get("next")), request_path="/staff/login")
+
+
+@get("/staff/login", include_in_schema=False)
+async def login_form(request: Request) -> Response[Any]:
+    return await anyio.to_thread.run_sync(_login_page, request)
+
+
+@post("/staff/login", include_in_schema=False, status_code=200)
+async def login_submit(request: Request, data: FormData) -> Response[Any]:
+    return await anyio.to_thread.run_sync(_login_submit, request, data)
+
+
+def _login_submit(request: Request, data: FormData) -> Response[Any]:
+    lang = lang_of(request)
+    pre = request.cookies.get(PRE_COOKIE) or ""
+    if not csrf_ok(request, "pre:" + pre if pre else "", data.get("csrf")):
+        return forbidden(lang, 403, translate("表单已失效（CSRF 校验失败），请返回刷新后重试。", lang))
+    username = str(data.get("username") or "").strip()
+    password = str(data.get("password") or "")
+    limiter = request.app.state["limiter"]
+    ip = request.client.host if request.client else "unknown"
+    wait = limiter.retry_after(username, ip)
+    if wait:
+        return _login_page(request, translate("登录失败次数过多，请稍后再试。", lang) + f" ({wait} s)",
+                           username, status=429)
+    store: SQLiteStore = request.app.state["stores"].reader()
+    try:
+        user = accounts.check_password(store, username, password)
+    except SyncError as e:
+        if e.code != "invalid_credentials":
+            raise
+        limiter.failed(username, ip)
+        return _login_page(request, translate("用户名或密码错误。", lang), username, status=401)
+    limiter.succeeded(username)
+    if user.data.get("role") not in STAFF_ROLES:
+        return _login_page(request, translate("管理后台仅供镇、县工作人员使用。网格员和代办员请使用手机应用：/ 。", lang),
+                           username, status=403)
+    settings = request.app.state["settings"]
+    hours = int(settings.session_hours)
+    with request.app.state["stores"].writer.transaction():
+        request.app.state["stores"].writer.audit(user.id, "staff.login", "users", user.id, {"ip": ip})
+    resp = Redirect(safe_next(data.get("next")), status_code=303)
+    resp.set_cookie(cookie(request, SESSION_COOKIE, make_session(request, user.id, hours), hours * 3600))
+    return resp
+
+
+@post("/staff/logout", include_in_schema=False, status_code=200)
+async def logout(request: Request, data: FormData) -> Response[Any]:
+    return await anyio.to_thread.run_sync(_logout, request, data)
+
+
+def _logout(request: Request, data: FormData) -> Response[Any]:
+    session = request.cookies.get(SESSION_COOKIE) or ""
+    if read_session(request) is None or not csrf_ok(request, session, data.get("csrf")):
+        return forbidden(lang_of(request))
+    uid = read_session(request)
+    if uid:
+        end_sessions(request, uid)
+    resp = Redirect("/staff/login", status_code=303)
+    resp.set_cookie(cookie(request, SESSION_COOKIE, "", 0))
+    return resp
+
+
+@get("/staff/lang", include_in_schema=False)
+async def switch_language(request: Request) -> Response[Any]:
+    """中文 / English: a cookie, then back to the page the user was on."""
+    to = "en" if request.query_params.get("to") == "en" else "zh"
+    resp = Redirect(safe_next(request.query_params.get("next")), status_code=303)
+    resp.set_cookie(cookie(request, LANG_COOKIE, to, 365 * 86400))
+    return resp
+
+
+def lang_link(path: str, to: str) -> str:
+    return "/staff/lang?" + urlencode({"to": to, "next": path})

@@ -1,0 +1,118 @@
+"""The conflicts queue: both values side by side with who and when; keep current, take incoming, or edit.
+
+Resolving is a mutation of the conflict record pushed through the engine (protocol §6), exactly
+as a phone resolves one offline: first resolution wins, the others get ``already_resolved``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from sync.engine import area_tree
+from sync.schema import COLLECTIONS
+from sync.scope import user_keys, visible
+from sync.store import StoredRecord
+
+from .core import FormData, Page, Refused, run, run_form
+from .records import user_names
+
+
+def _visible_conflicts(page: Page, status: str) -> list[StoredRecord]:
+    keys = user_keys(page.actor(), area_tree(page.store))
+    rows = page.store.conn.execute("SELECT id FROM conflicts WHERE deleted = 0 AND status = ?", (status,))
+    out = [c for c in page.store.get_many("conflicts", [r[0] for r in rows]).values() if visible(keys, c.keys)]
+    out.sort(key=lambda c: c.created_at, reverse=True)
+    return out
+
+
+def _conflict(page: Page, conflict_id: str) -> StoredRecord:
+    c = page.store.get("conflicts", conflict_id)
+    if c is None or not visible(user_keys(page.actor(), area_tree(page.store)), c.keys):
+        raise Refused(404, page.t("没有找到这条记录，或不在您的管辖范围内。"))
+    return c
+
+
+def record_link(coll: str | None, rid: str | None, page: Page) -> str | None:
+    """Where a staff user looks at the record a conflict is about."""
+    if not coll or not rid:
+        return None
+    if coll == "matters":
+        return f"/staff/matters/{rid}"
+    if coll == "households":
+        return f"/staff/households/{rid}"
+    rec = page.store.get(coll, rid)
+    if rec is None:
+        return None
+    if coll == "matter_events":
+        return f"/staff/matters/{rec.data.get('matter_id')}"
+    if rec.data.get("household_id"):
+        return f"/staff/households/{rec.data['household_id']}"
+    return None
+
+
+@get("/staff/conflicts", include_in_schema=False)
+async def conflict_list(request: Request) -> Response[Any]:
+    return await run(request, _conflict_list)
+
+
+def _conflict_list(page: Page) -> Response[Any]:
+    status = "resolved" if page.query.get("status") == "resolved" else "open"
+    items = _visible_conflicts(page, status)[:200]
+    return page.render("staff/conflicts.html", items=items, status=status, names=user_names(page.store))
+
+
+@get("/staff/conflicts/{conflict_id:str}", include_in_schema=False)
+async def conflict_detail(request: Request, conflict_id: FromPath[str]) -> Response[Any]:
+    return await run(request, _conflict_detail, conflict_id)
+
+
+def _conflict_detail(page: Page, conflict_id: str) -> Response[Any]:
+    c = _conflict(page, conflict_id)
+    d = c.data
+    coll = COLLECTIONS.get(d.get("collection") or "")
+    fields = d.get("fields") or {}
+    editable = {k: (coll.by_name[k].type if coll and k in coll.by_name else "json") for k in fields}
+    return page.render("staff/conflict.html", c=c, d=d, fields=fields, editable=editable,
+                       names=user_names(page.store), link=record_link(d.get("collection"), d.get("record_id"), page),
+                       show=lambda v: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+
+
+def _value_of(type_: str, raw: str) -> Any:
+    if type_ in ("str", "text", "enum", "date", "datetime", "uuid", "sha256"):
+        return raw if raw != "" else None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+@post("/staff/conflicts/{conflict_id:str}/resolve", include_in_schema=False, status_code=200)
+async def conflict_resolve(request: Request, data: FormData, conflict_id: FromPath[str]) -> Response[Any]:
+    return await run_form(request, data, _conflict_resolve, conflict_id)
+
+
+def _conflict_resolve(page: Page, form: dict[str, Any], conflict_id: str) -> Response[Any]:
+    c = _conflict(page, conflict_id)
+    resolution = str(form.get("resolution") or "")
+    if resolution not in ("current", "incoming", "value"):
+        return page.back(f"/staff/conflicts/{c.id}", "invalid_resolution")
+    fields: dict[str, Any] = {"resolution": resolution}
+    if resolution == "value":
+        coll = COLLECTIONS.get(c.data.get("collection") or "")
+        value = {}
+        for k in (c.data.get("fields") or {}):
+            raw = str(form.get("value." + k) or "")
+            value[k] = _value_of(coll.by_name[k].type if coll and k in coll.by_name else "json", raw)
+        fields["value"] = value
+    result = page.push({"collection": "conflicts", "id": c.id, "base": c.version, "fields": fields})[0]
+    page.audit("staff.conflict.resolve", "conflicts", c.id, {"resolution": resolution, "result": result.status})
+    if result.status == "rejected":
+        return page.back(f"/staff/conflicts/{c.id}", "rejected", why=result.error.message if result.error else "")
+    return page.back("/staff/conflicts", "resolved")
+
+
+ROUTES: list[Any] = [conflict_list, conflict_detail, conflict_resolve]

@@ -1,0 +1,61 @@
+"""一屏观全域: the dashboard for a chosen period and area."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from litestar import Request, Response, get
+
+from .. import metrics
+from .core import Page, local_today, parse_date, run
+
+
+def trend_svg(trend: list[dict[str, Any]], width: int = 640, height: int = 180) -> dict[str, Any]:
+    """Geometry of the weekly chart: two polylines (collected, resolved), axis ticks."""
+    pad_l, pad_b, pad_t = 32, 24, 10
+    n = len(trend)
+    top = max([1, *(w["collected"] for w in trend), *(w["resolved"] for w in trend)])
+    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
+
+    def xy(i: int, v: int) -> tuple[float, float]:
+        x = pad_l + (inner_w * i / (n - 1) if n > 1 else inner_w / 2)
+        return round(x, 1), round(pad_t + inner_h - inner_h * v / top, 1)
+
+    def line(key: str) -> str:
+        return " ".join(f"{x},{y}" for x, y in (xy(i, w[key]) for i, w in enumerate(trend)))
+
+    step = max(1, n // 8)
+    labels = [{"x": xy(i, 0)[0], "text": w["week"][-3:]} for i, w in enumerate(trend) if i % step == 0]
+    return {"width": width, "height": height, "collected": line("collected"), "resolved": line("resolved"),
+            "labels": labels, "top": top, "base_y": pad_t + inner_h, "top_y": pad_t, "left": pad_l,
+            "right": width - 8, "label_y": height - 6}
+
+
+def period(page: Page) -> tuple[str, date, date]:
+    """The area and period a page asks for (?area, ?start, ?end), inside the user's scope."""
+    q = page.query
+    area_id = q.get("area") or ""
+    if area_id not in page.allowed:
+        area_id = page.roots[0] if page.roots else ""
+    today = local_today()
+    start = parse_date(q.get("start"), date(today.year, 1, 1)) or today
+    end = parse_date(q.get("end"), today) or today
+    if end < start:
+        start, end = end, start
+    return area_id, start, end
+
+
+@get("/staff/", include_in_schema=False)
+async def dashboard(request: Request) -> Response[Any]:
+    return await run(request, _dashboard)
+
+
+def _dashboard(page: Page) -> Response[Any]:
+    area_id, start, end = period(page)
+    today = local_today()
+    figures = metrics.dashboard(page.store, area_id, start, end + timedelta(days=1), today) if area_id else None
+    options = [a for a in page.options() if page.tree.level.get(a) not in ("grid", "group", "patch")]
+    return page.render("staff/dashboard.html", options=options, area_id=area_id, start=start.isoformat(),
+                       end=end.isoformat(), today=today.isoformat(), f=figures,
+                       chart=trend_svg(figures["trend"]) if figures else None)

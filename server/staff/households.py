@@ -1,0 +1,101 @@
+"""Households: search, and the dossier (服务百姓档案): card, residents, visits and matters; blobs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+from litestar import Request, Response, get
+from litestar.params import FromPath
+from litestar.response import File
+
+from sync.errors import SyncError
+from sync.store import loads
+
+from ..api import sniff
+from .core import Page, current_user, run, _page
+from .matters import _common
+from .records import household_of, is_sensitive
+
+PAGE_SIZE = 50
+
+
+@get("/staff/households", include_in_schema=False)
+async def household_search(request: Request) -> Response[Any]:
+    return await run(request, _household_search)
+
+
+def _household_search(page: Page) -> Response[Any]:
+    q = (page.query.get("q") or "").strip()
+    area = page.query.get("area") or ""
+    tag = (page.query.get("tag") or "").strip()
+    areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
+    where = ["h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))"]
+    args: list[Any] = [json.dumps(areas)]
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(json_extract(h.data, '$.head_name') LIKE ?1 ESCAPE '\\' OR json_extract(h.data, '$.address') "
+                     "LIKE ?1 ESCAPE '\\' OR json_extract(h.data, '$.phone') LIKE ?1 ESCAPE '\\' OR EXISTS (SELECT 1 "
+                     "FROM residents r WHERE r.household_id = h.id AND r.deleted = 0 AND (json_extract(r.data, "
+                     "'$.name') LIKE ?1 ESCAPE '\\' OR json_extract(r.data, '$.phone') LIKE ?1 ESCAPE '\\')))"
+                     .replace("?1", "?"))
+        args.extend([like] * 5)
+    if tag:
+        where.append("EXISTS (SELECT 1 FROM json_each(json_extract(h.data, '$.tags')) WHERE value = ?)")
+        args.append(tag)
+    sql = " AND ".join(where)
+    total = page.store.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0]
+    rows = [{"id": hid, **loads(d)} for hid, d in page.store.conn.execute(
+        f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY json_extract(h.data, '$.address'), h.id "
+        f"LIMIT {PAGE_SIZE}", args)]
+    return page.render("staff/households.html", rows=rows, total=total, q=q, area=area, tag=tag,
+                       options=page.options())
+
+
+@get("/staff/households/{household_id:str}", include_in_schema=False)
+async def household_dossier(request: Request, household_id: FromPath[str]) -> Response[Any]:
+    return await run(request, _household_dossier, household_id)
+
+
+def _household_dossier(page: Page, household_id: str) -> Response[Any]:
+    h = household_of(page, household_id)
+    residents = [{"id": rid, **loads(d)} for rid, d in page.store.conn.execute(
+        "SELECT id, data FROM residents WHERE household_id = ? AND deleted = 0 ORDER BY created_at", (h.id,))]
+    visits = [{"id": vid, **loads(d)} for vid, d in page.store.conn.execute(
+        "SELECT id, data FROM visits WHERE household_id = ? AND deleted = 0 ORDER BY visited_at DESC LIMIT 200",
+        (h.id,))]
+    ctx = _common(page)
+    matters = [{"id": mid, **loads(d)} for mid, d in page.store.conn.execute(
+        "SELECT id, data FROM matters WHERE household_id = ? AND deleted = 0", (h.id,))]
+    timeline = [{"kind": "visit", "at": v.get("visited_at") or "", "v": v} for v in visits] + \
+               [{"kind": "matter", "at": m.get("raised_at") or "", "m": m} for m in matters]
+    timeline.sort(key=lambda e: e["at"], reverse=True)
+    if any(is_sensitive(ctx["cats"], m) for m in matters):
+        page.audit("read.sensitive", "households", h.id, {"page": "dossier"})
+    return page.render("staff/household.html", h=h, d=h.data, residents=residents, timeline=timeline,
+                       grid_path=page.area_path(h.data.get("grid_id")), **ctx)
+
+
+@get("/staff/blobs/{sha256:str}", include_in_schema=False)
+async def staff_blob(request: Request, sha256: FromPath[str]) -> Response[Any]:
+    """A photo, document or signature, to staff in whose scope a record refers to it."""
+    def work() -> tuple[str, str] | None:
+        user = current_user(request)
+        if user is None:
+            return None
+        page = _page(request, user)
+        try:
+            path = request.app.state["blobs"].open_for(page.store, page.actor(), sha256)
+        except SyncError:
+            return None
+        return path, sniff(path)
+
+    found = await anyio.to_thread.run_sync(work)
+    if found is None:
+        return Response("Not found", status_code=404, media_type="text/plain; charset=utf-8")
+    return File(path=found[0], media_type=found[1], content_disposition_type="inline", filename=sha256,
+                headers={"Cache-Control": "private, max-age=86400"})
+
+
+ROUTES: list[Any] = [household_search, household_dossier, staff_blob]

@@ -1,0 +1,448 @@
+"""Matters: the intake queue (统一集中受理), the list, the detail with its actions, the print view.
+
+Every action is a batch of mutations pushed through the engine as the staff user's console
+device (``Page.push``): field edits carry the version the page showed as ``base``, so an edit
+that raced a phone's is merged by the same rules and, where both changed a field, recorded as
+a conflict instead of silently overwriting it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+
+from sync import workflow
+from sync.engine import uuid7
+from sync.schema import LEVELS, LINES, URGENCIES
+from sync.store import StoredRecord, loads
+
+from .. import metrics
+from .core import FormData, Page, Refused, local_today, parse_date, run, run_form
+from .records import (attachments_of, blob_state, categories, category_name, conflicts_of, events_of, is_sensitive,
+                      matter_of, user_names, users_by_role)
+
+PAGE_SIZE = 50
+SORTS = {
+    "raised": "json_extract(m.data, '$.raised_at') DESC",
+    "raised_asc": "json_extract(m.data, '$.raised_at') ASC",
+    "deadline": "coalesce(json_extract(m.data, '$.deadline'), '9999') ASC",
+    "updated": "m.updated_at DESC",
+}
+MOVE_LABELS = {"in_progress": "开始办理", "waiting_materials": "待补材料", "resolved": "办结",
+               "closed": "核实销号", "reopened": "重新办理", "submitted": "退回待受理"}
+CUSTODY_ACTIONS = {"received": "从群众处收取", "handed_in": "交到窗口", "handed": "交到窗口",
+                   "returned": "退还群众", "collected": "从窗口取回"}
+OPEN_STATUSES = tuple(s for s in workflow.STATUSES if s not in metrics.FINISHED)
+
+
+def working_days_after(start: date, days: int) -> date:
+    """The date ``days`` working days (Monday–Friday) after ``start``."""
+    d = start
+    while days > 0:
+        d += timedelta(days=1)
+        if d.weekday() < 5:
+            days -= 1
+    return d
+
+
+# -- the list and the intake queue -----------------------------------------------------------
+
+def _filters(page: Page) -> dict[str, str]:
+    q = page.query
+    keys = ("status", "category", "line", "area", "overdue", "supervised", "assignee", "channel", "q", "sort",
+            "handling")
+    return {k: (q.get(k) or "").strip() for k in keys}
+
+
+def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, offset: int = 0
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """The matters of the user's scope that pass the filters: (rows of one page, total count)."""
+    area = f.get("area") or ""
+    areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
+    where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))"]
+    args: list[Any] = [json.dumps(areas)]
+    today = local_today().isoformat()
+    if f.get("status") == "open":
+        where.append(f"m.status IN ({','.join('?' * len(OPEN_STATUSES))})")
+        args.extend(OPEN_STATUSES)
+    elif f.get("status"):
+        where.append("m.status = ?")
+        args.append(f["status"])
+    for key in ("category", "line", "channel"):
+        if f.get(key):
+            where.append(f"json_extract(m.data, '$.{key}') = ?")
+            args.append(f[key])
+    if f.get("handling"):
+        where.append("json_extract(m.data, '$.handling_mode') = ?")
+        args.append(f["handling"])
+    if f.get("assignee"):
+        where.append("m.assignee_id = ?")
+        args.append(f["assignee"])
+    if f.get("supervised") == "1":
+        where.append("json_extract(m.data, '$.supervised') = 1")
+    if f.get("overdue") == "1":
+        fin = ",".join("?" * len(metrics.FINISHED))
+        where.append(f"json_extract(m.data, '$.deadline') < ? AND m.status NOT IN ({fin})")
+        args.extend([today, *metrics.FINISHED])
+    if f.get("q"):
+        like = "%" + f["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(json_extract(m.data, '$.title') LIKE ? ESCAPE '\\' OR json_extract(m.data, '$.description') "
+                     "LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.head_name') LIKE ? ESCAPE '\\' "
+                     "OR json_extract(h.data, '$.address') LIKE ? ESCAPE '\\')")
+        args.extend([like] * 4)
+    sql_where = " AND ".join(where)
+    base = f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {sql_where}"
+    total = page.store.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0]
+    order = SORTS.get(f.get("sort") or "", SORTS["raised"])
+    lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
+    rows = page.store.conn.execute(
+        f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {order}, m.id{lim}", args).fetchall()
+    out = []
+    for mid, mdata, version, hid, hdata in rows:
+        d, hd = loads(mdata), loads(hdata)
+        deadline = d.get("deadline")
+        out.append({"id": mid, "version": version, **d, "household": hd | {"id": hid},
+                    "overdue": bool(deadline and deadline < today and d.get("status") not in metrics.FINISHED)})
+    return out, total
+
+
+def _common(page: Page) -> dict[str, Any]:
+    cats = categories(page.store)
+    return {"cats": cats, "cat_name": lambda code: category_name(cats, code, page.lang),
+            "names": user_names(page.store), "lines": LINES, "levels": LEVELS, "urgencies": URGENCIES,
+            "statuses": workflow.STATUSES, "today": local_today().isoformat(), "move_labels": MOVE_LABELS,
+            "custody_actions": CUSTODY_ACTIONS}
+
+
+@get("/staff/matters", include_in_schema=False)
+async def matter_list(request: Request) -> Response[Any]:
+    return await run(request, _matter_list)
+
+
+def _matter_list(page: Page) -> Response[Any]:
+    f = _filters(page)
+    try:
+        n = max(1, int(page.query.get("page") or 1))
+    except ValueError:
+        n = 1
+    rows, total = query_matters(page, f, PAGE_SIZE, (n - 1) * PAGE_SIZE)
+    assignees = users_by_role(page.store, ("proxy_agent", "grid_worker", "staff", "admin"))
+    return page.render("staff/matters.html", rows=rows, total=total, f=f, n=n,
+                       pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), assignees=assignees,
+                       options=page.options(), qs=urlencode({k: v for k, v in f.items() if v}), **_common(page))
+
+
+@get("/staff/intake", include_in_schema=False)
+async def intake(request: Request) -> Response[Any]:
+    return await run(request, _intake)
+
+
+def _intake(page: Page) -> Response[Any]:
+    f = {"status": "submitted", "sort": "raised_asc", "area": page.query.get("area") or ""}
+    rows, total = query_matters(page, f, 200)
+    return page.render("staff/intake.html", rows=rows, total=total, f=f, options=page.options(), **_common(page))
+
+
+# -- the detail -----------------------------------------------------------------------------
+
+def duplicate_suggestions(page: Page, m: StoredRecord) -> list[dict[str, Any]]:
+    """Likely duplicates: same household or same resident, same category if it has one, raised within
+    90 days of this one, not itself a duplicate or refused."""
+    d = m.data
+    raised = (d.get("raised_at") or m.created_at)[:10]
+    try:
+        day = date.fromisoformat(raised)
+    except ValueError:
+        day = local_today()
+    lo, hi = (day - timedelta(days=90)).isoformat(), (day + timedelta(days=90)).isoformat()
+    args: list[Any] = [m.id, d.get("household_id"), d.get("resident_id") or "", lo, hi]
+    sql = ("SELECT id, data FROM matters WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
+           "json_extract(data, '$.resident_id') = ?) AND substr(json_extract(data, '$.raised_at'), 1, 10) "
+           "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted')")
+    out = []
+    for rid, data in page.store.conn.execute(sql, args):
+        o = loads(data)
+        score = (2 if d.get("category") and o.get("category") == d.get("category") else 0) + \
+                (1 if d.get("resident_id") and o.get("resident_id") == d.get("resident_id") else 0)
+        out.append({"id": rid, **o, "score": score})
+    out.sort(key=lambda o: (-o["score"], o.get("raised_at") or ""))
+    return out[:8]
+
+
+def assignable(page: Page, grid_id: str | None) -> list[dict[str, Any]]:
+    """Who a matter of this grid can be dispatched to: proxy agents and grid workers whose areas meet
+    the grid's path, and staff whose scope contains it."""
+    path = set(page.tree.path(grid_id))
+    out = []
+    for u in users_by_role(page.store, ("proxy_agent", "grid_worker", "staff")):
+        areas = u.get("areas") or []
+        if any(a in path or (grid_id and grid_id in page.tree.subtree(a)) for a in areas):
+            out.append(u)
+    out.sort(key=lambda u: ({"proxy_agent": 0, "grid_worker": 1, "staff": 2}[u["role"]], u.get("username")))
+    return out
+
+
+def _detail_context(page: Page, matter_id: str) -> dict[str, Any]:
+    m, h = matter_of(page, matter_id)
+    ctx = _common(page)
+    if is_sensitive(ctx["cats"], m.data):
+        page.audit("read.sensitive", "matters", m.id, {"page": "matter"})
+    events = events_of(page.store, m.id)
+    record_ids = [m.id, *(e.id for e in events)]
+    files = attachments_of(page.store, record_ids)
+    shas = list(dict.fromkeys([*(m.data.get("photos") or []), *(s for e in events for s in
+                                                              (e.data.get("attachments") or []))]))
+    photos = [{"sha": s, "state": blob_state(page.store, s), **files.get(s, {})} for s in shas]
+    residents = {r: page.store.get("residents", r) for r in
+                 {m.data.get("resident_id"), *(e.data.get("for_resident_id") for e in events)} if r}
+    custody = [e for e in events if e.data.get("kind") == "custody"]
+    status = m.data.get("status") or workflow.INITIAL
+    moves = workflow.next_statuses(status, page.user.role, m.data.get("assignee_id") == page.user.id)
+    cat = ctx["cats"].get(m.data.get("category") or "") or {}
+    suggested_deadline = working_days_after(local_today(), int(cat.get("deadline_days") or 10)).isoformat()
+    return ctx | {
+        "m": m, "d": m.data, "h": h, "events": events, "photos": photos, "custody": custody,
+        "residents": {k: v.data for k, v in residents.items() if v is not None},
+        "conflicts": conflicts_of(page.store, record_ids), "moves": moves, "status": status,
+        "grid_path": page.area_path(h.data.get("grid_id")),
+        "duplicates": duplicate_suggestions(page, m) if status == "submitted" else [],
+        "assignable": assignable(page, h.data.get("grid_id")), "cat": cat,
+        "suggested_deadline": suggested_deadline,
+        "overdue": bool(m.data.get("deadline") and m.data["deadline"] < local_today().isoformat()
+                        and status not in metrics.FINISHED),
+    }
+
+
+@get("/staff/matters/{matter_id:str}", include_in_schema=False)
+async def matter_detail(request: Request, matter_id: FromPath[str]) -> Response[Any]:
+    return await run(request, _matter_detail, matter_id)
+
+
+def _matter_detail(page: Page, matter_id: str) -> Response[Any]:
+    return page.render("staff/matter.html", **_detail_context(page, matter_id))
+
+
+@get("/staff/matters/{matter_id:str}/print", include_in_schema=False)
+async def matter_print(request: Request, matter_id: FromPath[str]) -> Response[Any]:
+    return await run(request, _matter_print, matter_id)
+
+
+def _matter_print(page: Page, matter_id: str) -> Response[Any]:
+    return page.render("staff/matter_print.html", **_detail_context(page, matter_id))
+
+
+# -- actions --------------------------------------------------------------------------------
+
+class Invalid(Exception):
+    """A form the user must correct; the message is shown on the matter page."""
+
+
+def _status_event(matter_id: str, frm: str, to: str, note: str = "", **extra: Any) -> dict[str, Any]:
+    fields = {"matter_id": matter_id, "kind": "status", "from": frm, "to": to, **extra}
+    if note:
+        fields["note"] = note
+    return {"collection": "matter_events", "id": uuid7(), "fields": fields}
+
+
+def _event(matter_id: str, kind: str, note: str = "", **extra: Any) -> dict[str, Any]:
+    fields = {"matter_id": matter_id, "kind": kind, **{k: v for k, v in extra.items() if v not in (None, "")}}
+    if note:
+        fields["note"] = note
+    return {"collection": "matter_events", "id": uuid7(), "fields": fields}
+
+
+def _choice(form: dict[str, Any], key: str, allowed: tuple[str, ...] | list[str], required: bool = False
+            ) -> str | None:
+    v = str(form.get(key) or "").strip()
+    if not v:
+        if required:
+            raise Invalid(key)
+        return None
+    if v not in allowed:
+        raise Invalid(key)
+    return v
+
+
+def _triage_fields(page: Page, form: dict[str, Any]) -> dict[str, Any]:
+    cats = categories(page.store)
+    fields: dict[str, Any] = {}
+    if "category" in form:
+        fields["category"] = _choice(form, "category", list(cats))
+    if "line" in form:
+        fields["line"] = _choice(form, "line", LINES)
+    if "level" in form:
+        fields["level"] = _choice(form, "level", LEVELS)
+    if "urgency" in form:
+        fields["urgency"] = _choice(form, "urgency", URGENCIES)
+    if "deadline" in form:
+        raw = str(form.get("deadline") or "").strip()
+        if raw and parse_date(raw, None) is None:
+            raise Invalid("deadline")
+        fields["deadline"] = raw or None
+    # What the clerk left empty comes from the category: its line, lowest level, default deadline.
+    cat = cats.get(fields.get("category") or "") or {}
+    if "line" in fields and not fields["line"] and cat.get("line"):
+        fields["line"] = cat["line"]
+    if "level" in fields and not fields["level"] and cat.get("lowest_level"):
+        fields["level"] = cat["lowest_level"]
+    if "deadline" in fields and not fields["deadline"] and cat:
+        fields["deadline"] = working_days_after(local_today(), int(cat.get("deadline_days") or 10)).isoformat()
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _plan(page: Page, m: StoredRecord, form: dict[str, Any], base: int, status: str
+          ) -> tuple[list[dict[str, Any]], str]:
+    """The mutations an action makes (against version ``base`` and ``status`` as the page showed
+    them), and the message to show after it."""
+    d = m.data
+    action = str(form.get("action") or "")
+    note = str(form.get("note") or "").strip()
+    muts: list[dict[str, Any]] = []
+    moved: list[str] = []
+
+    def edit(fields: dict[str, Any]) -> None:
+        changed = {k: v for k, v in fields.items() if d.get(k) != v}
+        if changed:
+            muts.append({"collection": "matters", "id": m.id, "base": base, "fields": changed})
+
+    def move(to: str, text: str = "") -> None:
+        frm = moved[-1] if moved else status
+        if not workflow.may_transition(frm, to, page.user.role, d.get("assignee_id") == page.user.id):
+            raise Invalid("status")
+        muts.append(_status_event(m.id, frm, to, text))
+        moved.append(to)
+
+    if action == "triage":       # save category, line, level, deadline without deciding yet
+        edit(_triage_fields(page, form))
+        return muts, "saved"
+    if action == "accept":       # 受理, and 派单 at once when an assignee is chosen
+        edit(_triage_fields(page, form))
+        move("accepted", note)
+        assignee = str(form.get("assignee_id") or "")
+        if assignee:
+            _dispatch(page, m, base, assignee, form, muts, move, "")
+        return muts, "accepted"
+    if action == "not_accept":
+        if not note:
+            raise Invalid("note")
+        move("not_accepted", note)
+        return muts, "not_accepted"
+    if action == "merge":
+        target = str(form.get("duplicate_of") or "")
+        other = page.store.get("matters", target)
+        if not target or target == m.id or other is None or other.deleted:
+            raise Invalid("duplicate_of")
+        edit({"duplicate_of": target})
+        move("merged_duplicate", note or page.t("与另一事项重复，已合并。"))
+        return muts, "merged"
+    if action == "dispatch":
+        _dispatch(page, m, base, str(form.get("assignee_id") or ""), form, muts, move, note)
+        return muts, "dispatched"
+    if action == "reassign":     # another handler while the work goes on (改派): no status move
+        household = page.store.get("households", d["household_id"])
+        allowed = {u["id"] for u in assignable(page, household.data.get("grid_id") if household else None)}
+        assignee = str(form.get("assignee_id") or "")
+        if assignee not in allowed or assignee == d.get("assignee_id"):
+            raise Invalid("assignee_id")
+        edit({"assignee_id": assignee})
+        muts.append(_event(m.id, "assign", note, for_user_id=assignee, data={"from_user_id": d.get("assignee_id")}))
+        return muts, "dispatched"
+    if action == "supervise":
+        if not note:
+            raise Invalid("note")
+        edit({"supervised": True, "supervision_note": note})
+        muts.append(_event(m.id, "supervise", note))
+        return muts, "supervised"
+    if action == "unsupervise":
+        edit({"supervised": False})
+        muts.append(_event(m.id, "supervise", note or page.t("解除督办"), data={"supervised": False}))
+        return muts, "saved"
+    if action == "escalate":
+        level = _choice(form, "level", LEVELS, required=True)
+        edit({"level": level})
+        move("escalated", note)
+        muts.append(_event(m.id, "escalate", note, data={"level": level}))
+        return muts, "escalated"
+    if action == "move":
+        to = _choice(form, "to", workflow.STATUSES, required=True) or ""
+        if to in ("not_accepted", "reopened", "closed") and not note:
+            raise Invalid("note")
+        move(to, note)
+        return muts, "moved"
+    if action == "note":
+        if not note:
+            raise Invalid("note")
+        muts.append(_event(m.id, "note", note))
+        return muts, "noted"
+    raise Invalid("action")
+
+
+def _dispatch(page: Page, m: StoredRecord, base: int, assignee: str, form: dict[str, Any], muts: list[dict[str, Any]],
+              move: Any, note: str) -> None:
+    """派单: to a person of the area (proxy agent, grid worker, staff), or to a responsible line (a
+    department) alone, which then owns it in the responsibility list."""
+    household = page.store.get("households", m.data["household_id"])
+    allowed = {u["id"] for u in assignable(page, household.data.get("grid_id") if household else None)}
+    line = _choice(form, "line", LINES)
+    if assignee and assignee not in allowed or not assignee and not line:
+        raise Invalid("assignee_id")
+    fields: dict[str, Any] = {"assignee_id": assignee or None}
+    deadline = str(form.get("deadline") or "").strip()
+    if deadline:
+        if parse_date(deadline, None) is None:
+            raise Invalid("deadline")
+        fields["deadline"] = deadline
+    if line:
+        fields["line"] = line
+    changed = {k: v for k, v in fields.items() if m.data.get(k) != v}
+    if changed:
+        if muts and muts[0]["collection"] == "matters":
+            muts[0]["fields"].update(changed)
+        else:
+            muts.insert(0, {"collection": "matters", "id": m.id, "base": base, "fields": changed})
+    move("assigned", note)
+    muts.append(_event(m.id, "assign", note, for_user_id=assignee or None, data={"line": line} if line else None))
+
+
+@post("/staff/matters/{matter_id:str}/act", include_in_schema=False, status_code=200)
+async def matter_act(request: Request, data: FormData, matter_id: FromPath[str]) -> Response[Any]:
+    return await run_form(request, data, _matter_act, matter_id)
+
+
+def _matter_act(page: Page, form: dict[str, Any], matter_id: str) -> Response[Any]:
+    m, _ = matter_of(page, matter_id)
+    # Edits and moves are made against what the page showed (its version and status): if a phone or
+    # a colleague changed the matter meanwhile, the engine merges or records a conflict, as for a phone.
+    try:
+        shown = int(form.get("version") or 0)
+    except ValueError:
+        shown = 0
+    base = shown if 0 < shown <= m.version else m.version
+    seen = str(form.get("status") or "")
+    status = seen if seen in workflow.STATUSES else (m.data.get("status") or workflow.INITIAL)
+    try:
+        muts, msg = _plan(page, m, form, base, status)
+    except Invalid as e:
+        return page.back(f"/staff/matters/{m.id}", "invalid_" + str(e))
+    if not muts:
+        return page.back(f"/staff/matters/{m.id}", "unchanged")
+    results = page.push(*muts)
+    page.audit("staff." + str(form.get("action")), "matters", m.id,
+               {"results": [r.status for r in results], "note": str(form.get("note") or "")[:200]})
+    bad = [r for r in results if r.status == "rejected"]
+    if bad:
+        return page.back(f"/staff/matters/{m.id}", "rejected", why=bad[0].error.message if bad[0].error else "")
+    if any(r.status == "conflict" for r in results):
+        return page.back(f"/staff/matters/{m.id}", "conflict")
+    nxt = str(form.get("next") or "")
+    if nxt == "intake":
+        return page.back("/staff/intake", msg)
+    return page.back(f"/staff/matters/{m.id}", msg)
+
+
+ROUTES: list[Any] = [matter_list, intake, matter_detail, matter_print, matter_act]
