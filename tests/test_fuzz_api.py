@@ -41,7 +41,8 @@ REPORT = os.environ.get("GRIDBOOK_FUZZ_REPORT")
 schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 OPERATIONS = ["GET /api/v1/health", "POST /api/v1/auth/login", "POST /api/v1/sync/push", "GET /api/v1/sync/pull",
-              "HEAD /api/v1/blobs/{sha256}", "PATCH /api/v1/blobs/{sha256}", "GET /api/v1/blobs/{sha256}"]
+              "HEAD /api/v1/blobs/{sha256}", "PATCH /api/v1/blobs/{sha256}", "GET /api/v1/blobs/{sha256}",
+              "GET /api/v1/matters/{matter_id}/proxy", "GET /api/v1/audit/sensitive-reads"]
 
 # Validity the schema cannot say, so "a schema-valid request must be accepted" does not apply:
 # a cursor is signed by the server; a chunk must continue at the offset the server holds, fit
