@@ -22,6 +22,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from sync.proxy import add_workdays, workdays_between
@@ -95,7 +96,7 @@ def custody(page: Page, action: str, code: str) -> None:
 
 
 def test_proxy_story(context: BrowserContext, page: Page, browser: Browser, browser_context_args: dict[str, Any],
-                     server: Server) -> None:
+                     server: Server, request: pytest.FixtureRequest) -> None:
     errors = watch_errors(page)
     tag = uuid.uuid4().hex[:6]
     title = f"代办市民卡补办 {tag}"
@@ -209,6 +210,7 @@ def test_proxy_story(context: BrowserContext, page: Page, browser: Browser, brow
     expect(delivered).to_have_count(1)
     expect(delivered.get_by_test_id("signature-state")).to_have_text(zh["sig.uploading"])
     staff = server.api("staff1")
+    request.addfinalizer(staff.close)
     summary = staff.get(f"/matters/{matter_id}/proxy").json()
     assert summary["steps"][-1]["step"] == "delivered"
     assert summary["steps"][-1]["signature"]["state"] == "uploading"
@@ -278,6 +280,5 @@ def test_proxy_story(context: BrowserContext, page: Page, browser: Browser, brow
     assert local_record(apage, "matters", matter_id) is None
     apage.evaluate("(h) => { location.hash = h; }", "#/proxy")
     expect(apage.get_by_test_id("proxy-row").filter(has_text=title)).to_have_count(0)
-    staff.close()
     actx.close()
     assert errors == []
