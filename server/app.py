@@ -193,8 +193,11 @@ _ERRORS = {
     ("/api/v1/blobs/{sha256}", "head"): (400, 401, 404),
     ("/api/v1/blobs/{sha256}", "patch"): (400, 401, 409, 413, 422),
     ("/api/v1/blobs/{sha256}", "get"): (400, 401, 404),
+    ("/api/v1/matters/{matter_id}/proxy", "get"): (400, 401, 404),
+    ("/api/v1/audit/sensitive-reads", "get"): (400, 401, 403),
 }
 CODES_BY_STATUS = {400: "invalid_request", 401: "invalid_credentials | unauthorized | device_revoked",
+                   403: "forbidden",
                    404: "not_found", 409: "offset_mismatch", 410: "cursor_expired", 413: "too_large",
                    422: "hash_mismatch", 429: "rate_limited", 500: "internal"}
 

@@ -842,7 +842,7 @@ def test_what_the_audit_log_records_today(world: World) -> None:
 
 
 def test_reads_of_sensitive_matters_are_audited_on_the_staff_console(world: World) -> None:
-    """A 信访 (xinfang line) matter opened by staff writes a read.sensitive audit row; an ordinary one
+    """A 信访 (xinfang line) matter opened by staff writes a sensitive.read audit row; an ordinary one
     does not. Phones pulling such a matter are not audited yet (docs/security.md, open items)."""
     tg = world.targets["g1"]
     r = world.push(world.tokens["admin_all"], world.town.mut("matters", tg.matter, {"line": "xinfang"},
@@ -851,7 +851,7 @@ def test_reads_of_sensitive_matters_are_audited_on_the_staff_console(world: Worl
 
     def reads(mid: str) -> int:
         with contextlib.closing(sqlite3.connect(world.db)) as c:
-            return int(c.execute("SELECT count(*) FROM audit WHERE action = 'read.sensitive' AND record_id = ?",
+            return int(c.execute("SELECT count(*) FROM audit WHERE action = 'sensitive.read' AND record_id = ?",
                                  (mid,)).fetchone()[0])
 
     before, plain_before = reads(tg.matter), reads(world.targets["g2"].matter)

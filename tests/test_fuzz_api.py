@@ -47,7 +47,10 @@ OPERATIONS = ["GET /api/v1/health", "POST /api/v1/auth/login", "POST /api/v1/syn
 # Validity the schema cannot say, so "a schema-valid request must be accepted" does not apply:
 # a cursor is signed by the server; a chunk must continue at the offset the server holds, fit
 # inside Upload-Length and, when last, hash to the blob's name.
-NO_POSITIVE_ACCEPTANCE = {"GET /api/v1/sync/pull", "PATCH /api/v1/blobs/{sha256}"}
+# A proxy summary needs a matter the caller may see; the audit of sensitive reads is for staff only
+# (the fuzzing device is a grid worker's).
+NO_POSITIVE_ACCEPTANCE = {"GET /api/v1/sync/pull", "PATCH /api/v1/blobs/{sha256}",
+                          "GET /api/v1/matters/{matter_id}/proxy", "GET /api/v1/audit/sensitive-reads"}
 
 STATS: Counter[str] = Counter()
 ISSUED: set[str] = set()  # cursors the server gave out (stateful runs send them back)

@@ -277,16 +277,16 @@ def test_sensitive_reads_are_audited_and_admin_sees_them(con: Console) -> None:
     con.login("staff1")
     con.act(mid, action="triage", line="xinfang")
     assert con.matter(mid)["line"] == "xinfang"
-    before = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'read.sensitive'").fetchone()[0]
+    before = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'sensitive.read'").fetchone()[0]
     page = con.c.get(f"/staff/matters/{mid}")
     assert "敏感事项" in page.text
-    after = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'read.sensitive'").fetchone()[0]
+    after = con.store.conn.execute("SELECT count(*) FROM audit WHERE action = 'sensitive.read'").fetchone()[0]
     assert after == before + 1
     assert con.c.get("/staff/audit").status_code == 403
     con.c.cookies.clear()
     con.login("admin")
     audit = con.c.get("/staff/audit")
-    assert audit.status_code == 200 and "read.sensitive" in audit.text and "staff.triage" in audit.text
+    assert audit.status_code == 200 and "sensitive.read" in audit.text and "staff.triage" in audit.text
 
 
 def test_admin_manages_users_and_devices(con: Console) -> None:
@@ -512,3 +512,23 @@ def test_an_area_admin_administers_only_their_area(con: Console) -> None:
                                                                      "name_en": "x"}).status_code == 403
     audit = con.c.get("/staff/audit").text
     assert "<td>staff.login</td>" in audit and "<td>user.create</td>" not in audit
+
+
+def test_the_matter_page_shows_the_proxy_chain(con: Console) -> None:
+    t = con.town
+    agent = t.actors["agent"].user_id
+    mid = t.matter("w1", title="代办社保登记", category="proxy.social_insurance_registration", handling_mode="proxy",
+                   assignee_id=agent)
+    res = t.delegate(mid, who="agent", signature="7" * 64)          # the signature's bytes not uploaded yet
+    r = t.push1("agent", t.mut("matter_events", new_id(), {
+        "matter_id": mid, "kind": "custody", "for_resident_id": res,
+        "data": {"action": "received", "items": [{"code": "id_card", "form": "original"},
+                                                 {"code": "photo_1inch", "form": "copy"}]}}))
+    assert r.status == "applied", r
+    con.login("staff1")
+    page = con.c.get(f"/staff/matters/{mid}").text
+    section = page[page.index('id="proxy"'):page.index('id="timeline"')]
+    assert "王阿婆" in section and "签名上传中" in section                # uploading, never "missing"
+    assert "原件尚未归还群众" in section and "居民身份证" in section
+    custody = section[section.index('id="custody"'):]
+    assert custody.count("<tr>") == 3 and "在代办员处" in custody and "从群众处收取" in custody

@@ -16,7 +16,7 @@ from sync.store import loads
 from ..api import sniff
 from .core import Page, current_user, run, _page
 from .matters import _common
-from .records import household_of, is_sensitive
+from .records import audit_sensitive, household_of, is_sensitive
 
 PAGE_SIZE = 50
 
@@ -71,8 +71,9 @@ def _household_dossier(page: Page, household_id: str) -> Response[Any]:
     timeline = [{"kind": "visit", "at": v.get("visited_at") or "", "v": v} for v in visits] + \
                [{"kind": "matter", "at": m.get("raised_at") or "", "m": m} for m in matters]
     timeline.sort(key=lambda e: e["at"], reverse=True)
-    if any(is_sensitive(ctx["cats"], m) for m in matters):
-        page.audit("read.sensitive", "households", h.id, {"page": "dossier"})
+    shown = [m["id"] for m in matters if is_sensitive(ctx["cats"], m)]
+    if shown:
+        audit_sensitive(page, shown, "dossier")
     return page.render("staff/household.html", h=h, d=h.data, residents=residents, timeline=timeline,
                        grid_path=page.area_path(h.data.get("grid_id")), **ctx)
 

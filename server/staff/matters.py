@@ -16,14 +16,15 @@ from urllib.parse import urlencode
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
-from sync import workflow
+from sync import proxy, workflow
 from sync.engine import uuid7
 from sync.schema import LEVELS, LINES, URGENCIES
 from sync.store import StoredRecord, loads
 
 from .. import metrics
 from .core import FormData, Page, Refused, local_today, parse_date, run, run_form
-from .records import (attachments_of, blob_state, categories, category_name, conflicts_of, events_of, is_sensitive,
+from .records import (attachments_of, audit_sensitive, blob_state, categories, category_name, conflicts_of, events_of,
+                      is_sensitive,
                       matter_of, user_names, users_by_role)
 
 PAGE_SIZE = 50
@@ -35,9 +36,12 @@ SORTS = {
 }
 MOVE_LABELS = {"in_progress": "开始办理", "waiting_materials": "待补材料", "resolved": "办结",
                "closed": "核实销号", "reopened": "重新办理", "submitted": "退回待受理"}
-CUSTODY_ACTIONS = {"received": "从群众处收取", "handed_in": "交到窗口", "handed": "交到窗口",
-                   "returned": "退还群众", "collected": "从窗口取回"}
 OPEN_STATUSES = tuple(s for s in workflow.STATUSES if s not in metrics.FINISHED)
+
+
+def held_to(d: dict[str, Any]) -> str | None:
+    """The deadline a matter is held to: moved on by the days it waited for materials (docs/proxy.md)."""
+    return d.get("effective_deadline") or d.get("deadline")
 
 
 def working_days_after(start: date, days: int) -> date:
@@ -87,7 +91,8 @@ def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, 
         where.append("json_extract(m.data, '$.supervised') = 1")
     if f.get("overdue") == "1":
         fin = ",".join("?" * len(metrics.FINISHED))
-        where.append(f"json_extract(m.data, '$.deadline') < ? AND m.status NOT IN ({fin})")
+        where.append(f"coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')) < ? "
+                     f"AND m.status NOT IN ({fin})")
         args.extend([today, *metrics.FINISHED])
     if f.get("q"):
         like = "%" + f["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -105,7 +110,7 @@ def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, 
     out = []
     for mid, mdata, version, hid, hdata in rows:
         d, hd = loads(mdata), loads(hdata)
-        deadline = d.get("deadline")
+        deadline = held_to(d)
         out.append({"id": mid, "version": version, **d, "household": hd | {"id": hid},
                     "overdue": bool(deadline and deadline < today and d.get("status") not in metrics.FINISHED)})
     return out, total
@@ -115,8 +120,14 @@ def _common(page: Page) -> dict[str, Any]:
     cats = categories(page.store)
     return {"cats": cats, "cat_name": lambda code: category_name(cats, code, page.lang),
             "names": user_names(page.store), "lines": LINES, "levels": LEVELS, "urgencies": URGENCIES,
-            "statuses": workflow.STATUSES, "today": local_today().isoformat(), "move_labels": MOVE_LABELS,
-            "custody_actions": CUSTODY_ACTIONS}
+            "statuses": workflow.STATUSES, "today": local_today().isoformat(), "move_labels": MOVE_LABELS}
+
+
+def _audit_listed(page: Page, rows: list[dict[str, Any]], where: str) -> None:
+    cats = categories(page.store)
+    shown = [r["id"] for r in rows if is_sensitive(cats, r)]
+    if shown:
+        audit_sensitive(page, shown, where)
 
 
 @get("/staff/matters", include_in_schema=False)
@@ -131,6 +142,7 @@ def _matter_list(page: Page) -> Response[Any]:
     except ValueError:
         n = 1
     rows, total = query_matters(page, f, PAGE_SIZE, (n - 1) * PAGE_SIZE)
+    _audit_listed(page, rows, "list")
     assignees = users_by_role(page.store, ("proxy_agent", "grid_worker", "staff", "admin"))
     return page.render("staff/matters.html", rows=rows, total=total, f=f, n=n,
                        pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), assignees=assignees,
@@ -145,6 +157,7 @@ async def intake(request: Request) -> Response[Any]:
 def _intake(page: Page) -> Response[Any]:
     f = {"status": "submitted", "sort": "raised_asc", "area": page.query.get("area") or ""}
     rows, total = query_matters(page, f, 200)
+    _audit_listed(page, rows, "intake")
     return page.render("staff/intake.html", rows=rows, total=total, f=f, options=page.options(), **_common(page))
 
 
@@ -191,7 +204,7 @@ def _detail_context(page: Page, matter_id: str) -> dict[str, Any]:
     m, h = matter_of(page, matter_id)
     ctx = _common(page)
     if is_sensitive(ctx["cats"], m.data):
-        page.audit("read.sensitive", "matters", m.id, {"page": "matter"})
+        audit_sensitive(page, [m.id], "matter")
     events = events_of(page.store, m.id)
     record_ids = [m.id, *(e.id for e in events)]
     files = attachments_of(page.store, record_ids)
@@ -200,20 +213,26 @@ def _detail_context(page: Page, matter_id: str) -> dict[str, Any]:
     photos = [{"sha": s, "state": blob_state(page.store, s), **files.get(s, {})} for s in shas]
     residents = {r: page.store.get("residents", r) for r in
                  {m.data.get("resident_id"), *(e.data.get("for_resident_id") for e in events)} if r}
-    custody = [e for e in events if e.data.get("kind") == "custody"]
+    summary = proxy.matter_summary(page.store, m.id) if m.data.get("handling_mode") == "proxy" or any(
+        e.data.get("kind") in ("delegation", "custody", "step") for e in events) else None
+    for dl in (summary or {}).get("delegations", []):
+        if dl.get("authoriser_id") and dl["authoriser_id"] not in residents:
+            residents[dl["authoriser_id"]] = page.store.get("residents", dl["authoriser_id"])
+    materials = {mt.get("code"): mt for mt in ((ctx["cats"].get(m.data.get("category") or "") or {})
+                                               .get("materials") or [])}
     status = m.data.get("status") or workflow.INITIAL
     moves = workflow.next_statuses(status, page.user.role, m.data.get("assignee_id") == page.user.id)
     cat = ctx["cats"].get(m.data.get("category") or "") or {}
     suggested_deadline = working_days_after(local_today(), int(cat.get("deadline_days") or 10)).isoformat()
     return ctx | {
-        "m": m, "d": m.data, "h": h, "events": events, "photos": photos, "custody": custody,
+        "m": m, "d": m.data, "h": h, "events": events, "photos": photos, "proxy": summary, "materials": materials,
         "residents": {k: v.data for k, v in residents.items() if v is not None},
         "conflicts": conflicts_of(page.store, record_ids), "moves": moves, "status": status,
         "grid_path": page.area_path(h.data.get("grid_id")),
         "duplicates": duplicate_suggestions(page, m) if status == "submitted" else [],
         "assignable": assignable(page, h.data.get("grid_id")), "cat": cat,
         "suggested_deadline": suggested_deadline,
-        "overdue": bool(m.data.get("deadline") and m.data["deadline"] < local_today().isoformat()
+        "overdue": bool(held_to(m.data) and held_to(m.data) < local_today().isoformat()  # type: ignore[operator]
                         and status not in metrics.FINISHED),
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync import proxy
 from sync.store import SQLiteStore, StoredRecord, loads
 
 from .core import Page, Refused
@@ -46,7 +47,13 @@ def category_name(cats: dict[str, dict[str, Any]], code: str | None, lang: str) 
 def is_sensitive(cats: dict[str, dict[str, Any]], matter: dict[str, Any]) -> bool:
     """信访 and other sensitive matters: restricted and every read audited."""
     c = cats.get(matter.get("category") or "")
-    return bool(c and c.get("sensitive")) or matter.get("line") == "xinfang"
+    return bool(matter.get("sensitive")) or bool(c and c.get("sensitive")) or matter.get("line") == "xinfang"
+
+
+def audit_sensitive(page: Page, matter_ids: list[str], where: str) -> None:
+    """One ``sensitive.read`` audit row per sensitive matter a page showed (as for a phone's pull)."""
+    proxy.record_sensitive_reads(page.writer, page.user.id, page.actor().device_id,
+                                 [("matters", mid, mid) for mid in matter_ids], f"staff:{where}")
 
 
 def household_of(page: Page, household_id: str | None) -> StoredRecord:
