@@ -12,15 +12,13 @@ import anyio
 import msgspec
 from litestar import Request, Response, get, head, patch, post
 from litestar.datastructures import State
-from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import File
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from sync import accounts, engine, proxy
 from sync.errors import SyncError
-from sync.protocol import (ErrorResponse, Health, LoginResponse, LoginUser, PullResponse, PushResponse,
-                           login_decoder)
+from sync.protocol import (Health, LoginResponse, LoginUser, PullResponse, PushResponse, login_decoder)
 from sync.scope import Actor
 from sync.store import iso, utcnow
 
@@ -254,17 +252,7 @@ async def blob_get(request: Request, sha256: FromPath[str], state: State) -> Fil
                 headers={"Cache-Control": "private, max-age=31536000, immutable"})
 
 
-def _errors(*codes: int) -> dict[int, ResponseSpec]:
-    """Error responses for the OpenAPI document (each in the one error shape)."""
-    return {c: ResponseSpec(data_container=ErrorResponse, description=CODES_BY_STATUS.get(c, "error"),
-                            generate_examples=False) for c in (*codes, 500)}
-
-
-CODES_BY_STATUS = {401: "unauthorized | device_revoked", 403: "forbidden", 404: "not_found", 500: "internal"}
-
-
-@get("/api/v1/matters/{matter_id:str}/proxy", operation_id="proxyMatter", tags=["proxy"],
-     responses=_errors(401, 404))
+@get("/api/v1/matters/{matter_id:str}/proxy", operation_id="proxyMatter", tags=["proxy"])
 async def proxy_matter(request: Request, matter_id: FromPath[str], state: State) -> dict[str, Any]:
     """A proxy matter's delegations, custody trail, steps and feedback, with the upload state of
     every signature (docs/proxy.md). Only for users who see the matter; a sensitive one is audited."""
@@ -283,8 +271,7 @@ async def proxy_matter(request: Request, matter_id: FromPath[str], state: State)
     return await anyio.to_thread.run_sync(work)
 
 
-@get("/api/v1/audit/sensitive-reads", operation_id="sensitiveReads", tags=["proxy"],
-     responses=_errors(401, 403))
+@get("/api/v1/audit/sensitive-reads", operation_id="sensitiveReads", tags=["proxy"])
 async def sensitive_reads(request: Request, state: State, matter_id: FromQuery[str | None] = None) -> dict[str, Any]:
     """Who read which sensitive matter (信访), when and how: staff of its area and admins only."""
     def work() -> dict[str, Any]:
