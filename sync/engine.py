@@ -738,7 +738,8 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
                                          "incoming_at": edit.at, "current_at": am.get("at"),
                                          "current_by": am.get("u"), "winner": "current",
                                          "status": matter.data.get("status"), "kind": kind,
-                                         "step": fields.get("step"), "to": fields.get("to")}},
+                                         "step": fields.get("step"), "to": fields.get("to"),
+                                         "title": matter.data.get("title")}},
                         others, _area_of(ctx, "matters", matter.data))
         status_result = "conflict"
     return PushResult(mid=m.mid, status=status_result, version=version, conflict_id=cid, id=rid)

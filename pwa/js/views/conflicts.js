@@ -27,6 +27,9 @@ export async function describe(c) {
     const mid = (rec && rec.matter_id) || f.matter_id;
     const m = mid ? await model.view("matters", mid) : null;
     if (m) return m.title || "";
+    // a delegation conflict reaches an agent whose phone no longer holds the matter: it names it
+    const a = c.kind === "delegation" && c.fields && c.fields.assignee_id;
+    if (a && a.title) return a.title;
   }
   const hid = f.household_id || (rec && rec.household_id);
   const hh = hid ? await model.view("households", hid) : null;
