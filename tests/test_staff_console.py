@@ -532,3 +532,29 @@ def test_the_matter_page_shows_the_proxy_chain(con: Console) -> None:
     assert "原件尚未归还群众" in section and "居民身份证" in section
     custody = section[section.index('id="custody"'):]
     assert custody.count("<tr>") == 3 and "在代办员处" in custody and "从群众处收取" in custody
+
+
+def test_staff_decide_an_agents_work_that_arrived_after_reassignment(con: Console) -> None:
+    from sync import accounts
+    t = con.town
+    agent2 = accounts.create_user(con.store, "agent2", "demo", "proxy_agent", [t.ids["v1"]],
+                                  password_hash=con.store.password_hash(t.actors["agent"].user_id))
+    agent = t.actors["agent"].user_id
+    mid = t.matter("w1", title="代办医保", category="proxy.social_insurance_registration", handling_mode="proxy",
+                   assignee_id=agent)
+    t.delegate(mid)
+    assert t.push1("agent", t.mut("matter_events", new_id(), {
+        "matter_id": mid, "kind": "step", "step": "accepted", "from": "submitted", "to": "in_progress"})).status == "applied"
+    con.login("staff1")
+    assert "msg=dispatched" in con.act(mid, action="reassign", assignee_id=agent2).headers["location"]
+    r = t.push1("agent", t.mut("matter_events", new_id(), {"matter_id": mid, "kind": "step",
+                                                           "step": "submitted_to_window", "note": "已交窗口"}))
+    assert r.status == "conflict", r
+    listing = con.c.get("/staff/conflicts").text
+    assert "改派后收到的代办操作" in listing
+    detail = con.c.get(f"/staff/conflicts/{r.conflict_id}")
+    assert "agent2" in detail.text and "agent1" in detail.text        # names, not ids, side by side
+    res = con.c.post(f"/staff/conflicts/{r.conflict_id}/resolve",
+                     data={"csrf": csrf(detail.text), "resolution": "incoming"}, follow_redirects=False)
+    assert "msg=resolved" in res.headers["location"]
+    assert con.store.get("matter_events", r.id).data["applied"] is True  # type: ignore[union-attr]

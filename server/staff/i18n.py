@@ -6,6 +6,7 @@ Templates write ``{{ t("待受理") }}``; a test checks that every such string h
 from __future__ import annotations
 
 EN: dict[str, str] = {
+    '代办员在失去这件事项之后（改派或办结）提交了操作：采用提交的值即承认这一步，保留当前值即不予承认。': 'The agent recorded this after losing the matter (reassigned or closed): take incoming to let the step count, keep current to not.',
     '待补材料期间办理时限暂停': 'Deadline clock paused while waiting for materials',
     '个工作日': 'working days',
     '暂停中，自': 'paused since',

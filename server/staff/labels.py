@@ -43,6 +43,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "field": ("同时修改", "Concurrent edits"), "delete": ("修改与删除", "Edit vs delete"),
         "update_deleted": ("修改已删除记录", "Edit of a deleted record"),
         "transition": ("状态冲突", "Contested status change"), "rejected": ("被拒绝的修改", "Rejected change"),
+        "delegation": ("改派后收到的代办操作", "Agent's work after reassignment"),
     },
     "collection": {"households": ("住户", "Household"), "residents": ("家庭成员", "Resident"),
                    "visits": ("走访", "Visit"), "matters": ("事项", "Matter"),
