@@ -135,8 +135,9 @@ def floor_bytes(changes: list[dict[str, Any]]) -> tuple[int, int]:
     for ch in changes:
         if ch.get("removed") or ch.get("deleted"):
             continue
-        d = {k: v for k, v in ch["data"].items() if k not in ("version", "deleted")}
-        recs.append({"collection": ch["collection"], **d})
+        # the id from the change: a lean page (as the PWA asks) leaves it out of `data`
+        d = {k: v for k, v in ch["data"].items() if k not in ("id", "version", "deleted")}
+        recs.append({"collection": ch["collection"], "id": ch["id"], **d})
     raw = json.dumps(recs, ensure_ascii=False, separators=(",", ":")).encode()
     return len(raw), len(gzip.compress(raw, 9))
 
