@@ -1,7 +1,7 @@
 """Scenario 6: the PWA itself in headless Chromium (Debian's, /usr/bin/chromium).
 
 - the app shell: every file sw.js precaches, as the server sends it with ``Accept-Encoding: gzip``
-  (plus sw.js itself), the way e2e/measure_shell.py counts it;
+  (plus sw.js itself);
 - opening offline: a phone's browser profile signed in once online (first sync of the whole grid),
   then the browser started again with no network, from navigation start to the first household
   row on screen (median of several cold starts; also with the CPU slowed 4× for a cheap phone);
