@@ -23,9 +23,7 @@ are given a correctly signed session cookie (as a staff member demoted since wou
 Outcomes: ``visible``/``hidden`` (pull: the record is on the subject's replica or not),
 ``full``/``masked`` (the resident's ID number as pulled), ``applied``/``forbidden`` (push result),
 ``<status>`` or ``<status> <code>`` (HTTP status and protocol error code),
-``303 <path>`` (a redirect). Cells marked ``!`` are known defects: the outcome is what should be,
-and the cell is an expected failure until fixed (strict, so fixing it turns the suite red until
-the ``!`` is removed).
+``303 <path>`` (a redirect). There are no known-defect cells: a defect is fixed, not tabled.
 
 Zero leaks: besides its own outcome, every response a subject gets for an ``other``, ``no_token``
 or ``revoked`` cell is searched for the other scope's marker strings (its address, names, ID
@@ -254,7 +252,7 @@ def parse_matrix(text: str) -> list[tuple[str, str, str, str]]:
         m = re.match(r"^((?:GET|POST) \S+|\w+)\s+(\w+)\s+(.*)$", line.strip())
         assert m, line
         action, role, rest = m.groups()
-        outcomes = re.findall(r"!?(?:\d{3}(?: /\S*| [a-z_]+)?|[a-z_]+)", rest)
+        outcomes = re.findall(r"(?:\d{3}(?: /\S*| [a-z_]+)?|[a-z_]+)", rest)
         assert len(outcomes) == len(COLUMNS), (line, outcomes)
         cells += [(action, role, col, out) for col, out in zip(COLUMNS, outcomes)]
     return cells
@@ -635,8 +633,7 @@ def _other_markers(w: World, role: str, column: str) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize("action,role,column,expected", [
-    pytest.param(a, r, c, e.lstrip("!"), id=f"{a}|{r}|{c}",
-                 marks=[pytest.mark.xfail(strict=True, reason="known defect")] if e.startswith("!") else [])
+    pytest.param(a, r, c, e, id=f"{a}|{r}|{c}")
     for a, r, c, e in CELLS])
 def test_authorisation_cell(world: World, action: str, role: str, column: str, expected: str) -> None:
     if " " in action:
