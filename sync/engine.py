@@ -25,16 +25,14 @@ from .merge import Edit
 from .protocol import (MAX_MUTATIONS, PROTOCOL_VERSION, Change, MutationIn, PullResponse, PushRequest,
                        PushResponse, PushResult, push_decoder)
 from .schema import COLLECTIONS, PUSHABLE, Collection, blob_refs, is_uuid, parse_at, validate_fields
-from .scope import (HOUSEHOLD_LINKED, Actor, area_keys, conflict_keys, delegation_keys, mask_for,
-                    may_write_data, scope_hash, user_keys, user_record_keys, visible)
+from .scope import (HOUSEHOLD_LINKED, SENSITIVE_CHAIN_LEVELS, SENSITIVE_KEY, Actor, area_keys, conflict_keys,
+                    delegation_keys, mask_for, matter_sensitive, may_write_data, scope_hash, user_keys,
+                    user_record_keys, visible)
 from .store import AreaTree, SQLiteStore, StoredRecord, iso, utcnow
 
 STAFF_ROLES = ("staff", "admin")
-# A key nobody holds: it marks a sensitive matter and everything that hangs off it, so that pull
-# can audit every read of one (sensitive_reads) without looking the matter up.
-SENSITIVE_KEY = "x:sensitive"
-# Areas whose keys still see a sensitive matter: the town's staff and above, not the village's grids.
-SENSITIVE_CHAIN_LEVELS = frozenset({"province", "city", "county", "district", "town", "street"})
+# The largest version a phone's JavaScript counts exactly (2**53 - 1): any base above it is no version.
+MAX_VERSION = (1 << 53) - 1
 
 # Who may create / update / delete records of each collection (scope is checked separately).
 PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -177,7 +175,10 @@ def _reject(ctx: _Ctx, m: MutationIn, e: MutationRejected, cid: str | None = Non
     cid = cid or uuid7()
     area = None
     if isinstance(m.collection, str) and m.collection in HOUSEHOLD_LINKED and rid and is_uuid(rid):
-        area = _area_of_existing(ctx, m.collection, rid)
+        target = ctx.store.get(m.collection, rid.lower())
+        # only a record the author may see gives the rejection its place (finding 8: no oracle)
+        if target is not None and visible(ctx.keys, target.keys):
+            area = _area_of(ctx, m.collection, target.data)
     mutation = _mutation_json(m)
     data = {"kind": "rejected", "collection": m.collection if isinstance(m.collection, str) else None,
             "record_id": rid, "mutation": mutation, "fields": None,
@@ -214,8 +215,9 @@ def _apply(ctx: _Ctx, m: MutationIn) -> PushResult:
         raise MutationRejected("invalid_request", "op: must be upsert or delete")
     if not is_uuid(m.id):
         raise MutationRejected("invalid_request", "id: must be a UUID string made on the device")
-    if isinstance(m.base, bool) or not isinstance(m.base, int) or m.base < 0:
-        raise MutationRejected("invalid_request", "base: must be a whole number, 0 for a new record")
+    if isinstance(m.base, bool) or not isinstance(m.base, int) or not 0 <= m.base <= MAX_VERSION:
+        raise MutationRejected("invalid_request", "base: must be a whole number from 0 (a new record) "
+                                                  f"to {MAX_VERSION}")
     try:
         at = parse_at(m.at)
     except ValueError:
@@ -229,6 +231,14 @@ def _apply(ctx: _Ctx, m: MutationIn) -> PushResult:
     if coll_name == "conflicts":
         return _resolve_conflict(ctx, m, rid, edit)
     existing = ctx.store.get(coll_name, rid)
+    if existing is not None and not visible(ctx.keys, existing.keys):
+        # Scope before anything else (issue 12, finding 8): a record outside the pusher's scope is
+        # answered exactly as one that does not exist, so neither its version, its kind of record
+        # nor its place can be learnt from the answer. A create that reuses its id is refused with
+        # the same words as any id collision (ids are made on phones: that one bit cannot be hidden).
+        if m.op == "upsert" and m.base == 0:
+            raise MutationRejected("id_collision", f"id: another {coll_name} record already has this id")
+        raise _unknown(coll_name, rid)
     if m.op == "delete":
         return _delete(ctx, m, coll, rid, existing, edit)
     if m.base == 0 and existing is None:
@@ -241,10 +251,16 @@ def _apply(ctx: _Ctx, m: MutationIn) -> PushResult:
             raise MutationRejected("id_collision", f"id: another {coll_name} record already has this id")
         raise MutationRejected("invalid_request", f"{coll_name} is append-only: records are created, never changed")
     if existing is None:
-        raise MutationRejected("invalid_base", f"base: {coll_name} {rid} does not exist, so base must be 0")
+        raise _unknown(coll_name, rid)
     if m.base == 0 and existing.created_by != ctx.actor.user_id:
         raise MutationRejected("id_collision", f"id: another {coll_name} record already has this id")
     return _update(ctx, m, coll, existing, edit)
+
+
+def _unknown(coll: str, rid: str) -> MutationRejected:
+    """The one answer for a record that does not exist and for one outside the pusher's scope."""
+    return MutationRejected("forbidden", f"id: no {coll} record {rid} in your area "
+                                         "(it does not exist, or it is outside your area)")
 
 
 def _check_role(ctx: _Ctx, coll: str, op: str) -> None:
@@ -279,10 +295,77 @@ def _check_field_writers(ctx: _Ctx, coll: Collection, fields: dict[str, Any], ex
 # -- references and keys ------------------------------------------------------------------------
 
 def _live(ctx: _Ctx, coll: str, rid: Any, what: str) -> StoredRecord:
+    """A referenced record that exists, is not deleted and is in the pusher's scope.
+
+    A reference to a record outside scope is answered exactly as one to a record that does not
+    exist (finding 8): the answer must not tell whether an id is used somewhere else.
+    """
     rec = ctx.store.get(coll, rid) if isinstance(rid, str) else None
-    if rec is None or rec.deleted:
-        raise MutationRejected("invalid_request", f"{what}: no {coll} record {rid}")
+    if rec is None or rec.deleted or not visible(ctx.keys, rec.keys):
+        raise MutationRejected("forbidden", f"{what}: no {coll} record {rid} in your area "
+                                            "(it does not exist, or it is outside your area)")
     return rec
+
+
+def _has_area_authority(ctx: _Ctx, area_id: str | None, chain_only: bool = False) -> bool:
+    """Whether the pusher holds the place itself (an ``a:`` key on its path), not a delegation.
+
+    ``chain_only``: authority at the level that handles sensitive (信访) matters, town and above.
+    """
+    if not area_id or area_id not in ctx.tree:
+        return False
+    return any(f"a:{x}" in ctx.keys and (not chain_only or ctx.tree.level.get(x) in SENSITIVE_CHAIN_LEVELS)
+               for x in ctx.tree.path(area_id))
+
+
+# The fields that decide where a record lives, and so who sees it (issue 12, finding 1).
+SCOPE_FIELDS: dict[str, tuple[str, ...]] = {
+    "households": ("grid_id",),
+    "residents": ("household_id",),
+    "visits": ("household_id",),
+    "matters": ("household_id", "category", "line", "assignee_id"),
+    "matter_events": ("matter_id",),
+    "attachments": ("record_collection", "record_id"),
+}
+
+
+def _check_update(ctx: _Ctx, coll: Collection, existing: StoredRecord, fields: dict[str, Any]) -> None:
+    """Every check an update of an existing record must pass: who may write it, its fields and its place.
+
+    One function for every write path that changes an existing record: a push's update and a
+    conflict's resolution alike (finding 3: a resolution is a write).
+    """
+    _check_role(ctx, coll.name, "update")
+    _check_scope(ctx, coll.name, existing.keys, existing.id)
+    _check_field_writers(ctx, coll, fields, existing.data)
+    new = dict(existing.data)
+    new.update({k: v for k, v in fields.items() if not coll.by_name[k].set_valued})
+    moved = [f for f in SCOPE_FIELDS.get(coll.name, ()) if f in fields and fields[f] != existing.data.get(f)]
+    if coll.name == "households" and "grid_id" in moved and fields["grid_id"] not in ctx.tree:
+        raise MutationRejected("invalid_request", "fields.grid_id: no such area")
+    if coll.name == "residents" and "household_id" in moved:
+        _live(ctx, "households", fields["household_id"], "fields.household_id")
+    if moved:
+        # Re-homing a record (or changing who may see it) needs the place itself, old and new: a
+        # record held only through a delegation (an agent's, a dispatched worker's) is never moved.
+        old_area, new_area = _area_of(ctx, coll.name, existing.data), _area_of(ctx, coll.name, new)
+        if not (_has_area_authority(ctx, old_area) and _has_area_authority(ctx, new_area)):
+            raise MutationRejected("forbidden", f"fields.{moved[0]}: only someone responsible for both the old and "
+                                                f"the new place may move this {coll.name} record")
+    if coll.name == "matters":
+        if "assignee_id" in moved:
+            if not ctx.actor.is_staff:
+                raise MutationRejected("forbidden", "fields.assignee_id: only staff dispatch (派单) a matter")
+            if fields["assignee_id"]:
+                _check_assignee(ctx, fields["assignee_id"], existing.data["household_id"], creating=False)
+        if fields.get("resident_id"):
+            _check_resident(ctx, fields["resident_id"], existing.data["household_id"])
+        was = bool(existing.data.get("sensitive"))
+        if was and not matter_sensitive(new, _category(ctx, new.get("category"))) and not (
+                ctx.actor.is_staff and _has_area_authority(ctx, _area_of(ctx, "matters", existing.data), True)):
+            # Lowering a 信访 matter to an ordinary one would hand it to the grid's phones.
+            raise MutationRejected("forbidden", "fields.category: only town staff may make a sensitive (信访) "
+                                                "matter an ordinary one")
 
 
 def _household_grid(ctx: _Ctx, household_id: str) -> str | None:
@@ -411,11 +494,31 @@ def _category(ctx: _Ctx, code: Any) -> dict[str, Any] | None:
 
 def _derive_matter(ctx: _Ctx, data: dict[str, Any]) -> None:
     """The computed fields of a matter that follow from its other fields (in place)."""
-    cat = _category(ctx, data.get("category"))
-    data["sensitive"] = bool(cat and cat.get("sensitive"))
+    data["sensitive"] = matter_sensitive(data, _category(ctx, data.get("category")))
     data.setdefault("paused_workdays", 0)
     data.setdefault("paused_since", None)
     data["effective_deadline"] = proxy.effective_deadline(data.get("deadline"), data.get("paused_workdays") or 0)
+
+
+def _rederive_matters(ctx: _Ctx, code: Any) -> None:
+    """A category became sensitive (or stopped being): its matters follow, and so do their keys.
+
+    Otherwise a 信访 category flagged after the fact would leave its matters on the grid's phones.
+    """
+    if not isinstance(code, str) or not code:
+        return
+    for rec in ctx.store.get_many("matters", ctx.store.matter_ids_in_category(code)).values():
+        data = dict(rec.data)
+        _derive_matter(ctx, data)
+        if data.get("sensitive") == rec.data.get("sensitive"):
+            continue
+        seq = ctx.store.next_seq()
+        meta = dict(rec.meta, sensitive={"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin})
+        keys = _keys_for(ctx, "matters", rec.id, data)
+        _write(ctx, StoredRecord("matters", rec.id, seq, rec.deleted, data, meta, sorted(keys), rec.created_at,
+                                 ctx.now_iso, rec.created_by, ctx.actor.user_id), rec.keys, seq)
+        if set(keys) != set(rec.keys):
+            _cascade(ctx, "matters", rec.id)
 
 
 def _events_of(ctx: _Ctx, matter_id: str) -> list[dict[str, Any]]:
@@ -473,7 +576,11 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
         if fields["grid_id"] not in ctx.tree:
             raise MutationRejected("invalid_request", "fields.grid_id: no such area")
     elif coll.name in ("residents", "visits", "matters"):
-        _live(ctx, "households", fields["household_id"], "fields.household_id")
+        # The parent first (finding 2): a record hangs off a household its author may write, whatever
+        # keys the new record itself would get (a sensitive matter's are narrowed to its handling chain).
+        if _agents_village_household(ctx, coll.name, fields) is None:
+            household = _live(ctx, "households", fields["household_id"], "fields.household_id")
+            _check_scope(ctx, "households", household.keys, household.id)
         if coll.name == "visits":
             computed["worker_id"] = ctx.actor.user_id
         if coll.name == "matters":
@@ -488,7 +595,8 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
         return _create_event(ctx, m, coll, rid, fields, edit)
     elif coll.name == "attachments":
         if fields["record_collection"] in HOUSEHOLD_LINKED:
-            _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
+            target = _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
+            _check_scope(ctx, target.collection, target.keys, target.id)
     seq = ctx.store.next_seq()
     edit.version = seq
     data, meta = merge.create_record(coll, fields, edit)
@@ -510,10 +618,26 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
     return PushResult(mid=m.mid, status="applied", version=seq, id=rid)
 
 
+def _agents_village_household(ctx: _Ctx, coll: str, fields: dict[str, Any]) -> StoredRecord | None:
+    """不下山: a resident asks the proxy agent of their village directly, and the agent files the
+    matter for them, handed to themselves. The one create on a household the agent does not yet
+    hold; it must lie in the agent's own village (``_check_assignee`` checks the hand-over)."""
+    if coll != "matters" or ctx.actor.role != "proxy_agent" or fields.get("assignee_id") != ctx.actor.user_id:
+        return None
+    h = ctx.store.get("households", fields["household_id"])
+    if h is None or h.deleted:
+        return None
+    village = ctx.tree.village_of(h.data.get("grid_id") or "")
+    if village is None or not any(village in ctx.tree.path(a) or a in ctx.tree.path(village) for a in ctx.actor.areas):
+        return None
+    return h
+
+
 def _check_resident(ctx: _Ctx, resident_id: str, household_id: str) -> None:
-    r = _live(ctx, "residents", resident_id, "fields.resident_id")
-    if r.data.get("household_id") != household_id:
-        raise MutationRejected("invalid_request", "fields.resident_id: this resident belongs to another household")
+    r = ctx.store.get("residents", resident_id)
+    if r is None or r.deleted or r.data.get("household_id") != household_id:
+        # one answer whether the resident does not exist or lives elsewhere (finding 8)
+        raise MutationRejected("invalid_request", f"fields.resident_id: no resident {resident_id} in this household")
 
 
 def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bool) -> None:
@@ -534,12 +658,12 @@ def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bo
 
 def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, edit: Edit) -> PushResult:
     _check_role(ctx, coll.name, "update")
+    _check_scope(ctx, coll.name, existing.keys, existing.id)
+    fields = validate_fields(coll, m.fields, create=False)
+    _check_update(ctx, coll, existing, fields)
     base = ctx.store.known_base(m.base)   # a version lost in a restore: the phone saw the whole copy
     if base == m.base and base > existing.version:
         raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
-    _check_scope(ctx, coll.name, existing.keys, existing.id)
-    fields = validate_fields(coll, m.fields, create=False)
-    _check_field_writers(ctx, coll, fields, existing.data)
     area = _area_of(ctx, coll.name, existing.data)
     if existing.deleted:
         # Protocol §6: a record deleted since base is never brought back by an update.
@@ -549,16 +673,6 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
                         [existing.updated_by], area)
         return PushResult(mid=m.mid, status="conflict", version=existing.version, conflict_id=deleted_cid,
                           id=existing.id)
-    if coll.name == "households" and "grid_id" in fields and fields["grid_id"] not in ctx.tree:
-        raise MutationRejected("invalid_request", "fields.grid_id: no such area")
-    if coll.name == "matters":
-        if "assignee_id" in fields and fields["assignee_id"] != existing.data.get("assignee_id"):
-            if not ctx.actor.is_staff:
-                raise MutationRejected("forbidden", "fields.assignee_id: only staff dispatch (派单) a matter")
-            if fields["assignee_id"]:
-                _check_assignee(ctx, fields["assignee_id"], existing.data["household_id"], creating=False)
-        if fields.get("resident_id"):
-            _check_resident(ctx, fields["resident_id"], existing.data["household_id"])
     seq = ctx.store.next_seq()
     edit.version = seq
     d = merge.merge_update(coll, existing.data, existing.meta, base, fields, edit)
@@ -573,7 +687,6 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
         meta.update(d.meta_only)
         meta.update(d.meta)
         keys = _keys_for(ctx, coll.name, existing.id, data)
-        _check_scope(ctx, coll.name, keys, existing.id)
         rec = StoredRecord(coll.name, existing.id, seq, False, data, meta, sorted(keys), existing.created_at,
                            ctx.now_iso, existing.created_by, ctx.actor.user_id)
         _write(ctx, rec, existing.keys, seq)
@@ -582,6 +695,8 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
             _cascade(ctx, coll.name, existing.id)
         if coll.name == "matters" and "assignee_id" in d.changes:
             _delegation_changed(ctx, data)
+        if coll.name == "categories" and any(k in d.changes for k in ("sensitive", "code")):
+            _rederive_matters(ctx, data.get("code"))
     if d.conflicts:
         cid = _conflict(ctx, m, "field", coll.name, existing.id,
                         {k: c.as_json() for k, c in d.conflicts.items()},
@@ -593,13 +708,13 @@ def _delete(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, existing: Stor
             edit: Edit) -> PushResult:
     if coll.append_only:
         raise MutationRejected("invalid_request", f"{coll.name} is append-only: records are never deleted")
-    _check_role(ctx, coll.name, "delete")
     if existing is None:
-        raise MutationRejected("not_found", f"id: there is no {coll.name} record {rid} to delete")
+        raise _unknown(coll.name, rid)
+    _check_role(ctx, coll.name, "delete")
+    _check_scope(ctx, coll.name, existing.keys, rid)
     base = ctx.store.known_base(m.base)   # a version lost in a restore: the phone saw the whole copy
     if base == m.base and base > existing.version:
         raise MutationRejected("invalid_base", f"base: {m.base} is newer than the record's version {existing.version}")
-    _check_scope(ctx, coll.name, existing.keys, rid)
     if existing.deleted:
         return PushResult(mid=m.mid, status="applied", version=existing.version, id=rid)
     if merge.record_changed_by_other_since(existing.meta, base, ctx.actor.origin):
@@ -630,16 +745,22 @@ def _tombstone(ctx: _Ctx, existing: StoredRecord, at: str) -> int:
 
 def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: dict[str, Any],
                   edit: Edit) -> PushResult:
-    matter = _live(ctx, "matters", fields["matter_id"], "fields.matter_id")
+    matter = ctx.store.get("matters", fields["matter_id"])
+    if matter is None or matter.deleted or not (visible(ctx.keys, matter.keys) or _was_delegated(ctx, matter.id)):
+        # Outside scope reads as unknown (finding 8); an agent whose delegation ended meanwhile still
+        # reaches the matter, so that the work done offline is kept for staff to decide (below).
+        raise MutationRejected("forbidden", f"fields.matter_id: no matters record {fields['matter_id']} "
+                                            "in your area (it does not exist, or it is outside your area)")
     kind = fields["kind"]
     cat = _category(ctx, matter.data.get("category"))
     checked = proxy.check_event_data(fields, (cat or {}).get("materials"))
     if kind in ("delegation", "custody", "step", "feedback"):
         fields["data"] = checked
     if fields.get("for_resident_id"):
-        r = _live(ctx, "residents", fields["for_resident_id"], "fields.for_resident_id")
-        if r.data.get("household_id") != matter.data.get("household_id"):
-            raise MutationRejected("invalid_request", "fields.for_resident_id: not a resident of the matter's household")
+        r = ctx.store.get("residents", fields["for_resident_id"])
+        if r is None or r.deleted or r.data.get("household_id") != matter.data.get("household_id"):
+            raise MutationRejected("invalid_request", "fields.for_resident_id: no such resident in the matter's "
+                                                      "household")
     if kind == "delegation":
         agent = ctx.store.get("users", fields["for_user_id"])
         if agent is None or agent.deleted or agent.data.get("active") is False \
@@ -745,6 +866,12 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
     return PushResult(mid=m.mid, status=status_result, version=version, conflict_id=cid, id=rid)
 
 
+def _was_delegated(ctx: _Ctx, matter_id: str) -> bool:
+    """Whether the pushing proxy agent holds a delegation event of this matter (current or ended)."""
+    return ctx.actor.role == "proxy_agent" and any(
+        e.get("kind") == "delegation" and e.get("for_user_id") == ctx.actor.user_id for e in _events_of(ctx, matter_id))
+
+
 def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str, level: str | None = None) -> StoredRecord:
     """Move a matter (already validated) and keep delegation scope in step.
 
@@ -827,7 +954,7 @@ def _resolve_conflict(ctx: _Ctx, m: MutationIn, rid: str, edit: Edit) -> PushRes
         raise MutationRejected("invalid_request", f"a {kind} conflict is resolved with current or incoming")
     resolver = Edit(0, ctx.now_iso, ctx.actor.user_id, ctx.actor.origin)
     target_coll = c.data.get("collection")
-    if resolution != "current" or kind in ("update_deleted", "field"):
+    if resolution != "current" or (kind in ("update_deleted", "field") and _may_still_write(ctx, c)):
         _apply_resolution(ctx, c, kind, resolution, value, resolver, target_coll)
     seq = ctx.store.next_seq()
     data = dict(c.data)
@@ -842,6 +969,21 @@ def _resolve_conflict(ctx: _Ctx, m: MutationIn, rid: str, edit: Edit) -> PushRes
     return PushResult(mid=m.mid, status="applied", version=seq, id=c.id)
 
 
+def _may_still_write(ctx: _Ctx, c: StoredRecord) -> bool:
+    """Whether the resolver may still write the conflict's record. An author who has lost it since
+    (household moved away, delegation ended) can still dismiss the conflict ("current"), which then
+    writes nothing; any other choice goes through the checks of an update and is refused."""
+    target_coll, rid = c.data.get("collection"), c.data.get("record_id")
+    if target_coll not in COLLECTIONS or not isinstance(rid, str):
+        return False
+    target = ctx.store.get(target_coll, rid)
+    if target is None:
+        return False
+    if target_coll in HOUSEHOLD_LINKED:
+        return may_write_data(ctx.keys, target.keys)
+    return ctx.actor.role == "admin"
+
+
 def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, value: Any, resolver: Edit,
                       target_coll: str | None) -> None:
     rid = c.data.get("record_id")
@@ -852,6 +994,8 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
         if event is None:
             return
         matter = ctx.store.get("matters", event.data["matter_id"])
+        if matter is not None:
+            _check_scope(ctx, "matters", matter.keys, matter.id)   # staff of the matter's place only
         to = event.data.get("to")
         if matter is not None and to:
             current = matter.data.get("status") or workflow.INITIAL
@@ -860,13 +1004,7 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
                                        "Resolve with current and make the move from its present status.")
             _set_status(ctx, matter, to, ctx.now_iso)
         if event.data.get("applied") is False:
-            seq = ctx.store.next_seq()
-            data = dict(event.data, applied=True)
-            meta = dict(event.meta, applied={"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id,
-                                             "o": ctx.actor.origin})
-            ctx.store.put(StoredRecord("matter_events", event.id, seq, False, data, meta, event.keys,
-                                       event.created_at, ctx.now_iso, event.created_by, ctx.actor.user_id),
-                          event.keys, seq)
+            _mark_applied(ctx, event)
         return
     if kind == "transition":
         event = ctx.store.get("matter_events", rid)
@@ -875,6 +1013,7 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
         matter = ctx.store.get("matters", event.data["matter_id"])
         if matter is None:
             return
+        _check_scope(ctx, "matters", matter.keys, matter.id)
         current, to = matter.data.get("status") or workflow.INITIAL, event.data["to"]
         was = ((c.data.get("fields") or {}).get("status") or {}).get("current")
         # Staff decide a contested move: allowed when it is a move of the table from where the matter
@@ -883,17 +1022,16 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
             raise MutationRejected("invalid_transition", f"the matter is now {current}; it cannot go to {to}. "
                                    "Resolve with current and make the move from its present status.")
         _set_status(ctx, matter, to, ctx.now_iso)
-        seq = ctx.store.next_seq()
-        data = dict(event.data, applied=True)
-        meta = dict(event.meta, applied={"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin})
-        ctx.store.put(StoredRecord("matter_events", event.id, seq, False, data, meta, event.keys, event.created_at,
-                                   ctx.now_iso, event.created_by, ctx.actor.user_id), event.keys, seq)
+        _mark_applied(ctx, event)
         return
     coll = COLLECTIONS[target_coll]
     target = ctx.store.get(target_coll, rid)
     if target is None:
         return
     if kind == "delete":  # incoming: the stale delete goes through after all
+        # a write like any delete: the resolver must be allowed to delete it, in its place, today
+        _check_role(ctx, target_coll, "delete")
+        _check_scope(ctx, target_coll, target.keys, rid)
         if not target.deleted:
             _tombstone(ctx, target, ctx.now_iso)
         return
@@ -911,7 +1049,14 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
         chosen = {k: v["current"] for k, v in conflict_fields.items()}
     else:  # current, for update_deleted: the record stays deleted
         return
-    chosen = {k: v for k, v in chosen.items() if k in coll.by_name and not coll.by_name[k].set_valued}
+    chosen = {k: v for k, v in chosen.items()
+              if k in coll.by_name and not coll.by_name[k].set_valued and not coll.by_name[k].computed}
+    if resolution != "value":
+        # the stored sides were valid when they were pushed; the catalogue or the tree may have moved since
+        chosen = validate_fields(coll, chosen, create=False)
+    # A resolution is a write (finding 3): exactly the checks of an update, made for the resolver now:
+    # role, scope of the record as it is, who may write each field, references and both places.
+    _check_update(ctx, coll, target, chosen)
     seq = ctx.store.next_seq()
     data = dict(target.data)
     meta = dict(target.meta)
@@ -922,12 +1067,24 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
     if target_coll == "matters":
         _derive_matter(ctx, data)
     keys = _keys_for(ctx, target_coll, rid, data)
-    ctx.store.put(StoredRecord(target_coll, rid, seq, deleted, data, meta, sorted(keys), target.created_at,
-                               ctx.now_iso, target.created_by, ctx.actor.user_id), target.keys, seq)
+    # one write path (blob references, area cache) for pushes and resolutions alike
+    _write(ctx, StoredRecord(target_coll, rid, seq, deleted, data, meta, sorted(keys), target.created_at,
+                             ctx.now_iso, target.created_by, ctx.actor.user_id), target.keys, seq)
     if set(keys) != set(target.keys):
         _cascade(ctx, target_coll, rid)
     if target_coll == "matters":
         _delegation_changed(ctx, data)
+    if target_coll == "categories" and any(k in chosen for k in ("sensitive", "code")):
+        _rederive_matters(ctx, data.get("code"))
+
+
+def _mark_applied(ctx: _Ctx, event: StoredRecord) -> None:
+    """A kept-not-applied event that staff decided counts after all."""
+    seq = ctx.store.next_seq()
+    data = dict(event.data, applied=True)
+    meta = dict(event.meta, applied={"v": seq, "at": ctx.now_iso, "u": ctx.actor.user_id, "o": ctx.actor.origin})
+    _write(ctx, StoredRecord("matter_events", event.id, seq, False, data, meta, event.keys, event.created_at,
+                             ctx.now_iso, event.created_by, ctx.actor.user_id), event.keys, seq)
 
 
 # ----------------------------------------------------------------------------------------------

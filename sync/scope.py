@@ -25,6 +25,28 @@ from .store import AreaTree
 
 HOUSEHOLD_LINKED = frozenset({"households", "residents", "visits", "matters", "matter_events", "attachments"})
 
+# -- sensitive (信访) matters: the one definition (issue 12, finding 4) -------------------------------
+# A matter is sensitive when its category is flagged sensitive in the catalogue, or when it is on
+# a sensitive line (the 信访 line): either way only its handling chain sees it and every read is
+# audited. The engine stores the result in the matter's computed ``sensitive`` field and every
+# reader (pull, console lists, search, dashboard, reports, exports, audit) uses that field.
+SENSITIVE_LINES = frozenset({"xinfang"})
+# A key nobody holds: it marks a sensitive matter and everything that hangs off it, so that pull
+# can audit every read of one (sensitive_reads) without looking the matter up.
+SENSITIVE_KEY = "x:sensitive"
+# Areas whose keys still see a sensitive matter: the town's staff and above, not the village's grids.
+SENSITIVE_CHAIN_LEVELS = frozenset({"province", "city", "county", "district", "town", "street"})
+
+
+def matter_sensitive(matter: dict[str, Any], category: dict[str, Any] | None) -> bool:
+    """Whether a matter is sensitive (信访), from its category's catalogue entry and its line."""
+    return bool(category and category.get("sensitive")) or matter.get("line") in SENSITIVE_LINES
+
+
+def is_sensitive(matter: dict[str, Any]) -> bool:
+    """Whether a stored matter is sensitive: its computed field, set by the engine on every write."""
+    return bool(matter.get("sensitive"))
+
 
 @dataclass(frozen=True)
 class Actor:

@@ -313,6 +313,11 @@ class SQLiteStore:
         assert any(c == column for c, _ in INDEXED[coll])
         return [r[0] for r in self.conn.execute(f"SELECT id FROM {coll} WHERE {column} = ?", (value,))]
 
+    def matter_ids_in_category(self, code: str) -> list[str]:
+        """Ids of the matters of a category (a catalogue edit: rare, so a scan is fine)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM matters WHERE json_extract(data, '$.category') = ?", (code,))]
+
     def active_assignees(self, household_id: str, ended_statuses: Iterable[str]) -> set[str]:
         ended = list(ended_statuses)
         q = ",".join("?" * len(ended))

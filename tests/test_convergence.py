@@ -237,6 +237,11 @@ class Model:
         if coll == "conflicts":
             return self._resolve(a, rid, fields, lo)
         rec = self.recs.get((coll, rid))
+        if rec is not None and not self.writable(a, coll, rec.data, rid):
+            # scope first: a record outside scope answers as one that does not exist (issue 12, finding 8)
+            if op == "upsert" and base == 0:
+                return _reject("id_collision", "create over a record outside scope")
+            return _reject("forbidden", "outside scope: answered as unknown")
         if op == "delete":
             return self._delete(a, coll, rec, base, lo, at)
         if base == 0 and rec is None:
@@ -246,7 +251,7 @@ class Model:
                 rec.data.get(k) == v for k, v in fields.items())
             return Expect("applied") if same else _reject("id_collision", "same id, other content")
         if rec is None:
-            return _reject("invalid_base", "update of a record the server does not have")
+            return _reject("forbidden", "update of a record the server does not have (answered as outside scope)")
         if base == 0 and rec.created_by != a.user_id:
             return _reject("id_collision", "create over someone else's record")
         return self._update(a, rec, base, fields, lo, at)
@@ -264,7 +269,7 @@ class Model:
         data.update(fields)
         if coll in ("residents", "visits", "matters"):
             if not self._live("households", fields["household_id"]):
-                return _reject("invalid_request", "household is gone")
+                return _reject("forbidden", "household is gone (answered as outside scope)")
         if coll == "visits":
             data["worker_id"] = a.user_id
         if coll == "matters":
@@ -285,7 +290,7 @@ class Model:
     def _event(self, a: Actor, rid: str, fields: dict[str, Any], lo: int, at: datetime) -> Expect:
         matter = self._live("matters", fields["matter_id"])
         if matter is None:
-            return _reject("invalid_request", "no such matter")
+            return _reject("forbidden", "no such matter (answered as outside scope)")
         if not self.writable(a, "matters", matter.data, matter.rid):
             return _reject("forbidden", "matter outside scope")
         frm, to, cur = fields.get("from"), fields["to"], matter.data["status"]
@@ -404,10 +409,10 @@ class Model:
     def _delete(self, a: Actor, coll: str, rec: MRec | None, base: int, lo: int, at: datetime) -> Expect:
         if coll in APPEND_ONLY:
             return _reject("invalid_request", "append-only")
+        if rec is None:
+            return _reject("forbidden", "no such record (answered as outside scope)")
         if a.role not in MAY[(coll, "delete")]:
             return _reject("forbidden", f"{a.role} may not delete {coll}")
-        if rec is None:
-            return _reject("not_found", "no such record")
         if not self.writable(a, coll, rec.data, rec.rid):
             return _reject("forbidden", "outside the actor's scope")
         if rec.deleted:
@@ -446,6 +451,12 @@ class Model:
         if c.kind in ("transition", "delete") and res == "value":
             return _reject("invalid_request", "no value for this kind")
         target = self.recs.get((c.coll, c.rid))
+        # a resolution is a write (issue 12, finding 3): one who may no longer write the record can
+        # only dismiss the conflict, and then nothing is written
+        dismiss_only = (c.kind in ("field", "update_deleted", "delete") and target is not None
+                        and not self.writable(a, target.coll, target.data, target.rid))
+        if dismiss_only and (res != "current" or c.kind == "delete" and res != "current"):
+            return _reject("forbidden", "the resolver may no longer write the record")
         if c.kind == "transition" and res == "incoming" and target is not None:
             cur = self.recs[("matters", target.data["matter_id"])].data["status"]
             to, was = c.fields["status"]
@@ -454,7 +465,7 @@ class Model:
 
         def commit(r: dict[str, Any]) -> None:
             c.resolved = True
-            if target is None or (res == "current" and c.kind != "field"):
+            if target is None or (res == "current" and c.kind != "field") or dismiss_only:
                 return
             target.version = None
             if c.kind == "transition":
