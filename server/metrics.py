@@ -52,10 +52,10 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from sync.engine import area_tree
-from sync.store import SQLiteStore
+from sync.store import SQLiteStore, keys_meet_sql
 
 LOCAL_TZ = timezone(timedelta(hours=8))
 _SHIFT = "+8 hours"                      # SQLite modifier: UTC -> local time
@@ -89,7 +89,16 @@ def _fraction(visited: int, total: int) -> dict[str, Any]:
     return {"visited": visited, "total": total, "rate": rate(visited, total)}
 
 
-def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: date) -> dict[str, Any]:
+def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: date,
+              keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """Every figure of the dashboard for an area and period.
+
+    ``keys``: the viewer's scope keys; matters are then counted only where the viewer may see them
+    (the engine's predicate, as the lists the cards open: a 信访 matter only for its handling chain).
+    None counts every matter of the area (the CLI, tests of the figures themselves).
+    """
+    seen_sql = f" AND {keys_meet_sql('m')}" if keys is not None else ""
+    seen_args: tuple[str, ...] = (json.dumps(sorted(keys)),) if keys is not None else ()
     tree = area_tree(store)
     if area_id not in tree:
         raise KeyError(f"no such area {area_id}")
@@ -116,8 +125,8 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
             WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
               AND date(json_extract(m.data, '$.raised_at'), '{_SHIFT}') >= ?
               AND date(json_extract(m.data, '$.raised_at'), '{_SHIFT}') < ?
-              AND m.status IS NOT 'merged_duplicate'""",
-        (sub_json, start.isoformat(), end.isoformat())).fetchall()
+              AND m.status IS NOT 'merged_duplicate'{seen_sql}""",
+        (sub_json, start.isoformat(), end.isoformat(), *seen_args)).fetchall()
     collected = len(rows)
     done_rows = [r for r in rows if r[2] in DONE]
     resolved = len(done_rows)
@@ -147,8 +156,8 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
                    coalesce(sum(json_extract(m.data, '$.supervised') = 1), 0)
             FROM matters m JOIN households h ON h.id = m.household_id
             WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
-              AND m.status NOT IN ({fin})""",
-        (today.isoformat(), sub_json)).fetchone()
+              AND m.status NOT IN ({fin}){seen_sql}""",
+        (today.isoformat(), sub_json, *seen_args)).fetchone()
 
     # -- satisfaction: the latest feedback per resolved matter of the period -----------------------
     done_ids = _in_list([r[0] for r in done_rows])
@@ -236,9 +245,9 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
                           '{_SHIFT}') AS d
               FROM matters m JOIN households h ON h.id = m.household_id
               WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
-                AND m.status IN ('resolved', 'closed'))
+                AND m.status IN ('resolved', 'closed'){seen_sql})
             WHERE d >= ? AND d < ? GROUP BY d""",
-        (sub_json, start.isoformat(), end.isoformat())).fetchall()
+        (sub_json, *seen_args, start.isoformat(), end.isoformat())).fetchall()
     trend = _weeks(start, end)
     index = {w["week"]: w for w in trend}
 

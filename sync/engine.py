@@ -186,7 +186,10 @@ def _reject(ctx: _Ctx, m: MutationIn, e: MutationRejected, cid: str | None = Non
             "device_id": ctx.actor.device_id, "involved": [ctx.actor.user_id], "area_id": area,
             "status": "open", "resolution": None, "value": None, "resolved_by": None, "resolved_at": None}
     areas = [area] if area else list(ctx.actor.areas)
-    _write_new(ctx, "conflicts", cid, data, conflict_keys(ctx.tree, [ctx.actor.user_id], areas))
+    keys = conflict_keys(ctx.tree, [ctx.actor.user_id], areas) if not area else \
+        _conflict_keys(ctx, m.collection if isinstance(m.collection, str) else None, rid.lower() if rid else None,
+                       [ctx.actor.user_id], area)
+    _write_new(ctx, "conflicts", cid, data, keys)
     return PushResult(mid=m.mid, status="rejected", error=_err(e.code, e.message), conflict_id=cid,
                       id=rid if rid and is_uuid(rid) else None)
 
@@ -557,8 +560,19 @@ def _conflict(ctx: _Ctx, m: MutationIn, kind: str, coll: str, rid: str, fields: 
             "error": None, "author_id": ctx.actor.user_id, "device_id": ctx.actor.device_id, "involved": involved,
             "area_id": area, "status": "open", "resolution": None, "value": None, "resolved_by": None,
             "resolved_at": None}
-    _write_new(ctx, "conflicts", cid, data, conflict_keys(ctx.tree, involved, [area]))
+    _write_new(ctx, "conflicts", cid, data, _conflict_keys(ctx, coll, rid, involved, area))
     return cid
+
+
+def _conflict_keys(ctx: _Ctx, coll: str | None, rid: str | None, involved: Iterable[str],
+                   area: str | None) -> set[str]:
+    """A conflict is seen by whoever it involves and the staff of its place; one about a sensitive
+    (信访) record only by the staff of its handling chain, as the record itself (finding 4)."""
+    keys = conflict_keys(ctx.tree, involved, [area])
+    rec = ctx.store.get(coll, rid) if coll in COLLECTIONS and isinstance(rid, str) else None
+    if rec is not None and SENSITIVE_KEY in rec.keys:
+        keys = {k for k in keys if not k.startswith("c:") or ctx.tree.level.get(k[2:]) in SENSITIVE_CHAIN_LEVELS}
+    return keys
 
 
 def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) -> PushResult:

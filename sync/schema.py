@@ -163,8 +163,11 @@ COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
         Field("name", "str", required=True, nullable=False, max_len=50, help_zh="姓名"),
         Field("gender", "enum", choices=("male", "female", "unknown"), help_zh="性别"),
         Field("birth_year", "int", min=1880, max=2100, help_zh="出生年份"),
-        Field("id_number", "str", max_len=18, masked_for=("grid_worker",),
-              help="resident ID number; stored in full, returned masked to grid workers", help_zh="身份证号"),
+        # Proxy agents receive it masked too (issue 12, finding 10): at the window the agent carries the
+        # resident's ID card itself (custody of the original, or a copy), so the phone never needs the number.
+        Field("id_number", "str", max_len=18, masked_for=("grid_worker", "proxy_agent"),
+              help="resident ID number; stored in full, returned masked to grid workers and proxy agents",
+              help_zh="身份证号"),
         Field("phone", "str", max_len=30, help_zh="电话"),
         Field("relation", "str", max_len=20, help="relation to the head of household", help_zh="与户主关系"),
         Field("residence", "enum", choices=("resident", "away", "moved_out", "deceased"),
@@ -514,6 +517,10 @@ def blob_refs(coll: Collection, data: dict[str, Any]) -> set[str]:
         elif f.type == "sha256list" and isinstance(v, list):
             refs.update(x for x in v if isinstance(x, str))
     return refs
+
+
+# The roles that receive resident ID numbers masked, in records and inside conflicts alike.
+MASKED_ROLES = ("grid_worker", "proxy_agent")
 
 
 def mask_id_number(value: str | None) -> str | None:

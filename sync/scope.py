@@ -145,14 +145,14 @@ def may_write_data(actor_keys: frozenset[str], record_keys: Iterable[str]) -> bo
 
 
 def mask_for(role: str, coll: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Fields a role receives masked (resident ID numbers for grid workers)."""
-    from .schema import COLLECTIONS, mask_id_number
+    """Fields a role receives masked (resident ID numbers for grid workers and proxy agents)."""
+    from .schema import COLLECTIONS, MASKED_ROLES, mask_id_number
 
     c = COLLECTIONS.get(coll)
     if c is None:
         return data
     masked = [f.name for f in c.fields if role in f.masked_for and data.get(f.name)]
-    if coll == "conflicts" and role == "grid_worker" and data.get("collection") == "residents":
+    if coll == "conflicts" and role in MASKED_ROLES and data.get("collection") == "residents":
         fields = data.get("fields") or {}
         if "id_number" in fields:
             data = dict(data)

@@ -52,6 +52,15 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+def keys_meet_sql(alias: str) -> str:
+    """SQL: the record ``alias`` is visible under one of the keys given as one JSON array parameter.
+
+    The console's lists use it so that "in scope" is the engine's own rule (``scope.visible``):
+    a record's stored keys meet the user's keys.
+    """
+    return f"EXISTS (SELECT 1 FROM json_each({alias}.keys) WHERE value IN (SELECT value FROM json_each(?)))"
+
+
 @dataclass
 class StoredRecord:
     collection: str

@@ -78,8 +78,8 @@ def test_proxy_agent_sees_only_delegated_matters_and_their_households(town: Town
     assert kinds(seen, "households") == {h}
     assert kinds(seen, "residents") == {ids["g1.resident"]}
     assert kinds(seen, "visits") == set()
-    # ID numbers: full for the agent, masked for grid workers
-    assert seen[("residents", ids["g1.resident"])].data["id_number"] == "330212194501011234"
+    # ID numbers: masked for the agent as for grid workers (issue 12, finding 10: the agent carries the card)
+    assert seen[("residents", ids["g1.resident"])].data["id_number"] == "330212********1234"
     masked = town.pull_all("w1")[("residents", ids["g1.resident"])].data["id_number"]
     assert masked == "330212********1234"
 

@@ -558,3 +558,49 @@ def test_staff_decide_an_agents_work_that_arrived_after_reassignment(con: Consol
                      data={"csrf": csrf(detail.text), "resolution": "incoming"}, follow_redirects=False)
     assert "msg=resolved" in res.headers["location"]
     assert con.store.get("matter_events", r.id).data["applied"] is True  # type: ignore[union-attr]
+
+
+def test_village_staff_see_no_petitions_anywhere_and_figures_agree(con: Console) -> None:
+    """Issue 12, finding 4: one predicate for "sensitive" and "in scope" in the engine and every console
+    page. Village-level staff are not in a 信访 matter's handling chain: the API hides it from them, and so
+    does every page, search, count and export; a matter moved to the 信访 line follows."""
+    from sync import accounts
+    from sync.catalogue import install_catalogue
+    t = con.town
+    install_catalogue(con.store)
+    accounts.create_user(con.store, "vstaff", "demo", "staff", [t.ids["v1"]],
+                         password_hash=con.store.password_hash(t.actors["staff"].user_id))
+    h = t.household("w1", "g1", head_name="户主甲")
+    petition = t.matter("w1", household=h, title="反映征地补偿", category="proxy.petition",
+                        raised_at="2026-11-02T10:00:00+08:00")
+    moved = t.matter("w1", household=h, title="移交信访的事项", raised_at="2026-11-02T10:00:00+08:00")
+    plain = t.matter("w1", household=h, title="村道路灯不亮", raised_at="2026-11-02T10:00:00+08:00")
+    assert t.push1("staff", t.mut("matters", moved, {"line": "xinfang"},
+                                  base=t.version("matters", moved))).status == "applied"
+    assert con.login("vstaff").status_code == 303
+    for path in ("/staff/matters", "/staff/intake", "/staff/matters?q=征地", "/staff/matters?q=户主甲",
+                 f"/staff/households/{h}", "/staff/reports/lists?start=2026-11-01&end=2026-11-30",
+                 "/staff/reports/lists?start=2026-11-01&end=2026-11-30&format=csv",
+                 "/staff/reports/monthly?month=2026-11"):
+        r = con.c.get(path)
+        assert r.status_code == 200, path
+        body = r.content.decode("utf-8-sig")
+        assert "反映征地补偿" not in body and "移交信访的事项" not in body, path
+    assert "村道路灯不亮" in con.c.get("/staff/matters").text
+    assert con.c.get(f"/staff/matters/{petition}").status_code == 404
+    assert con.c.get(f"/staff/matters/{moved}").status_code == 404
+    assert con.c.get(f"/staff/matters/{plain}").status_code == 200
+    # the dashboard counts what the list shows
+    dash = con.c.get(f"/staff/?area={t.ids['v1']}&start=2026-11-01&end=2026-11-30").text
+    m = re.search(r'<span class="value" id="collected">(\d+)</span>', dash)
+    assert m is not None and int(m.group(1)) == 1                       # the ordinary matter only
+    listed = re.findall(r'href="/staff/matters/([0-9a-f-]{36})"', con.c.get(f"/staff/matters?area={t.ids['v1']}").text)
+    assert set(listed) == {plain}
+    # the town's staff see all three, and each 信访 read is audited
+    con.c.cookies.clear()
+    con.login("staff1")
+    page = con.c.get("/staff/matters").text
+    assert "反映征地补偿" in page and "移交信访的事项" in page and "村道路灯不亮" in page
+    # and the grid's other worker's phone no longer holds either 信访 matter
+    seen = set(t.pull_all("w2"))
+    assert ("matters", plain) in seen and ("matters", petition) not in seen and ("matters", moved) not in seen

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Callable
@@ -32,8 +34,8 @@ from litestar.response import Redirect
 from sync import engine
 from sync.engine import area_tree
 from sync.protocol import MutationIn, PushRequest, PushResult
-from sync.scope import Actor
-from sync.store import AreaTree, SQLiteStore, iso, utcnow
+from sync.scope import Actor, user_keys, visible
+from sync.store import AreaTree, SQLiteStore, StoredRecord, iso, utcnow
 
 from .. import metrics
 from . import labels
@@ -254,6 +256,20 @@ class Page:
     def actor(self) -> Actor:
         device = str(uuid.uuid5(CONSOLE_NS, self.user.id))
         return Actor(self.user.id, self.user.role, tuple(self.user.areas), device, device)
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """The user's scope keys: the engine's own rule for what they may see (``sync.scope``)."""
+        return user_keys(self.actor(), self.tree)
+
+    @cached_property
+    def keys_json(self) -> str:
+        """The keys as the one parameter of ``sync.store.keys_meet_sql``."""
+        return json.dumps(sorted(self.keys))
+
+    def sees(self, rec: StoredRecord) -> bool:
+        """Whether this user may see a record: the same predicate as a phone's pull."""
+        return visible(self.keys, rec.keys)
 
     def push(self, *mutations: dict[str, Any]) -> list[PushResult]:
         """Apply staff changes through the engine, one batch (one transaction), like a phone's push."""

@@ -54,7 +54,8 @@ async def dashboard(request: Request) -> Response[Any]:
 def _dashboard(page: Page) -> Response[Any]:
     area_id, start, end = period(page)
     today = local_today()
-    figures = metrics.dashboard(page.store, area_id, start, end + timedelta(days=1), today) if area_id else None
+    figures = metrics.dashboard(page.store, area_id, start, end + timedelta(days=1), today,
+                                page.keys) if area_id else None
     options = [a for a in page.options() if page.tree.level.get(a) not in ("grid", "group", "patch")]
     return page.render("staff/dashboard.html", options=options, area_id=area_id, start=start.isoformat(),
                        end=end.isoformat(), today=today.isoformat(), f=figures,

@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from litestar.response import File
 
 from sync.errors import SyncError
-from sync.store import loads
+from sync.store import keys_meet_sql, loads
 
 from ..api import sniff
 from .core import Page, current_user, run, _page
@@ -67,11 +67,12 @@ def _household_dossier(page: Page, household_id: str) -> Response[Any]:
         (h.id,))]
     ctx = _common(page)
     matters = [{"id": mid, **loads(d)} for mid, d in page.store.conn.execute(
-        "SELECT id, data FROM matters WHERE household_id = ? AND deleted = 0", (h.id,))]
+        f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {keys_meet_sql('m')}",
+        (h.id, page.keys_json))]
     timeline = [{"kind": "visit", "at": v.get("visited_at") or "", "v": v} for v in visits] + \
                [{"kind": "matter", "at": m.get("raised_at") or "", "m": m} for m in matters]
     timeline.sort(key=lambda e: e["at"], reverse=True)
-    shown = [m["id"] for m in matters if is_sensitive(ctx["cats"], m)]
+    shown = [m["id"] for m in matters if is_sensitive(m)]
     if shown:
         audit_sensitive(page, shown, "dossier")
     return page.render("staff/household.html", h=h, d=h.data, residents=residents, timeline=timeline,

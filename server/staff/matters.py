@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from sync import proxy, workflow
 from sync.engine import uuid7
 from sync.schema import LEVELS, LINES, URGENCIES
-from sync.store import StoredRecord, loads
+from sync.store import StoredRecord, keys_meet_sql, loads
 
 from .. import metrics
 from .core import FormData, Page, Refused, local_today, parse_date, run, run_form
@@ -68,8 +68,9 @@ def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, 
     """The matters of the user's scope that pass the filters: (rows of one page, total count)."""
     area = f.get("area") or ""
     areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
-    where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))"]
-    args: list[Any] = [json.dumps(areas)]
+    # in scope = the engine's predicate (a 信访 matter only for its handling chain), within the area chosen
+    where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))", keys_meet_sql("m")]
+    args: list[Any] = [json.dumps(areas), page.keys_json]
     today = local_today().isoformat()
     if f.get("status") == "open":
         where.append(f"m.status IN ({','.join('?' * len(OPEN_STATUSES))})")
@@ -124,8 +125,7 @@ def _common(page: Page) -> dict[str, Any]:
 
 
 def _audit_listed(page: Page, rows: list[dict[str, Any]], where: str) -> None:
-    cats = categories(page.store)
-    shown = [r["id"] for r in rows if is_sensitive(cats, r)]
+    shown = [r["id"] for r in rows if is_sensitive(r)]
     if shown:
         audit_sensitive(page, shown, where)
 
@@ -174,9 +174,10 @@ def duplicate_suggestions(page: Page, m: StoredRecord) -> list[dict[str, Any]]:
         day = local_today()
     lo, hi = (day - timedelta(days=90)).isoformat(), (day + timedelta(days=90)).isoformat()
     args: list[Any] = [m.id, d.get("household_id"), d.get("resident_id") or "", lo, hi]
-    sql = ("SELECT id, data FROM matters WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
+    args.append(page.keys_json)
+    sql = ("SELECT id, data FROM matters m WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
            "json_extract(data, '$.resident_id') = ?) AND substr(json_extract(data, '$.raised_at'), 1, 10) "
-           "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted')")
+           "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND " + keys_meet_sql("m"))
     out = []
     for rid, data in page.store.conn.execute(sql, args):
         o = loads(data)
@@ -203,7 +204,7 @@ def assignable(page: Page, grid_id: str | None) -> list[dict[str, Any]]:
 def _detail_context(page: Page, matter_id: str) -> dict[str, Any]:
     m, h = matter_of(page, matter_id)
     ctx = _common(page)
-    if is_sensitive(ctx["cats"], m.data):
+    if is_sensitive(m.data):
         audit_sensitive(page, [m.id], "matter")
     events = events_of(page.store, m.id)
     record_ids = [m.id, *(e.id for e in events)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync import proxy
+from sync import proxy, scope
 from sync.store import SQLiteStore, StoredRecord, loads
 
 from .core import Page, Refused
@@ -44,10 +44,10 @@ def category_name(cats: dict[str, dict[str, Any]], code: str | None, lang: str) 
     return str(c.get("name_en") if lang == "en" else c.get("name_zh")) or code
 
 
-def is_sensitive(cats: dict[str, dict[str, Any]], matter: dict[str, Any]) -> bool:
-    """信访 and other sensitive matters: restricted and every read audited."""
-    c = cats.get(matter.get("category") or "")
-    return bool(matter.get("sensitive")) or bool(c and c.get("sensitive")) or matter.get("line") == "xinfang"
+def is_sensitive(matter: dict[str, Any]) -> bool:
+    """信访 and other sensitive matters: restricted and every read audited. The engine's one
+    definition (``sync.scope.matter_sensitive``), stored on the matter by every write."""
+    return scope.is_sensitive(matter)
 
 
 def audit_sensitive(page: Page, matter_ids: list[str], where: str) -> None:
@@ -65,8 +65,9 @@ def household_of(page: Page, household_id: str | None) -> StoredRecord:
 
 
 def matter_of(page: Page, matter_id: str) -> tuple[StoredRecord, StoredRecord]:
+    """A matter the user may see (the engine's predicate: a 信访 matter only by its handling chain)."""
     m = page.store.get("matters", matter_id)
-    if m is None or m.deleted:
+    if m is None or m.deleted or not page.sees(m):
         raise Refused(404, page.t("没有找到这条记录，或不在您的管辖范围内。"))
     return m, household_of(page, m.data.get("household_id"))
 

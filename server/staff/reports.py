@@ -99,7 +99,7 @@ def monthly(page: Page, area_id: str, month: date) -> dict[str, Any]:
     """The month's figures, the areas below ranked, matters by line, and the overdue and supervised lists."""
     nxt = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     today = min(local_today(), nxt - timedelta(days=1))
-    f = metrics.dashboard(page.store, area_id, month, nxt, today)
+    f = metrics.dashboard(page.store, area_id, month, nxt, today, page.keys)
     t = page.t
     lo, hi = month.isoformat(), nxt.isoformat()
     visits, households = page.store.conn.execute(
