@@ -68,7 +68,7 @@ pull_visit                       proxy_agent   hidden       hidden        401 un
 pull_visit                       staff         visible      hidden        401 unauthorized    401 device_revoked
 pull_visit                       admin_area    visible      hidden        401 unauthorized    401 device_revoked
 pull_id_number                   grid_worker   masked       hidden        401 unauthorized    401 device_revoked
-pull_id_number                   proxy_agent   full         hidden        401 unauthorized    401 device_revoked
+pull_id_number                   proxy_agent   masked       hidden        401 unauthorized    401 device_revoked
 pull_id_number                   staff         full         hidden        401 unauthorized    401 device_revoked
 pull_id_number                   admin_area    full         hidden        401 unauthorized    401 device_revoked
 push_update                      grid_worker   applied      forbidden     401 unauthorized    401 device_revoked
