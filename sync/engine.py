@@ -332,6 +332,32 @@ SCOPE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _check_move(ctx: _Ctx, coll: str, existing: StoredRecord, new: dict[str, Any], moved: list[str]) -> None:
+    """Re-homing a record (or changing who may see it) needs the place itself, old and new (finding 1):
+    a record held only through a delegation (an agent's, a dispatched worker's) is never moved."""
+    old_area, new_area = _area_of(ctx, coll, existing.data), _area_of(ctx, coll, new)
+    if not (_has_area_authority(ctx, old_area) and _has_area_authority(ctx, new_area)):
+        raise MutationRejected("forbidden", f"fields.{moved[0]}: only someone responsible for both the old and "
+                                            f"the new place may move this {coll} record")
+
+
+def _check_parent(ctx: _Ctx, coll: str, fields: dict[str, Any]) -> None:
+    """The parent first (finding 2): a new record hangs off a household its author may write, whatever
+    keys the record itself would get (a sensitive matter's are narrowed to its handling chain)."""
+    if coll in ("residents", "visits", "matters") and _agents_village_household(ctx, coll, fields) is None:
+        household = _live(ctx, "households", fields["household_id"], "fields.household_id")
+        _check_scope(ctx, "households", household.keys, household.id)
+    elif coll == "attachments" and fields["record_collection"] in HOUSEHOLD_LINKED:
+        target = _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
+        _check_scope(ctx, target.collection, target.keys, target.id)
+
+
+def _check_resolution(ctx: _Ctx, coll: Collection, target: StoredRecord, chosen: dict[str, Any]) -> None:
+    """A resolution is a write (finding 3): exactly the checks of an update, made for the resolver now:
+    role, scope of the record as it is, who may write each field, references and both places."""
+    _check_update(ctx, coll, target, chosen)
+
+
 def _check_update(ctx: _Ctx, coll: Collection, existing: StoredRecord, fields: dict[str, Any]) -> None:
     """Every check an update of an existing record must pass: who may write it, its fields and its place.
 
@@ -349,12 +375,7 @@ def _check_update(ctx: _Ctx, coll: Collection, existing: StoredRecord, fields: d
     if coll.name == "residents" and "household_id" in moved:
         _live(ctx, "households", fields["household_id"], "fields.household_id")
     if moved:
-        # Re-homing a record (or changing who may see it) needs the place itself, old and new: a
-        # record held only through a delegation (an agent's, a dispatched worker's) is never moved.
-        old_area, new_area = _area_of(ctx, coll.name, existing.data), _area_of(ctx, coll.name, new)
-        if not (_has_area_authority(ctx, old_area) and _has_area_authority(ctx, new_area)):
-            raise MutationRejected("forbidden", f"fields.{moved[0]}: only someone responsible for both the old and "
-                                                f"the new place may move this {coll.name} record")
+        _check_move(ctx, coll.name, existing, new, moved)
     if coll.name == "matters":
         if "assignee_id" in moved:
             if not ctx.actor.is_staff:
@@ -590,11 +611,7 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
         if fields["grid_id"] not in ctx.tree:
             raise MutationRejected("invalid_request", "fields.grid_id: no such area")
     elif coll.name in ("residents", "visits", "matters"):
-        # The parent first (finding 2): a record hangs off a household its author may write, whatever
-        # keys the new record itself would get (a sensitive matter's are narrowed to its handling chain).
-        if _agents_village_household(ctx, coll.name, fields) is None:
-            household = _live(ctx, "households", fields["household_id"], "fields.household_id")
-            _check_scope(ctx, "households", household.keys, household.id)
+        _check_parent(ctx, coll.name, fields)
         if coll.name == "visits":
             computed["worker_id"] = ctx.actor.user_id
         if coll.name == "matters":
@@ -609,8 +626,8 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
         return _create_event(ctx, m, coll, rid, fields, edit)
     elif coll.name == "attachments":
         if fields["record_collection"] in HOUSEHOLD_LINKED:
-            target = _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
-            _check_scope(ctx, target.collection, target.keys, target.id)
+            _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
+        _check_parent(ctx, coll.name, fields)
     seq = ctx.store.next_seq()
     edit.version = seq
     data, meta = merge.create_record(coll, fields, edit)
@@ -1068,9 +1085,7 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
     if resolution != "value":
         # the stored sides were valid when they were pushed; the catalogue or the tree may have moved since
         chosen = validate_fields(coll, chosen, create=False)
-    # A resolution is a write (finding 3): exactly the checks of an update, made for the resolver now:
-    # role, scope of the record as it is, who may write each field, references and both places.
-    _check_update(ctx, coll, target, chosen)
+    _check_resolution(ctx, coll, target, chosen)
     seq = ctx.store.next_seq()
     data = dict(target.data)
     meta = dict(target.meta)
