@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -190,6 +191,20 @@ def current_user(request: Request) -> StaffUser | None:
 
 # -- the page runner -----------------------------------------------------------------------------
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(raw: Any, lo: int, hi: int) -> int | None:
+    """``raw`` as an int when it is plain ASCII digits within ``lo``..``hi``, else None.
+
+    ``int()`` alone also takes " 7\n", "１" (full width), "1_0" and numbers SQLite cannot hold.
+    """
+    if not isinstance(raw, str) or not _DIGITS.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if lo <= value <= hi else None
+
+
 class Refused(Exception):
     """A page or action the user may not have: rendered as 403 (or 404 when it must not leak)."""
 
@@ -223,6 +238,17 @@ class Page:
 
     def t(self, s: str) -> str:
         return translate(s, self.lang)
+
+    def number(self, name: str, default: int, lo: int, hi: int, message: str) -> int:
+        """A whole number from the query string, ``default`` when absent or empty, else a 400 page
+        with ``message`` (in Chinese, translated) unless it is ASCII digits from ``lo`` to ``hi``."""
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        value = whole_number(raw, lo, hi)
+        if value is None:
+            raise Refused(400, message)
+        return value
 
     def render(self, name: str, http_status: int = 200, **ctx: Any) -> Response[str]:
         url = self.request.url
@@ -296,7 +322,9 @@ def scope_of(user: StaffUser, tree: AreaTree) -> tuple[list[str], set[str]]:
 
 
 def forbidden(lang: str = "zh", status: int = 403, message: str = "") -> Response[str]:
-    return render("staff/forbidden.html", http_status=status, lang=lang, message=translate(message, lang))
+    """A refusal page: 403/404 ("无权访问"), or 400 for a request the console cannot read."""
+    return render("staff/forbidden.html", http_status=status, lang=lang, message=translate(message, lang),
+                  status=status)
 
 
 def _page(request: Request, user: StaffUser) -> Page:

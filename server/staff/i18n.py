@@ -352,6 +352,10 @@ EN: dict[str, str] = {
     '用户名或密码错误。': 'Wrong username or password.',
     '管理后台仅供镇、县工作人员使用。网格员和代办员请使用手机应用：/ 。': 'The staff console is for town and county staff; grid workers and proxy agents use the app at /.',
     '登录已过期，请重新登录。': 'Your session has expired; sign in again.',
+    # issue 12 (the December 2026 review)
+    '请求有误': 'Bad request',
+    '请求无法处理，请检查后重试。': 'The request cannot be handled; check it and retry.',
+    '页码必须是 1 到 100000 之间的整数。': 'The page number must be a whole number from 1 to 100000.',
 }
 
 

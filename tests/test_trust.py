@@ -1,0 +1,116 @@
+"""The findings of the December 2026 penetration test (issue 12, "Trust"), one test or more each.
+
+docs/security.md ("Findings of the December 2026 review") maps every finding to its fix and to the
+test here that pins it. Each test was written first and seen to fail on the code before the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+
+from .conftest import PASSWORD
+from .test_api import API, Template, assert_error, settings_for, town_template  # noqa: F401
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@pytest.fixture
+def app_db(town_template: Template, tmp_path: Any) -> str:
+    db = str(tmp_path / "gridbook.db")
+    shutil.copyfile(town_template.db, db)
+    return db
+
+
+@pytest.fixture
+def client(app_db: str, tmp_path: Any) -> Iterator[TestClient[Any]]:
+    """The whole app, the field app's static files included (the API tests leave them out)."""
+    with TestClient(create_app(Settings(db=app_db, blob_dir=str(tmp_path / "blobs"))),
+                    base_url="http://testserver.local") as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert m, html[:1000]
+    return m.group(1)
+
+
+def sign_in(c: TestClient[Any], username: str, password: str = PASSWORD) -> httpx.Response:
+    page = c.get("/staff/login")
+    return c.post("/staff/login", data={"username": username, "password": password, "csrf": csrf_of(page.text)},
+                  follow_redirects=False)
+
+
+# -- finding 9: 5xx and log forging from anyone -------------------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "/index.html%00.js",                     # a NUL in a static path was a 500 with a traceback
+    "/%0aFORGED%20log%20line",               # a newline, written raw into the log
+    "/js/app.js%0d%0aX-Injected:%201",
+    "/staff/households?q=%00",
+    "/staff/matters?area=%1b%5b31m",         # an ANSI escape for whoever tails the log
+    f"{API}/sync/pull?cursor=%0a",
+    f"{API}/health%7f",
+    "/staff/login%c2%85",                    # C1 control (NEL) in UTF-8
+])
+def test_control_characters_are_refused_before_routing(client: TestClient[Any], path: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    r = client.get(path, follow_redirects=False)
+    err = assert_error(r, 400, "invalid_request")
+    assert "control character" in err["message"], err
+    assert r.headers.get("x-content-type-options") == "nosniff"          # the security headers all the same
+    assert r.headers.get("cache-control") == "no-store"
+    for record in caplog.records:
+        assert not CONTROL.search(record.getMessage()), record.getMessage()
+        assert "FORGED" not in record.getMessage() or "\n" not in record.getMessage()
+
+
+def test_overlong_paths_are_a_clean_400_not_a_500(client: TestClient[Any]) -> None:
+    # A file name past the file system's limit (255 bytes) was a 500 from the static files.
+    assert_error(client.get("/" + "a" * 300), 404, "not_found")
+    assert_error(client.get("/" + "a" * 5000), 400, "invalid_request")
+    assert_error(client.get(f"{API}/health?" + "x=1&" * 3000), 400, "invalid_request")
+
+
+def test_the_log_quotes_what_clients_send(client: TestClient[Any], monkeypatch: pytest.MonkeyPatch,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever reaches a log line from a request (its path, an exception's message) is quoted, so
+    a client cannot write a line of its own into the log."""
+    from server.staff import households
+
+    def boom(*_: Any) -> Any:
+        raise RuntimeError("client said:\nERROR forged line")
+
+    monkeypatch.setattr(households, "household_of", boom)
+    assert sign_in(client, "staff1").status_code == 303
+    caplog.set_level(logging.INFO, logger="gridbook")
+    r = client.get("/staff/households/%E2%80%A8FORGED%E2%80%A9")
+    assert_error(r, 500, "internal")
+    [record] = [r for r in caplog.records if r.name == "gridbook"]
+    text = logging.Formatter().format(record)
+    assert "\\u2028FORGED\\u2029" in text, text
+    assert "'client said:\\nERROR forged line'" in text, text
+    assert not any(line.startswith(("ERROR forged", "FORGED")) for line in text.splitlines()), text
+    assert "\u2028" not in text and "\u2029" not in text
+
+
+@pytest.mark.parametrize("query", ["page=100000000000000000000", "page=1e22", "page=-1", "page=0", "page=1.5",
+                                   "page=%EF%BC%91", "page=abc", "page=1_0"])
+def test_console_numbers_out_of_range_are_a_clear_400(client: TestClient[Any], query: str) -> None:
+    assert sign_in(client, "staff1").status_code == 303
+    r = client.get(f"/staff/matters?{query}")
+    assert r.status_code == 400, (query, r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("text/html")
+    assert "页码必须是 1 到 100000 之间的整数。" in r.text
+    assert client.get("/staff/matters?page=2").status_code == 200
