@@ -6,6 +6,8 @@ test here that pins it. Each test was written first and seen to fail on the code
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import re
 import shutil
@@ -17,8 +19,9 @@ from litestar.testing import TestClient
 
 from server.app import create_app
 from server.settings import Settings
+from sync.store import SQLiteStore
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, Town, new_id
 from .test_api import API, Template, assert_error, settings_for, town_template  # noqa: F401
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -114,3 +117,31 @@ def test_console_numbers_out_of_range_are_a_clear_400(client: TestClient[Any], q
     assert r.headers["content-type"].startswith("text/html")
     assert "页码必须是 1 到 100000 之间的整数。" in r.text
     assert client.get("/staff/matters?page=2").status_code == 200
+
+
+# -- finding 10: a lost phone keeps photos in its HTTP cache ------------------------------------------
+
+def test_blobs_are_never_kept_in_an_http_cache(client: TestClient[Any], town_template: Template) -> None:
+    """A wipe (401 device_revoked) clears IndexedDB and the app's caches, not the browser's HTTP
+    cache: photos and signatures served with max-age stayed readable on a lost phone."""
+    data = b"\xff\xd8\xff a signature"
+    sha = hashlib.sha256(data).hexdigest()
+    token = {"Authorization": f"Bearer {town_template.town.tokens['w1']}"}
+    r = client.patch(f"{API}/blobs/{sha}", content=data, headers={
+        **token, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0",
+        "Upload-Length": str(len(data))})
+    assert r.status_code == 204, r.text
+    r = client.get(f"{API}/blobs/{sha}", headers=token)        # its uploader may read it
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["cache-control"] == "no-store", r.headers
+    # The console serves photos of its records with the same header (a shared office computer).
+    t = town_template.town
+    household = new_id()
+    with contextlib.closing(SQLiteStore(client.app.state["settings"].db)) as s:
+        results = Town(s, dict(t.ids), dict(t.actors)).push("w1", t.mut(
+            "households", household, {"grid_id": t.ids["g1"], "address": "上岙1号", "head_name": "王阿公"}),
+            t.mut("matters", new_id(), {"household_id": household, "title": "照片", "photos": [sha]}))
+    assert all(x.status == "applied" for x in results), results
+    assert sign_in(client, "staff1").status_code == 303
+    r = client.get(f"/staff/blobs/{sha}")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store", r.headers

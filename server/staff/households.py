@@ -96,7 +96,7 @@ async def staff_blob(request: Request, sha256: FromPath[str]) -> Response[Any]:
     if found is None:
         return Response("Not found", status_code=404, media_type="text/plain; charset=utf-8")
     return File(path=found[0], media_type=found[1], content_disposition_type="inline", filename=sha256,
-                headers={"Cache-Control": "private, max-age=86400"})
+                headers={"Cache-Control": "no-store"})  # nor a shared office computer
 
 
 ROUTES: list[Any] = [household_search, household_dossier, staff_blob]
