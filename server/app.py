@@ -28,7 +28,7 @@ from sync.catalogue import install_catalogue
 from sync.protocol import ErrorResponse, LoginRequest, PushRequest
 from sync.store import SQLiteStore
 
-from . import __version__, security
+from . import __version__, keys, security
 from .errors import EXCEPTION_HANDLERS
 from .ratelimit import LoginLimiter
 from .settings import Settings
@@ -224,10 +224,11 @@ def create_app(settings: Settings) -> GridbookApp:
     from . import pwa as pwa_routes
 
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
+    key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
     stores = Stores(settings.db)
     blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes)
     blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
-    state = State({"settings": settings, "stores": stores, "blobs": blobs,
+    state = State({"settings": settings, "stores": stores, "blobs": blobs, "console_key": key,
                    "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,
                                            settings.login_window_seconds),
                    "device_touch": {}})

@@ -24,6 +24,7 @@ from sync.engine import area_tree
 from sync.errors import SyncError
 from sync.store import SQLiteStore
 
+from .keys import KeyProblem
 from .settings import SETTINGS, Settings
 
 DEMO_ACCOUNTS = [
@@ -311,4 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except FileExistsError as e:
         print(f"error: {e} exists", file=sys.stderr)
+        return 1
+    except KeyProblem as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1

@@ -30,6 +30,10 @@ SETTINGS: list[tuple[str, Any, str]] = [
     ("tombstone_retention_days", 180, "how long deletions and scope exits are kept for pulls"),
     ("secure_cookies", False, "mark staff session cookies Secure (behind HTTPS)"),
     ("session_hours", 12, "how long a staff session lasts"),
+    ("secret_key", "", "the key that signs staff console sessions and CSRF tokens (at least 32 characters); "
+                       "empty: kept in secret_key_file"),
+    ("secret_key_file", "", "file holding that key; default: <db>.key beside the database, made with mode 0600 "
+                            "on first start"),
 ]
 
 
@@ -51,6 +55,8 @@ class Settings:
     tombstone_retention_days: int = 180
     secure_cookies: bool = False
     session_hours: int = 12
+    secret_key: str = ""
+    secret_key_file: str = ""
 
     @property
     def blobs(self) -> str:

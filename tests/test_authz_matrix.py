@@ -519,9 +519,10 @@ def _csrf(html: str) -> str:
 
 
 def _signed_session(w: World, username: str) -> str:
-    """A correctly signed session cookie (the format of server/staff.py), for users who cannot sign in."""
+    """A correctly signed session cookie (the format of server/staff/core.py, signed with the
+    server's console key), for users who cannot sign in."""
+    secret = w.app.state["console_key"]
     with contextlib.closing(SQLiteStore(w.db)) as s:
-        secret = (s.get_meta("secret") or "").encode()
         user = s.user_by_username(username)
         assert user is not None
     body = f"{user.id}.{int(time.time() * 1000)}.{int(time.time()) + 3600}"

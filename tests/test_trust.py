@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
+import os
 import re
 import shutil
+import sqlite3
+import stat
+import time
 from typing import Any, Iterator
 
 import httpx
@@ -18,6 +23,7 @@ import pytest
 from litestar.testing import TestClient
 
 from server.app import create_app
+from server.keys import KeyProblem
 from server.settings import Settings
 from sync.store import SQLiteStore
 
@@ -145,3 +151,107 @@ def test_blobs_are_never_kept_in_an_http_cache(client: TestClient[Any], town_tem
     assert sign_in(client, "staff1").status_code == 303
     r = client.get(f"/staff/blobs/{sha}")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store", r.headers
+
+
+# -- finding 7: the console's signing key lived in the database -------------------------------------
+
+def mint_session(key: bytes, user_id: str, issued_ms: int | None = None, expiry: int | None = None) -> str:
+    """A console session cookie as server/staff/core.py makes them: ``user.issued.expiry.sig``."""
+    now = time.time()
+    body = f"{user_id}.{int(now * 1000) if issued_ms is None else issued_ms}.{int(now) + 3600 if expiry is None else expiry}"
+    return f"{body}.{hmac.new(key, ('session:' + body).encode(), hashlib.sha256).hexdigest()}"
+
+
+def console_status(c: TestClient[Any], cookie: str) -> int:
+    c.cookies.clear()
+    c.cookies.set("gb_staff", cookie, domain="testserver.local", path="/staff")
+    try:
+        return c.get("/staff/", follow_redirects=False).status_code
+    finally:
+        c.cookies.clear()
+
+
+def test_a_copy_of_the_database_cannot_mint_a_console_session(client: TestClient[Any], app_db: str,
+                                                              town_template: Template, tmp_path: Any) -> None:
+    """A read-only copy of the database (a backup, a stolen disk image) held the key that signs
+    console sessions: whoever had it could sign an admin cookie."""
+    copy = str(tmp_path / "stolen.db")
+    shutil.copyfile(app_db, copy)
+    with contextlib.closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as db:
+        keys = [row[0].encode() for row in db.execute("SELECT value FROM server_meta")]
+    admin = town_template.town.actors["admin"].user_id
+    assert all(console_status(client, mint_session(k, admin)) == 303 for k in keys)
+    # The control: the same cookie signed with the server's key opens the console.
+    assert console_status(client, mint_session(client.app.state["console_key"], admin)) == 200
+
+
+def test_the_console_key_is_a_file_beside_the_database_made_0600_on_first_start(app_db: str, tmp_path: Any) -> None:
+    key_file = app_db + ".key"
+    assert not os.path.exists(key_file)          # an existing database (the template) had none
+    settings = Settings(db=app_db, blob_dir=str(tmp_path / "blobs"))
+    with TestClient(create_app(settings), base_url="http://testserver.local") as c:
+        assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+        key = c.app.state["console_key"]
+        with open(key_file, "rb") as fh:
+            assert len(key) >= 32 and key == fh.read().strip()
+        assert sign_in(c, "staff1").status_code == 303
+        cookie = c.cookies.get("gb_staff") or ""
+    with open(app_db, "rb") as fh:
+        assert key not in fh.read()
+    # A restart keeps the key: sessions survive it.
+    with TestClient(create_app(settings), base_url="http://testserver.local") as c:
+        assert c.app.state["console_key"] == key
+        assert console_status(c, cookie) == 200
+
+
+def test_the_console_key_can_come_from_the_environment(app_db: str, tmp_path: Any) -> None:
+    key = "k" * 48
+    settings = Settings.load({"db": app_db, "blob_dir": str(tmp_path / "blobs")}, environ={"GRIDBOOK_SECRET_KEY": key})
+    with TestClient(create_app(settings), base_url="http://testserver.local") as c:
+        assert c.app.state["console_key"] == key.encode()
+        assert sign_in(c, "staff1").status_code == 303
+    assert not os.path.exists(app_db + ".key")
+    with pytest.raises(KeyProblem, match="at least 32"):
+        create_app(Settings(db=app_db, blob_dir=str(tmp_path / "blobs"), secret_key="short"))
+
+
+def test_a_key_file_others_may_read_is_refused(app_db: str, tmp_path: Any) -> None:
+    key_file = tmp_path / "console.key"
+    key_file.write_text("x" * 64)
+    key_file.chmod(0o644)
+    settings = Settings(db=app_db, blob_dir=str(tmp_path / "blobs"), secret_key_file=str(key_file))
+    with pytest.raises(KeyProblem, match="chmod 600"):
+        create_app(settings)
+    key_file.chmod(0o600)
+    app = create_app(settings)
+    try:
+        assert app.state["console_key"] == b"x" * 64
+    finally:
+        app.state["stores"].close()
+
+
+def test_a_session_issued_in_the_future_is_refused(client: TestClient[Any], town_template: Template) -> None:
+    """Sign-out ends every session issued before it; a cookie claiming to be issued later than now
+    (or to last longer than session_hours) would outlive every sign-out."""
+    key = client.app.state["console_key"]
+    staff = town_template.town.actors["staff"].user_id
+    now = time.time()
+    assert console_status(client, mint_session(key, staff)) == 200
+    assert console_status(client, mint_session(key, staff, issued_ms=int((now + 86400) * 1000))) == 303
+    assert console_status(client, mint_session(key, staff, expiry=int(now) + 30 * 86400)) == 303
+
+
+def test_gridbook_serve_stops_with_a_clear_error_on_a_bad_key_file(app_db: str, tmp_path: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    key_file = tmp_path / "console.key"
+    key_file.write_text("x" * 64)
+    key_file.chmod(0o640)
+    env = {"GRIDBOOK_SECRET_KEY_FILE": str(key_file)}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        assert main(["serve", "--db", app_db, "--blob-dir", str(tmp_path / "blobs")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"chmod 600 {key_file}" in err, err

@@ -1,8 +1,8 @@
 """What every staff page shares: sessions, CSRF, the page runner, scope, i18n and the staff push.
 
 Pages are rendered on the server with Jinja2 (autoescape on); no inline script or style, so the
-CSP of ``security.py`` holds. Sessions are a signed cookie ``gb_staff`` = ``user_id.expiry.sig``
-(HMAC-SHA256 with the database's ``secret``); the CSRF token of a session is an HMAC of the
+CSP of ``security.py`` holds. Sessions are a signed cookie ``gb_staff`` = ``user_id.issued.expiry.sig``
+(HMAC-SHA256 with the console key of ``server/keys.py``, kept out of the database); the CSRF token of a session is an HMAC of the
 cookie, and before sign-in an HMAC of a random ``gb_staff_pre`` cookie.
 
 Everything staff change goes through ``sync.engine.push`` as mutations of a staff "device"
@@ -102,8 +102,8 @@ def lang_of(request: Request) -> str:
 # -- sessions and CSRF ---------------------------------------------------------------------------
 
 def _secret(request: Request) -> bytes:
-    store: SQLiteStore = request.app.state["stores"].reader()
-    return (store.get_meta("secret") or "").encode()
+    """The console key (``server/keys.py``): not in the database, so a copy of it signs nothing."""
+    return request.app.state["console_key"]  # type: ignore[no-any-return]
 
 
 def _sign(request: Request, msg: str) -> str:
@@ -135,16 +135,21 @@ def read_session(request: Request) -> str | None:
     """The user id of a valid, unexpired, not signed-out session cookie, else None."""
     value = request.cookies.get(SESSION_COOKIE) or ""
     parts = value.split(".")
-    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(parts) != 4 or not _DIGITS.fullmatch(parts[1]) or not _DIGITS.fullmatch(parts[2]):
         return None
     body = ".".join(parts[:3])
-    if not hmac.compare_digest(parts[3], _sign(request, "session:" + body)):
+    if not _same(parts[3], _sign(request, "session:" + body)):
         return None
-    if int(parts[2]) < time.time():
+    now = time.time()
+    issued, expiry = int(parts[1]), int(parts[2])
+    hours = int(request.app.state["settings"].session_hours)
+    # Issued at most now (a few seconds of slack: make_session may step 1 ms past a sign-out floor)
+    # and lasting at most session_hours: a cookie from the future would outlive every sign-out.
+    if expiry < now or issued > (now + 5) * 1000 or expiry > issued / 1000 + hours * 3600 + 5:
         return None
     store: SQLiteStore = request.app.state["stores"].reader()
     floor = store.get_meta(_floor_key(parts[0]))
-    if floor is not None and int(parts[1]) <= int(floor):
+    if floor is not None and issued <= int(floor):
         return None
     return parts[0]
 
@@ -154,7 +159,13 @@ def csrf_token(request: Request, basis: str) -> str:
 
 
 def csrf_ok(request: Request, basis: str, token: Any) -> bool:
-    return bool(basis) and isinstance(token, str) and hmac.compare_digest(token, csrf_token(request, basis))
+    return bool(basis) and isinstance(token, str) and _same(token, csrf_token(request, basis))
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of what a client sent with a signature (``compare_digest`` on two
+    ``str`` raises for non-ASCII text, which a client may well send)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def cookie(request: Request, key: str, value: str, max_age: int | None) -> Cookie:
