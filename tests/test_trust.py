@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import stat
 import time
+import urllib.parse
 from typing import Any, Iterator
 
 import httpx
@@ -255,3 +256,154 @@ def test_gridbook_serve_stops_with_a_clear_error_on_a_bad_key_file(app_db: str, 
         assert main(["serve", "--db", app_db, "--blob-dir", str(tmp_path / "blobs")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and f"chmod 600 {key_file}" in err, err
+
+
+# -- finding 6: accounts ---------------------------------------------------------------------------------
+
+# Weak passwords; {user} is the account's own username (worker1 for a reset, newbie for a new user).
+WEAK = ["x", "short", "1234567", "12345678", "password", "aaaaaaaaaa", "{user}", "{USER}2026", "a" * 129,
+        "tab\there1", "qwertyui"]
+
+
+def pull_status(c: TestClient[Any], token: str) -> tuple[int, str]:
+    r = c.get(f"{API}/sync/pull", headers={"Authorization": f"Bearer {token}"})
+    return r.status_code, (r.json().get("error", {}).get("code", "") if r.status_code != 200 else "")
+
+
+def set_unsent(db: str, device_id: str, depth: int) -> None:
+    with contextlib.closing(SQLiteStore(db)) as s, s.transaction():
+        s.touch_device(device_id, "last_pull_at", "2026-12-01T08:00:00+08:00", outbox_depth=depth)
+
+
+@pytest.mark.parametrize("password", WEAK)
+def test_one_password_policy_for_the_engine_the_console_and_the_cli(app_db: str, client: TestClient[Any],
+                                                                    town_template: Template, password: str,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI took a one-character password; the console had a length check of its own."""
+    from server.cli import main
+    from sync import accounts
+    from sync.errors import SyncError
+
+    t = town_template.town
+    w1 = t.actors["w1"].user_id
+    reset, new = password.format(user="worker1", USER="WORKER1"), password.format(user="newbie", USER="NEWBIE")
+    with contextlib.closing(SQLiteStore(app_db)) as s:
+        before = s.password_hash(w1)
+        with pytest.raises(SyncError) as e:
+            accounts.set_password(s, w1, reset, revoke_devices=False)
+        assert e.value.code == "invalid_request" and e.value.details.get("reason"), e.value
+        with pytest.raises(SyncError):
+            accounts.create_user(s, "newbie", new, "grid_worker", [t.ids["g1"]])
+    assert main(["user", "passwd", "worker1", "--password", reset, "--keep-devices", "--db", app_db]) == 1
+    assert main(["user", "add", "newbie", "--role", "grid_worker", "--password", new, "--db", app_db]) == 1
+    assert capsys.readouterr().err.startswith("error: password")
+    assert sign_in(client, "admin").status_code == 303
+    users = client.get("/staff/admin/users")
+    r = client.post(f"/staff/admin/users/{w1}", data={"csrf": csrf_of(users.text), "action": "password",
+                                                      "password": reset}, follow_redirects=False)
+    assert "invalid_form" in r.headers["location"], r.headers
+    why = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["location"]).query)["why"][0]
+    assert re.search(r"[\u4e00-\u9fff]", why), why             # said in Chinese on the console
+    r = client.post("/staff/admin/users", data={"csrf": csrf_of(users.text), "username": "newbie", "password": new,
+                                                "role": "grid_worker", "areas": t.ids["g1"]}, follow_redirects=False)
+    assert "invalid_form" in r.headers["location"], r.headers
+    with contextlib.closing(SQLiteStore(app_db)) as s:
+        assert s.password_hash(w1) == before and s.user_by_username("newbie") is None
+
+
+def test_a_password_reset_on_the_console_revokes_the_devices_when_the_admin_chooses(
+        client: TestClient[Any], app_db: str, town_template: Template) -> None:
+    """A password change left every device token working, also those of whoever learnt the password."""
+    t = town_template.town
+    w1, w2 = t.actors["w1"], t.actors["w2"]
+    set_unsent(app_db, w1.device_id, 4)
+    assert sign_in(client, "admin").status_code == 303
+    users = client.get("/staff/admin/users")
+    # The admin is warned, on the form, of the records the phones have not sent yet.
+    row = next(r for r in users.text.split('data-testid="user-row"')[1:] if ">worker1<" in r)
+    assert "同时注销其设备" in row and "4 条记录未上传" in row, row
+    r = client.post(f"/staff/admin/users/{w2.user_id}", data={"csrf": csrf_of(users.text), "action": "password",
+                                                             "password": "a long passphrase"}, follow_redirects=False)
+    assert "msg=password" in r.headers["location"]
+    assert pull_status(client, t.tokens["w2"]) == (200, "")           # kept: the admin did not tick the box
+    r = client.post(f"/staff/admin/users/{w1.user_id}", data={
+        "csrf": csrf_of(users.text), "action": "password", "password": "another long one", "revoke_devices": "yes"},
+        follow_redirects=False)
+    assert "msg=password_revoked" in r.headers["location"], r.headers
+    assert pull_status(client, t.tokens["w1"]) == (401, "device_revoked")
+    with contextlib.closing(SQLiteStore(app_db)) as s:
+        assert {a for (a,) in s.conn.execute("SELECT action FROM audit WHERE record_id = ?", (w1.device_id,))} \
+            >= {"device.revoke"}
+
+
+def test_gridbook_user_passwd_makes_the_admin_choose_about_devices(app_db: str, client: TestClient[Any],
+                                                                    town_template: Template,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+
+    t = town_template.town
+    set_unsent(app_db, t.actors["w1"].device_id, 2)
+    assert main(["user", "passwd", "worker1", "--password", "a long passphrase", "--db", app_db]) == 1
+    err = capsys.readouterr().err
+    assert "--revoke-devices" in err and "--keep-devices" in err and "worker1's phone" in err and "2 unsent" in err
+    assert main(["user", "passwd", "worker1", "--password", "a long passphrase", "--keep-devices",
+                 "--db", app_db]) == 0
+    assert pull_status(client, t.tokens["w1"]) == (200, "")
+    assert main(["user", "passwd", "worker1", "--password", "another passphrase", "--revoke-devices",
+                 "--db", app_db]) == 0
+    assert "revoked 1 device" in capsys.readouterr().out
+    assert pull_status(client, t.tokens["w1"]) == (401, "device_revoked")
+
+
+def test_gridbook_user_passwd_ends_console_sessions(app_db: str, client: TestClient[Any]) -> None:
+    from server.cli import main
+
+    assert sign_in(client, "staff1").status_code == 303
+    assert client.get("/staff/", follow_redirects=False).status_code == 200
+    assert main(["user", "passwd", "staff1", "--password", "a long passphrase", "--keep-devices",
+                 "--db", app_db]) == 0
+    assert client.get("/staff/", follow_redirects=False).status_code == 303
+
+
+def test_disabling_a_user_revokes_their_devices_so_the_phones_wipe(app_db: str, client: TestClient[Any],
+                                                                   town_template: Template,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`user disable` answered 401 unauthorized, on which the app keeps its replica; the app wipes
+    on 401 device_revoked."""
+    from server.cli import main
+    from sync import accounts
+
+    t = town_template.town
+    set_unsent(app_db, t.actors["w1"].device_id, 3)
+    assert main(["user", "disable", "worker1", "--db", app_db]) == 1          # asks for --yes first
+    err = capsys.readouterr().err
+    assert "--yes" in err and "worker1's phone" in err and "3 unsent" in err
+    assert pull_status(client, t.tokens["w1"]) == (200, "")
+    assert main(["user", "disable", "worker1", "--yes", "--db", app_db]) == 0
+    assert pull_status(client, t.tokens["w1"]) == (401, "device_revoked")
+    # A user disabled some other way (before this fix, or through the engine) is refused alike.
+    with contextlib.closing(SQLiteStore(app_db)) as s:
+        accounts.update_user(s, t.actors["w2"].user_id, active=False)
+    assert pull_status(client, t.tokens["w2"]) == (401, "device_revoked")
+
+
+def test_disabling_on_the_console_asks_for_confirmation_listing_unsent_records(
+        client: TestClient[Any], app_db: str, town_template: Template) -> None:
+    """停用并注销其设备 acted on one click, with no word about the records the phones had not sent."""
+    t = town_template.town
+    w1 = t.actors["w1"]
+    set_unsent(app_db, w1.device_id, 5)
+    assert sign_in(client, "admin").status_code == 303
+    users = client.get("/staff/admin/users")
+    r = client.post(f"/staff/admin/users/{w1.user_id}", data={"csrf": csrf_of(users.text), "action": "disable"},
+                    follow_redirects=False)
+    assert r.status_code == 200, r.text[:300]
+    assert "worker1&#39;s phone" in r.text and "该设备还有未上传的记录，注销后将无法再上传。" in r.text
+    assert 'name="confirm" value="yes"' in r.text
+    assert pull_status(client, t.tokens["w1"]) == (200, "")
+    with contextlib.closing(SQLiteStore(app_db)) as s:
+        assert s.get("users", w1.user_id).data["active"] is True  # type: ignore[union-attr]
+    r = client.post(f"/staff/admin/users/{w1.user_id}", data={"csrf": csrf_of(r.text), "action": "disable",
+                                                             "confirm": "yes"}, follow_redirects=False)
+    assert "msg=disabled" in r.headers["location"], r.headers
+    assert pull_status(client, t.tokens["w1"]) == (401, "device_revoked")

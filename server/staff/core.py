@@ -30,7 +30,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
-from sync import engine
+from sync import accounts, engine
 from sync.engine import area_tree
 from sync.protocol import MutationIn, PushRequest, PushResult
 from sync.scope import Actor
@@ -86,7 +86,8 @@ MESSAGES: dict[str, str] = {
     "escalated": "已上报。", "moved": "状态已更新。", "noted": "已添加备注。", "unchanged": "没有需要保存的修改。",
     "rejected": "操作未被接受", "conflict": "与他人的修改冲突，已记入冲突列表，请处理。",
     "resolved": "冲突已处理。", "created": "已创建。", "revoked": "设备已注销，该设备将无法再同步。",
-    "password": "密码已重置。", "invalid_note": "请填写说明或原因。", "invalid_assignee_id": "请选择承办人。",
+    "password": "密码已重置。", "password_revoked": "密码已重置，该用户的设备已注销。",
+    "disabled": "已停用该用户并注销其设备。", "invalid_note": "请填写说明或原因。", "invalid_assignee_id": "请选择承办人。",
     "invalid_deadline": "日期格式不正确。", "invalid_status": "当前状态下不能执行此操作。",
     "invalid_duplicate_of": "请选择要合并到的事项。", "invalid_level": "请选择办理层级。",
     "invalid_category": "请选择分类。", "invalid_line": "请选择归口。", "invalid_urgency": "请选择紧急程度。",
@@ -113,22 +114,17 @@ def _sign(request: Request, msg: str) -> str:
 def make_session(request: Request, user_id: str, hours: int) -> str:
     """``user_id.issued.expiry.sig``: issued (ms) lets sign-out end every session issued before it."""
     now = time.time()
-    floor = request.app.state["stores"].reader().get_meta(_floor_key(user_id))
+    floor = request.app.state["stores"].reader().get_meta(accounts.session_floor_key(user_id))
     issued = max(int(now * 1000), int(floor) + 1 if floor else 0)
     body = f"{user_id}.{issued}.{int(now) + hours * 3600}"
     return f"{body}.{_sign(request, 'session:' + body)}"
 
 
-def _floor_key(user_id: str) -> str:
-    return f"staff_sessions_valid_after:{user_id}"
-
-
 def end_sessions(request: Request, user_id: str) -> None:
-    """Sign-out, password reset, disabling: every session of the user issued until now stops working,
-    on this browser and on any other that holds a copy of the cookie."""
-    writer: SQLiteStore = request.app.state["stores"].writer
-    with writer.transaction():
-        writer.set_meta(_floor_key(user_id), str(int(time.time() * 1000)))
+    """Sign-out: every session of the user issued until now stops working, on this browser and on
+    any other that holds a copy of the cookie (a new password and disabling do the same, in
+    ``sync.accounts``, from the console and the CLI alike)."""
+    accounts.end_sessions(request.app.state["stores"].writer, user_id)
 
 
 def read_session(request: Request) -> str | None:
@@ -148,7 +144,7 @@ def read_session(request: Request) -> str | None:
     if expiry < now or issued > (now + 5) * 1000 or expiry > issued / 1000 + hours * 3600 + 5:
         return None
     store: SQLiteStore = request.app.state["stores"].reader()
-    floor = store.get_meta(_floor_key(parts[0]))
+    floor = store.get_meta(accounts.session_floor_key(parts[0]))
     if floor is not None and issued <= int(floor):
         return None
     return parts[0]
