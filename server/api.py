@@ -108,7 +108,7 @@ def login(request: Request, body: RawBody, state: State) -> LoginResponse:
         if e.code == "invalid_credentials":
             limiter.failed(req.username, ip)
         raise
-    limiter.succeeded(req.username)
+    limiter.succeeded(req.username, ip)
     result = accounts.register_device(stores.writer, user, req.device_name, req.previous_device_id)
     u = result.user
     return LoginResponse(token=result.token, device_id=result.device_id,

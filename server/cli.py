@@ -24,8 +24,7 @@ from sync.engine import area_tree
 from sync.errors import SyncError
 from sync.store import SQLiteStore
 
-from .keys import KeyProblem
-from .settings import SETTINGS, Settings
+from .settings import SETTINGS, SettingError, Settings
 
 DEMO_ACCOUNTS = [
     ("worker1", "李秀英 网格员 (grid worker)", "杖锡村第一网格"),
@@ -72,14 +71,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
     settings = _settings(args)
+    proxy = settings.proxy_options()
     app = create_app(settings)
     print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})\n"
           f"  field app:     http://{settings.host}:{settings.port}/\n"
           f"  staff console: http://{settings.host}:{settings.port}/staff/", flush=True)
     # Keep idle connections 75 s (uvicorn's default is 5 s): a 2G phone takes several seconds to
     # receive a pull page, and a new TCP connection per page costs it a round trip each time.
+    # Forwarded headers are believed from trusted_proxies only (never uvicorn's default 127.0.0.1):
+    # the login limiter counts the address they give.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
-                timeout_graceful_shutdown=5, timeout_keep_alive=75)
+                timeout_graceful_shutdown=5, timeout_keep_alive=75, **proxy)
     return 0
 
 
@@ -361,6 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     except FileExistsError as e:
         print(f"error: {e} exists", file=sys.stderr)
         return 1
-    except KeyProblem as e:
+    except SettingError as e:   # the console key file, trusted_proxies …
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -16,12 +16,12 @@ import os
 import secrets
 import stat
 
-from .settings import Settings
+from .settings import SettingError, Settings
 
 MIN_KEY = 32
 
 
-class KeyProblem(Exception):
+class KeyProblem(SettingError):
     """The key cannot be used as configured; the message says what to do."""
 
 

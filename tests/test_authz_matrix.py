@@ -774,7 +774,7 @@ def test_staff_session_cookie_flags_and_sign_in_rate_limit(world: World) -> None
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429], statuses
     r = c.post(f"{API}/auth/login", json={"username": "admin2", "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
-    world.app.state["limiter"].succeeded("admin2")
+    world.app.state["limiter"].succeeded("admin2", "testclient")
 
 
 def test_tokens_and_passwords_are_stored_hashed(world: World) -> None:

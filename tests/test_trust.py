@@ -407,3 +407,91 @@ def test_disabling_on_the_console_asks_for_confirmation_listing_unsent_records(
                                                              "confirm": "yes"}, follow_redirects=False)
     assert "msg=disabled" in r.headers["location"], r.headers
     assert pull_status(client, t.tokens["w1"]) == (401, "device_revoked")
+
+
+# -- finding 6 (continued): the login limiter ------------------------------------------------------------
+
+def test_guesses_from_one_address_do_not_lock_the_account_for_anyone_else(app_db: str, tmp_path: Any) -> None:
+    """The limiter counted failures per username: anyone could keep any account locked for 15
+    minutes, against the right password too, by guessing wrong every few minutes."""
+    with TestClient(create_app(settings_for(tmp_path, app_db))) as c:
+        limiter = c.app.state["limiter"]
+        for _ in range(50):
+            limiter.failed("worker1", "203.0.113.9")          # an attacker elsewhere
+        assert limiter.retry_after("worker1", "203.0.113.9") > 0
+        r = c.post(f"{API}/auth/login", json={"username": "worker1", "password": PASSWORD})
+        assert r.status_code == 200, r.text                     # the worker, from their own address
+
+
+def test_the_wait_grows_with_each_failure_of_a_user_from_an_address() -> None:
+    from server.ratelimit import LoginLimiter
+
+    lim = LoginLimiter(5, 30, 900)
+    t = 1000.0
+    for _ in range(5):                                          # the first five cost nothing
+        assert lim.retry_after("worker1", "a", t) == 0
+        lim.failed("worker1", "a", t)
+    waits = []
+    for _ in range(10):
+        w = lim.retry_after("worker1", "a", t)
+        waits.append(w)
+        t += w
+        assert lim.retry_after("worker1", "a", t) == 0
+        lim.failed("worker1", "a", t)
+    assert waits == [2, 4, 8, 16, 32, 64, 128, 256, 512, 900], waits
+    assert lim.retry_after("worker1", "b", t) == 0 and lim.retry_after("WORKER1", "a", t) == 900
+    lim.succeeded("worker1", "a")
+    assert lim.retry_after("worker1", "a", t) == 0
+    # After a quiet window, failures are forgotten.
+    for _ in range(6):
+        lim.failed("worker2", "a", t)
+    assert lim.retry_after("worker2", "a", t + 901) == 0
+
+
+def test_forwarded_headers_count_only_from_a_configured_proxy(app_db: str, tmp_path: Any) -> None:
+    """uvicorn believed X-Forwarded-For from 127.0.0.1 by default: a client there (or behind a proxy
+    that passes the header on) chose its own address, and so a fresh per-address count each time."""
+    import json
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    from .serverproc import Server
+
+    def login(srv: Server, username: str, forwarded_for: str) -> int:
+        req = urllib.request.Request(f"{srv.url}{API}/auth/login", method="POST", headers={
+            "Content-Type": "application/json", "X-Forwarded-For": forwarded_for},
+            data=json.dumps({"username": username, "password": "wrong guess"}).encode())
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            e.close()
+            return int(e.code)
+
+    for trusted, last in (("", 429), ("127.0.0.1", 401)):
+        srv = Server(Path(app_db), tmp_path / "server.log",
+                     env={"GRIDBOOK_LOGIN_MAX_FAILURES_IP": "3", "GRIDBOOK_TRUSTED_PROXIES": trusted})
+        srv.start()
+        try:
+            got = [login(srv, f"nobody{i}", f"198.51.100.{i}") for i in range(4)]
+        finally:
+            srv.stop()
+        assert got == [401, 401, 401, last], (trusted, got, srv.log())
+
+
+def test_a_bad_trusted_proxies_setting_stops_the_start(app_db: str, tmp_path: Any,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from server.cli import main
+    from server.settings import SettingError
+
+    for bad in ("*", "not-an-address", "127.0.0.1, 10.0.0.0/33"):
+        with pytest.raises(SettingError):
+            Settings(trusted_proxies=bad).proxy_options()
+    assert Settings().proxy_options() == {"proxy_headers": False}
+    assert Settings(trusted_proxies="127.0.0.1, 10.1.0.0/16").proxy_options() == {
+        "proxy_headers": True, "forwarded_allow_ips": ["127.0.0.1", "10.1.0.0/16"]}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRIDBOOK_TRUSTED_PROXIES", "*")
+        assert main(["serve", "--db", app_db, "--blob-dir", str(tmp_path / "blobs")]) == 1
+    assert "trusted_proxies" in capsys.readouterr().err
