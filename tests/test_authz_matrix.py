@@ -126,6 +126,11 @@ GET /staff/households/{household}                          proxy_agent  303 /sta
 GET /staff/households/{household}                          staff        200                                404                                303 /staff/login   303 /staff/login
 GET /staff/households/{household}                          admin_area   200                                404                                303 /staff/login   303 /staff/login
 GET /staff/households/{household}                          admin_all    200                                200                                303 /staff/login   303 /staff/login
+POST /staff/households/{household}/id-number|resident_id={resident} grid_worker 403                                403                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} proxy_agent 403                                403                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} staff       200                                404                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} admin_area  200                                404                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} admin_all   200                                200                                403                403
 GET /staff/blobs/{blob}                                    grid_worker  404                                404                                404                404
 GET /staff/blobs/{blob}                                    proxy_agent  404                                404                                404                404
 GET /staff/blobs/{blob}                                    staff        200                                404                                404                404

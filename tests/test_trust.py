@@ -495,3 +495,58 @@ def test_a_bad_trusted_proxies_setting_stops_the_start(app_db: str, tmp_path: An
         mp.setenv("GRIDBOOK_TRUSTED_PROXIES", "*")
         assert main(["serve", "--db", app_db, "--blob-dir", str(tmp_path / "blobs")]) == 1
     assert "trusted_proxies" in capsys.readouterr().err
+
+
+# -- the staff console review: ID numbers on the household dossier ---------------------------------------
+
+FULL_ID = "330203196512071234"
+
+
+def resident_with_id(db: str, town: Any) -> tuple[str, str]:
+    household, resident = new_id(), new_id()
+    with contextlib.closing(SQLiteStore(db)) as s:
+        results = Town(s, dict(town.ids), dict(town.actors)).push("w1", town.mut(
+            "households", household, {"grid_id": town.ids["g1"], "address": "上岙2号", "head_name": "李阿婆"}),
+            town.mut("residents", resident, {"household_id": household, "name": "李阿婆", "id_number": FULL_ID}))
+    assert all(x.status == "applied" for x in results), results
+    return household, resident
+
+
+def id_reads(db: str, resident: str) -> list[tuple[str, str]]:
+    with contextlib.closing(sqlite3.connect(db)) as c:
+        return list(c.execute("SELECT user_id, details FROM audit WHERE action = 'id_number.read' AND record_id = ?",
+                              (resident,)))
+
+
+def test_the_dossier_masks_id_numbers_and_audits_showing_one_in_full(client: TestClient[Any], app_db: str,
+                                                                      town_template: Template) -> None:
+    """The dossier showed every resident's full 身份证号 to every staff member who opened it."""
+    from sync.schema import mask_id_number
+
+    t = town_template.town
+    household, resident = resident_with_id(app_db, t)
+    assert sign_in(client, "staff1").status_code == 303
+    page = client.get(f"/staff/households/{household}")
+    assert page.status_code == 200
+    assert FULL_ID not in page.text and mask_id_number(FULL_ID) in page.text
+    assert "显示完整身份证号" in page.text and id_reads(app_db, resident) == []
+    r = client.post(f"/staff/households/{household}/id-number",
+                    data={"csrf": csrf_of(page.text), "resident_id": resident})
+    assert r.status_code == 200 and FULL_ID in r.text, r.text[:300]
+    assert r.headers["cache-control"] == "no-store"
+    [(who, details)] = id_reads(app_db, resident)
+    assert who == t.actors["staff"].user_id and household in details
+    # Without a valid CSRF token, or for a resident of another household, nothing is shown or written.
+    assert client.post(f"/staff/households/{household}/id-number",
+                       data={"csrf": "0" * 64, "resident_id": resident}).status_code == 403
+    other, _ = resident_with_id(app_db, t)
+    r = client.post(f"/staff/households/{other}/id-number", data={"csrf": csrf_of(page.text), "resident_id": resident})
+    assert r.status_code == 404 and FULL_ID not in r.text
+    assert len(id_reads(app_db, resident)) == 1
+    # Admins read the row, labelled, in the audit log.
+    client.cookies.clear()
+    assert sign_in(client, "admin").status_code == 303
+    audit = client.get("/staff/audit?action=id_number.read")
+    assert "查看完整身份证号" in audit.text and "<td>id_number.read</td>" in audit.text
+    client.get("/staff/lang?to=en&next=/staff/audit")
+    assert "Full ID number viewed" in client.get("/staff/audit?action=id_number.read").text

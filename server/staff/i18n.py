@@ -370,7 +370,9 @@ EN: dict[str, str] = {
     '停用后该用户不能再登录；其所有设备将被注销，每部手机下次联网时会清除本机数据，包括尚未上传的记录。': 'Once disabled the user cannot sign in; all their devices are revoked, and each phone wipes its local data, records not yet uploaded included, when it next goes online.',
     '以下设备还有未上传的记录：请先让用户同步完毕，除非手机已丢失。': 'These devices still hold records not uploaded: have the user sync first, unless the phone is lost.',
     '确认停用并注销其全部设备': 'Confirm: disable and revoke all their devices',
-    '取消': 'Cancel',
+    '含义': 'Meaning',
+    '显示完整身份证号': 'Show the full ID number',
+    '身份证号默认部分隐藏；显示完整号码会记入审计日志。': 'ID numbers are partly hidden; showing one in full is written to the audit log.',
 }
 
 
