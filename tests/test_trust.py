@@ -550,3 +550,38 @@ def test_the_dossier_masks_id_numbers_and_audits_showing_one_in_full(client: Tes
     assert "查看完整身份证号" in audit.text and "<td>id_number.read</td>" in audit.text
     client.get("/staff/lang?to=en&next=/staff/audit")
     assert "Full ID number viewed" in client.get("/staff/audit?action=id_number.read").text
+
+
+# -- found by the console fuzzing (tests/test_fuzz_console.py) ---------------------------------------------
+
+def test_non_ascii_cookies_and_csrf_tokens_are_refused_not_a_500(client: TestClient[Any]) -> None:
+    """hmac.compare_digest raises TypeError on two str with non-ASCII text: a 500 from any client."""
+    page = client.get("/staff/login")
+    r = client.post("/staff/login", data={"username": "staff1", "password": PASSWORD, "csrf": "é" * 64})
+    assert r.status_code == 403, r.status_code
+    assert "CSRF" in r.text and page.status_code == 200
+    client.cookies.clear()
+    for cookie in ("gb_staff=someone.1.99999999999.\xe9", "gb_staff=someone.\xb2.99999999999.abc"):
+        r = client.get("/staff/", headers={"Cookie": cookie.encode("latin-1")}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/staff/login", (cookie, r.status_code)
+
+
+@pytest.mark.parametrize("path", ["/staff/?end=9999-12-31", "/staff/reports/lists?start=9999-12-31",
+                                  "/staff/reports/monthly?month=9999-12", "/staff/reports/monthly?month=0001-01",
+                                  "/staff/reports/monthly?month=9999-12&format=csv"])
+def test_dates_at_the_calendars_edge_are_not_a_500(client: TestClient[Any], path: str) -> None:
+    """Found by the console fuzzing: a period or month at Python's date limits overflowed."""
+    assert sign_in(client, "staff1").status_code == 303
+    r = client.get(path)
+    assert r.status_code == 200, (path, r.status_code, r.text[:200])
+
+
+def test_catalogue_numbers_out_of_range_are_refused_not_a_500(client: TestClient[Any]) -> None:
+    assert sign_in(client, "admin").status_code == 303
+    code = "proxy.social_insurance_registration"
+    page = client.get(f"/staff/admin/catalogue?edit={code}")
+    for field, value in (("version", "0001-01-01"), ("version", "1" + "0" * 40), ("deadline_days", "1e3"),
+                         ("deadline_days", "99999999999999999999"), ("deadline_days", "-1")):
+        r = client.post(f"/staff/admin/catalogue/{code}", data={"csrf": csrf_of(page.text), "name_zh": "社保登记X",
+                                                                field: value}, follow_redirects=False)
+        assert r.status_code == 303 and "invalid_form" in r.headers["location"], (field, value, r.status_code)

@@ -20,7 +20,7 @@ from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
 from sync.store import loads
 
-from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form
+from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form, whole_number
 from .records import categories, user_names
 
 # The one policy of sync.accounts (the CLI's too), each reason said in Chinese.
@@ -273,10 +273,13 @@ def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any
     old = cats.get(code)
     if old is None:
         raise Refused(404)
-    try:
-        days = int(form.get("deadline_days") or 0)
-    except ValueError:
-        return page.back("/staff/admin/catalogue", "invalid_form", edit=code)
+    # Form values are whatever a client sends (a list for a repeated name, any text): ASCII digits
+    # in range or a clear refusal, never int() on them.
+    days = whole_number(str(form.get("deadline_days") or "0"), 0, 365)
+    base = whole_number(str(form.get("version") or "1"), 1, 2 ** 53)
+    if days is None or base is None:
+        return page.back("/staff/admin/catalogue", "invalid_form", edit=code,
+                         why=page.t("办理时限须为 0 到 365 之间的整数（工作日）。") if days is None else "")
     fields: dict[str, Any] = {
         "name_zh": str(form.get("name_zh") or "").strip(), "name_en": str(form.get("name_en") or "").strip(),
         "line": str(form.get("line") or "") or None, "lowest_level": str(form.get("lowest_level") or "") or None,
@@ -292,7 +295,6 @@ def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any
     changed = {k: v for k, v in fields.items() if old.get(k) != v}
     if not changed:
         return page.back("/staff/admin/catalogue", "unchanged")
-    base = int(form.get("version") or 0) or 1
     result = page.push({"collection": "categories", "id": category_id(code), "base": base, "fields": changed})[0]
     page.audit("staff.catalogue.update", "categories", category_id(code), {"code": code, "fields": sorted(changed)})
     if result.status == "rejected":

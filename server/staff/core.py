@@ -378,11 +378,20 @@ async def run_form(request: Request, form: dict[str, Any], fn: Callable[..., Res
     return await anyio.to_thread.run_sync(_run, request, fn, args, roles, form)
 
 
-def parse_date(value: str | None, default: date | None) -> date | None:
+# The dates the console works with. Python's own range (years 1 to 9999) is no use: a period or
+# month at its edge overflows the first timedelta added to it (a 500 from ?end=9999-12-31).
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def parse_date(value: Any, default: date | None) -> date | None:
+    """A ``YYYY-MM-DD`` from 2000 to 2099, else ``default`` (as for any text that is not a date)."""
+    if not value or not isinstance(value, str):
+        return default
     try:
-        return date.fromisoformat(value) if value else default
+        day = date.fromisoformat(value)
     except ValueError:
         return default
+    return day if FIRST_DATE <= day <= LAST_DATE else default
 
 
 def local_today() -> date:

@@ -371,6 +371,7 @@ EN: dict[str, str] = {
     '以下设备还有未上传的记录：请先让用户同步完毕，除非手机已丢失。': 'These devices still hold records not uploaded: have the user sync first, unless the phone is lost.',
     '确认停用并注销其全部设备': 'Confirm: disable and revoke all their devices',
     '含义': 'Meaning',
+    '办理时限须为 0 到 365 之间的整数（工作日）。': 'The deadline must be a whole number of working days from 0 to 365.',
     '显示完整身份证号': 'Show the full ID number',
     '身份证号默认部分隐藏；显示完整号码会记入审计日志。': 'ID numbers are partly hidden; showing one in full is written to the audit log.',
 }
