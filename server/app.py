@@ -69,7 +69,7 @@ class GridbookApp(Litestar):
     no file system call and no log line (``security.refusal``)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] == "http":  # no websocket route exists: Litestar refuses those itself
             reason = security.refusal(scope)
             if reason is not None:
                 scope["app"] = self
