@@ -108,7 +108,7 @@ def login(request: Request, body: RawBody, state: State) -> LoginResponse:
         if e.code == "invalid_credentials":
             limiter.failed(req.username, ip)
         raise
-    limiter.succeeded(req.username)
+    limiter.succeeded(req.username, ip)
     result = accounts.register_device(stores.writer, user, req.device_name, req.previous_device_id)
     u = result.user
     return LoginResponse(token=result.token, device_id=result.device_id,
@@ -251,7 +251,7 @@ async def blob_get(request: Request, sha256: FromPath[str], state: State) -> Fil
 
     path, media_type = await anyio.to_thread.run_sync(work)
     return File(path=path, media_type=media_type, content_disposition_type="inline", filename=sha256,
-                headers={"Cache-Control": "private, max-age=31536000, immutable"})
+                headers={"Cache-Control": "no-store"})  # a wiped phone must not keep photos in its HTTP cache
 
 
 @get("/api/v1/matters/{matter_id:str}/proxy", operation_id="proxyMatter", tags=["proxy"])

@@ -28,7 +28,7 @@ from sync.catalogue import install_catalogue
 from sync.protocol import ErrorResponse, LoginRequest, PushRequest
 from sync.store import SQLiteStore
 
-from . import __version__
+from . import __version__, keys, security
 from .errors import EXCEPTION_HANDLERS
 from .ratelimit import LoginLimiter
 from .settings import Settings
@@ -61,6 +61,21 @@ class Stores:
                 s.close()
             self._readers.clear()
         self.writer.close()
+
+
+class GridbookApp(Litestar):
+    """The Litestar app behind a gate: a request whose path or query string no route could want
+    (control characters, overlong) is refused with a 400 before routing, so it reaches no handler,
+    no file system call and no log line (``security.refusal``)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":  # no websocket route exists: Litestar refuses those itself
+            reason = security.refusal(scope)
+            if reason is not None:
+                scope["app"] = self
+                await security.refuse(scope, receive, send, reason)
+                return
+        await super().__call__(scope, receive, send)
 
 
 class OpenAPIJson(OpenAPIRenderPlugin):
@@ -204,15 +219,16 @@ CODES_BY_STATUS = {400: "invalid_request", 401: "invalid_credentials | unauthori
                    422: "hash_mismatch", 429: "rate_limited", 500: "internal"}
 
 
-def create_app(settings: Settings) -> Litestar:
-    from . import api, security, staff
+def create_app(settings: Settings) -> GridbookApp:
+    from . import api, staff
     from . import pwa as pwa_routes
 
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
+    key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
     stores = Stores(settings.db)
     blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes)
     blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
-    state = State({"settings": settings, "stores": stores, "blobs": blobs,
+    state = State({"settings": settings, "stores": stores, "blobs": blobs, "console_key": key,
                    "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,
                                            settings.login_window_seconds),
                    "device_touch": {}})
@@ -221,8 +237,9 @@ def create_app(settings: Settings) -> Litestar:
     if pwa.is_dir():
         handlers.append(pwa_routes.service_worker)
         handlers.append(create_static_files_router(path="/", directories=[pwa], html_mode=True,
-                                                   name="pwa", include_in_schema=False))
-    return Litestar(
+                                                   name="pwa", include_in_schema=False,
+                                                   file_system=pwa_routes.StaticFiles()))
+    return GridbookApp(
         route_handlers=handlers,
         state=state,
         exception_handlers=EXCEPTION_HANDLERS,

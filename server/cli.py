@@ -24,7 +24,7 @@ from sync.engine import area_tree
 from sync.errors import SyncError
 from sync.store import SQLiteStore
 
-from .settings import SETTINGS, Settings
+from .settings import SETTINGS, SettingError, Settings
 
 DEMO_ACCOUNTS = [
     ("worker1", "李秀英 网格员 (grid worker)", "杖锡村第一网格"),
@@ -71,14 +71,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
     settings = _settings(args)
+    proxy = settings.proxy_options()
     app = create_app(settings)
     print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})\n"
           f"  field app:     http://{settings.host}:{settings.port}/\n"
           f"  staff console: http://{settings.host}:{settings.port}/staff/", flush=True)
     # Keep idle connections 75 s (uvicorn's default is 5 s): a 2G phone takes several seconds to
     # receive a pull page, and a new TCP connection per page costs it a round trip each time.
+    # Forwarded headers are believed from trusted_proxies only (never uvicorn's default 127.0.0.1):
+    # the login limiter counts the address they give.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
-                timeout_graceful_shutdown=5, timeout_keep_alive=75)
+                timeout_graceful_shutdown=5, timeout_keep_alive=75, **proxy)
     return 0
 
 
@@ -141,7 +144,7 @@ def cmd_user(args: argparse.Namespace) -> int:
                   f"{d.get('display_name') or '':<12} areas={','.join(d.get('areas') or []) or '-'}  id={u.id}")
         return 0
     if args.user_cmd == "add":
-        password = args.password or getpass.getpass(f"Password for {args.username}: ")
+        password = args.password or _ask_password(f"Password for {args.username}: ")
         areas = [_resolve_area(store, a) for a in (args.areas or [])]
         uid = accounts.create_user(store, args.username, password, args.role, areas, display_name=args.display_name,
                                    phone=args.phone)
@@ -156,13 +159,53 @@ def cmd_user(args: argparse.Namespace) -> int:
         accounts.update_user(store, user.id, areas=areas)
         print(f"{args.username}: areas = {', '.join(areas)} (their devices will resync: cursors expire)")
     elif args.user_cmd == "passwd":
-        password = args.password or getpass.getpass(f"New password for {args.username}: ")
-        accounts.set_password(store, user.id, password)
-        print(f"{args.username}: password changed")
-    elif args.user_cmd in ("disable", "enable"):
-        accounts.update_user(store, user.id, active=args.user_cmd == "enable")
-        print(f"{args.username}: {args.user_cmd}d")
+        devices = accounts.active_devices(store, user.id)
+        if devices and not (args.revoke_devices or args.keep_devices):
+            print(f"{args.username} is signed in on {len(devices)} device(s):", file=sys.stderr)
+            _print_devices(store, devices, sys.stderr)
+            print("Choose --revoke-devices if the password may have leaked (each phone then wipes its local "
+                  "data at its next contact, unsent records included), or --keep-devices.", file=sys.stderr)
+            return 1
+        password = args.password or _ask_password(f"New password for {args.username}: ")
+        revoked = accounts.set_password(store, user.id, password, revoke_devices=bool(args.revoke_devices))
+        print(f"{args.username}: password changed; console sessions ended"
+              + (f"; revoked {_n(len(revoked), 'device')}" if args.revoke_devices else ""))
+    elif args.user_cmd == "disable":
+        devices = accounts.active_devices(store, user.id)
+        if not args.yes:
+            print(f"Disabling {args.username} stops them signing in and revokes every device of theirs: each phone "
+                  "wipes its local data at its next contact, unsent records included.", file=sys.stderr)
+            _print_devices(store, devices, sys.stderr)
+            print("Add --yes to disable.", file=sys.stderr)
+            return 1
+        revoked = accounts.disable_user(store, user.id)
+        print(f"{args.username}: disabled; revoked {_n(len(revoked), 'device')}")
+    elif args.user_cmd == "enable":
+        accounts.update_user(store, user.id, active=True)
+        print(f"{args.username}: enabled (their devices were revoked when disabled: they sign in again)")
     return 0
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _ask_password(prompt: str) -> str:
+    password = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != password:
+        raise SyncError("invalid_request", "password: the two entries differ")
+    return password
+
+
+def _print_devices(store: SQLiteStore, devices: list[dict[str, Any]], out: Any) -> None:
+    """One line per device, saying what revoking it would lose (the outbox depth it last reported)."""
+    if not devices:
+        print("  (no signed-in device)", file=out)
+    for d in devices:
+        depth = d.get("outbox_depth")
+        unsent = ("unsent records unknown" if depth is None else "nothing unsent" if depth == 0
+                  else f"{depth} unsent records: they would be lost")
+        print(f"  {d['id']}  {d['name'][:24]:<24} last seen {d['last_seen_at'] or 'never'}  {unsent}", file=out)
 
 
 def cmd_device(args: argparse.Namespace) -> int:
@@ -275,8 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_db(usub.add_parser("passwd"))
     sp.add_argument("username")
     sp.add_argument("--password")
-    for n in ("disable", "enable"):
-        with_db(usub.add_parser(n)).add_argument("username")
+    choice = sp.add_mutually_exclusive_group()
+    choice.add_argument("--revoke-devices", dest="revoke_devices", action="store_true",
+                        help="also revoke every device of the user (a leaked password): phones wipe their data")
+    choice.add_argument("--keep-devices", dest="keep_devices", action="store_true",
+                        help="leave the user's devices signed in (a forgotten password)")
+    sp = with_db(usub.add_parser("disable"))
+    sp.add_argument("username")
+    sp.add_argument("--yes", action="store_true",
+                    help="confirm: every device of the user is revoked and wipes its data, unsent records included")
+    with_db(usub.add_parser("enable")).add_argument("username")
     with_db(usub.add_parser("list"))
 
     dp = sub.add_parser("device", help="device administration")
@@ -311,4 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except FileExistsError as e:
         print(f"error: {e} exists", file=sys.stderr)
+        return 1
+    except SettingError as e:   # the console key file, trusted_proxies …
+        print(f"error: {e}", file=sys.stderr)
         return 1

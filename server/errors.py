@@ -9,6 +9,8 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from sync.errors import CODES, SyncError, error_body
 
+from .security import quoted, traceback_text
+
 log = logging.getLogger("gridbook")
 
 _DISCONNECTED = "client disconnected prematurely"   # what Litestar raises when the body stops coming
@@ -33,10 +35,10 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     if status >= 500 and exc.detail == _DISCONNECTED:
         # A phone lost its signal mid-upload: the body never arrived whole, nothing was applied,
         # and nobody will read this answer. Not a server error, so not logged as one.
-        log.info("%s %s: the client disconnected before its body arrived", request.method, request.url.path)
+        log.info("%s %s: the client disconnected before its body arrived", request.method, quoted(request.url.path))
         return error_response("invalid_request", "The request body was cut off; send it again.", status=400)
     if status >= 500:
-        log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
+        log.error("HTTP %s on %s %s: %s", status, request.method, quoted(request.url.path), quoted(exc.detail))
         return error_response("internal", status=500)
     message = CODES[code][1]
     details = None
@@ -56,7 +58,9 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Not log.exception: its traceback would end with the exception's message unquoted, and a
+    # message may carry what the client sent (a path, a form value).
+    log.error("unhandled error on %s %s\n%s", request.method, quoted(request.url.path), traceback_text(exc))
     return error_response("internal")
 
 

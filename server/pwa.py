@@ -10,8 +10,11 @@ import hashlib
 import re
 from pathlib import Path
 
+from typing import Any
+
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.file_system import BaseLocalFileSystem
 
 PLACEHOLDER = "__SHELL_VERSION__"
 
@@ -39,3 +42,20 @@ def service_worker(state: State) -> Response[str]:
     body = render_sw(Path(state["settings"].pwa_dir))
     return Response(content=body, media_type="text/javascript; charset=utf-8",
                     headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+
+
+class StaticFiles(BaseLocalFileSystem):
+    """The local file system, where a name that cannot be a file is simply not found.
+
+    Litestar answers 500 for any ``OSError`` but "not found" (a name longer than 255 bytes, a path
+    through a file such as ``/index.html/x``, a loop of links) and lets a ``ValueError`` (a NUL byte)
+    through as a 500 too; none of them is a server fault.
+    """
+
+    async def info(self, path: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().info(path, **kwargs)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as e:
+            raise FileNotFoundError(str(path)) from e

@@ -6,12 +6,17 @@ Nothing reads the environment at import time: the CLI builds Settings from its a
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingError(Exception):
+    """A setting the server cannot start with; the message says which and what to do."""
 
 SETTINGS: list[tuple[str, Any, str]] = [
     ("db", "data/gridbook.db", "path of the SQLite database"),
@@ -24,12 +29,19 @@ SETTINGS: list[tuple[str, Any, str]] = [
     ("max_blob_bytes", 10 * 1024 * 1024, "largest blob"),
     ("max_chunk_bytes", 1024 * 1024, "largest blob chunk in one PATCH"),
     ("pull_default_limit", 500, "changes per pull page when the client does not say"),
-    ("login_max_failures", 5, "failed logins per username within the window before 429"),
+    ("login_max_failures", 5, "failed logins of one username from one address before each further attempt "
+                              "waits twice as long (2 s, 4 s, 8 s … up to the window)"),
     ("login_max_failures_ip", 30, "failed logins per client address within the window before 429"),
     ("login_window_seconds", 900, "the login rate-limit window"),
+    ("trusted_proxies", "", "addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+                            "are believed, comma-separated; empty: none"),
     ("tombstone_retention_days", 180, "how long deletions and scope exits are kept for pulls"),
     ("secure_cookies", False, "mark staff session cookies Secure (behind HTTPS)"),
     ("session_hours", 12, "how long a staff session lasts"),
+    ("secret_key", "", "the key that signs staff console sessions and CSRF tokens (at least 32 characters); "
+                       "empty: kept in secret_key_file"),
+    ("secret_key_file", "", "file holding that key; default: <db>.key beside the database, made with mode 0600 "
+                            "on first start"),
 ]
 
 
@@ -48,13 +60,33 @@ class Settings:
     login_max_failures: int = 5
     login_max_failures_ip: int = 30
     login_window_seconds: int = 900
+    trusted_proxies: str = ""
     tombstone_retention_days: int = 180
     secure_cookies: bool = False
     session_hours: int = 12
+    secret_key: str = ""
+    secret_key_file: str = ""
 
     @property
     def blobs(self) -> str:
         return self.blob_dir or (self.db + ".blobs")
+
+    def proxy_options(self) -> dict[str, Any]:
+        """uvicorn's ``proxy_headers`` and ``forwarded_allow_ips``, from ``trusted_proxies`` alone.
+
+        uvicorn's own default believes forwarded headers from 127.0.0.1, where a client (or a proxy
+        that passes the header on) then chooses the address the login limiter counts.
+        """
+        items = [x.strip() for x in self.trusted_proxies.split(",") if x.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise SettingError(f"trusted_proxies: {item!r} is not an IP address or network (e.g. 127.0.0.1, "
+                                   "10.0.0.0/8); list the proxies themselves, never '*'") from None
+        if not items:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": items}
 
     @classmethod
     def load(cls, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> "Settings":

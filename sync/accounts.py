@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,27 @@ from .store import SQLiteStore, StoredRecord, iso, utcnow
 
 # scrypt: N=2^14, r=8 -> 16 MiB of memory per hash; about 50 ms on a small server.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
+
+# The one password policy, for every way a password is set (CLI, staff console, the engine's API).
+MIN_PASSWORD, MAX_PASSWORD = 8, 128
+# The passwords guessed first, as published lists of leaked passwords have them (Chinese sites
+# included); each is also at least 8 characters, so the length rule alone would let it through.
+COMMON_PASSWORDS = frozenset({
+    "password", "password1", "password123", "passw0rd", "12345678", "123456789", "1234567890", "87654321",
+    "11223344", "12341234", "123123123", "147258369", "123qweasd", "qwertyui", "qwerty123", "qwertyuiop",
+    "1qaz2wsx", "1q2w3e4r", "q1w2e3r4", "abc12345", "abcd1234", "a1234567", "a12345678", "aa123456",
+    "iloveyou", "woaini1314", "woaini520", "5201314520", "admin123", "admin888", "administrator",
+    "gridbook", "gridbook1", "changeme", "welcome1", "zxcvbnm1", "asdfghjk", "00000000",
+})
+# Why a password is refused: a stable reason code (details.reason), and its message.
+PASSWORD_RULES = {
+    "too_short": f"password: at least {MIN_PASSWORD} characters",
+    "too_long": f"password: at most {MAX_PASSWORD} characters",
+    "control": "password: no control characters (tabs, line breaks …)",
+    "username": "password: must not contain the username",
+    "repeated": "password: must not be one character repeated",
+    "common": "password: too common (it is among the first passwords anyone tries)",
+}
 
 
 def hash_password(password: str, n: int | None = None) -> str:
@@ -46,6 +68,30 @@ def verify_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = hash_password("not a real password")
 
 
+def password_problem(password: str, username: str = "") -> str | None:
+    """The reason code (a key of ``PASSWORD_RULES``) a new password is refused for, else None."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        return "too_short"
+    if len(password) > MAX_PASSWORD:
+        return "too_long"
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in password):
+        return "control"
+    if username and username.lower() in password.lower():
+        return "username"
+    if len(set(password)) == 1:
+        return "repeated"
+    if password.lower() in COMMON_PASSWORDS:
+        return "common"
+    return None
+
+
+def check_new_password(password: str, username: str = "") -> None:
+    """``invalid_request`` (with ``details.reason``) unless the password meets the policy."""
+    reason = password_problem(password, username)
+    if reason is not None:
+        raise SyncError("invalid_request", PASSWORD_RULES[reason], {"reason": reason})
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -67,11 +113,17 @@ def _system_ctx(store: SQLiteStore, by: str = "system") -> _Ctx:
 def create_user(store: SQLiteStore, username: str, password: str, role: str, areas: list[str],
                 display_name: str | None = None, phone: str | None = None, user_id: str | None = None,
                 password_hash: str | None = None) -> str:
-    """Add a user (an admin's act, not a sync mutation). Returns the user id."""
+    """Add a user (an admin's act, not a sync mutation). Returns the user id.
+
+    ``password`` must meet the policy (``check_new_password``); a ready ``password_hash`` (seeding
+    the demo town and the tests' fixtures) skips it.
+    """
     if role not in ROLES:
         raise SyncError("invalid_request", f"role must be one of {', '.join(ROLES)}")
     if not username or len(username) > 50 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise SyncError("invalid_request", "username: letters, digits, . _ - only, at most 50")
+    if password_hash is None:
+        check_new_password(password, username)
     with store.transaction():
         if store.user_by_username(username):
             raise SyncError("invalid_request", f"username {username!r} is taken")
@@ -117,10 +169,58 @@ def update_user(store: SQLiteStore, user_id: str, by: str | None = None, **chang
         return store.get("users", user_id)  # type: ignore[return-value]
 
 
-def set_password(store: SQLiteStore, user_id: str, password: str, by: str | None = None) -> None:
+def set_password(store: SQLiteStore, user_id: str, password: str, by: str | None = None, *,
+                 revoke_devices: bool) -> list[dict[str, Any]]:
+    """A new password (the policy applies), ending the user's console sessions; with
+    ``revoke_devices`` also revoking every device of the user, since whoever learnt the old
+    password may have signed one in. Returns the devices revoked (their ``outbox_depth`` says what
+    they had not sent). The caller chooses: revoking wipes the phones at their next contact."""
+    user = store.get("users", user_id)
+    if user is None:
+        raise SyncError("not_found", "no such user")
+    check_new_password(password, str(user.data.get("username") or ""))
+    digest = hash_password(password)
     with store.transaction():
-        store.set_password_hash(user_id, hash_password(password))
-        store.audit(by, "user.password", "users", user_id)
+        store.set_password_hash(user_id, digest)
+        store.audit(by, "user.password", "users", user_id, {"revoke_devices": revoke_devices})
+        end_sessions(store, user_id)
+        return revoke_user_devices(store, user_id, by) if revoke_devices else []
+
+
+def disable_user(store: SQLiteStore, user_id: str, by: str | None = None) -> list[dict[str, Any]]:
+    """Stop a person: the account cannot sign in, its console sessions end and every device is
+    revoked, so each phone wipes its replica (and its unsent outbox) at its next contact, as for a
+    lost phone. Returns the devices revoked."""
+    with store.transaction():
+        update_user(store, user_id, by=by, active=False)
+        end_sessions(store, user_id)
+        return revoke_user_devices(store, user_id, by)
+
+
+def active_devices(store: SQLiteStore, user_id: str) -> list[dict[str, Any]]:
+    """The user's devices not revoked, each with ``outbox_depth``: the records it said (at its last
+    pull) it had not sent yet, which revoking them would lose."""
+    return [d for d in store.devices(user_id) if not d.get("revoked_at")]
+
+
+def revoke_user_devices(store: SQLiteStore, user_id: str, by: str | None = None) -> list[dict[str, Any]]:
+    with store.transaction():
+        devices = active_devices(store, user_id)
+        for d in devices:
+            revoke_device(store, d["id"], by)
+    return devices
+
+
+def session_floor_key(user_id: str) -> str:
+    """The ``server_meta`` key of the time (ms) before which every console session of the user is void."""
+    return f"staff_sessions_valid_after:{user_id}"
+
+
+def end_sessions(store: SQLiteStore, user_id: str) -> None:
+    """End every staff console session of the user issued until now (sign-out, a new password,
+    disabling), wherever a copy of the cookie is."""
+    with store.transaction():
+        store.set_meta(session_floor_key(user_id), str(int(time.time() * 1000)))
 
 
 def check_password(store: SQLiteStore, username: str, password: str) -> StoredRecord:
@@ -175,7 +275,11 @@ def authenticate(store: SQLiteStore, token: str | None) -> Actor:
                         "Its local data must be wiped; sign in again on a trusted device.")
     user = store.get("users", dev["user_id"])
     if user is None or user.deleted or user.data.get("active") is False:
-        raise SyncError("unauthorized", "This account is disabled; ask your administrator.")
+        # device_revoked, not unauthorized: the app wipes its replica on this answer only, and a
+        # disabled person's phone must not keep residents' data (``disable_user`` revokes the
+        # devices too; this covers accounts disabled before it did, or by ``update_user``).
+        raise SyncError("device_revoked", "This account is disabled; this device's local data must be wiped. "
+                        "Ask your administrator.")
     return Actor(user.id, user.data["role"], tuple(user.data.get("areas") or ()), dev["id"], dev["lineage_id"])
 
 

@@ -9,6 +9,7 @@ callers show when something fails.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -30,9 +31,10 @@ def free_port() -> int:
 class Server:
     """``python -m server serve`` as a child process, its output in a log file."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.db = db
         self.log_path = log
+        self.env = env or {}  # GRIDBOOK_* settings of this server, on top of the test's environment
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.starts = 0
@@ -45,7 +47,8 @@ class Server:
             log.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "server", "serve", "--db", str(self.db), "--port", str(self.port)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

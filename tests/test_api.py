@@ -326,7 +326,9 @@ def test_disabled_user_cannot_sign_in_nor_use_their_token(api: Api) -> None:
     with api.store() as s:
         accounts.update_user(s, api.user_id("w2"), active=False)
     assert_error(api.login("worker2"), 401, "invalid_credentials")
-    assert_error(api.pull("w2"), 401, "unauthorized")
+    # device_revoked, on which the app wipes its replica: a disabled person keeps no residents' data
+    # (issue 12; the answer was unauthorized, on which the app keeps everything).
+    assert_error(api.pull("w2"), 401, "device_revoked")
 
 
 def test_repeated_login_failures_are_rate_limited(api: Api) -> None:

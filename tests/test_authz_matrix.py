@@ -126,6 +126,11 @@ GET /staff/households/{household}                          proxy_agent  303 /sta
 GET /staff/households/{household}                          staff        200                                404                                303 /staff/login   303 /staff/login
 GET /staff/households/{household}                          admin_area   200                                404                                303 /staff/login   303 /staff/login
 GET /staff/households/{household}                          admin_all    200                                200                                303 /staff/login   303 /staff/login
+POST /staff/households/{household}/id-number|resident_id={resident} grid_worker 403                                403                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} proxy_agent 403                                403                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} staff       200                                404                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} admin_area  200                                404                                403                403
+POST /staff/households/{household}/id-number|resident_id={resident} admin_all   200                                200                                403                403
 GET /staff/blobs/{blob}                                    grid_worker  404                                404                                404                404
 GET /staff/blobs/{blob}                                    proxy_agent  404                                404                                404                404
 GET /staff/blobs/{blob}                                    staff        200                                404                                404                404
@@ -519,9 +524,10 @@ def _csrf(html: str) -> str:
 
 
 def _signed_session(w: World, username: str) -> str:
-    """A correctly signed session cookie (the format of server/staff.py), for users who cannot sign in."""
+    """A correctly signed session cookie (the format of server/staff/core.py, signed with the
+    server's console key), for users who cannot sign in."""
+    secret = w.app.state["console_key"]
     with contextlib.closing(SQLiteStore(w.db)) as s:
-        secret = (s.get_meta("secret") or "").encode()
         user = s.user_by_username(username)
         assert user is not None
     body = f"{user.id}.{int(time.time() * 1000)}.{int(time.time()) + 3600}"
@@ -773,7 +779,7 @@ def test_staff_session_cookie_flags_and_sign_in_rate_limit(world: World) -> None
     assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429], statuses
     r = c.post(f"{API}/auth/login", json={"username": "admin2", "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
-    world.app.state["limiter"].succeeded("admin2")
+    world.app.state["limiter"].succeeded("admin2", "testclient")
 
 
 def test_tokens_and_passwords_are_stored_hashed(world: World) -> None:

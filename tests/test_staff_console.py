@@ -303,11 +303,14 @@ def test_admin_manages_users_and_devices(con: Console) -> None:
     assert "msg=created" in r.headers["location"]
     u = con.store.user_by_username("worker9")
     assert u is not None and u.data["areas"] == [t.ids["g2"]] and u.data["role"] == "grid_worker"
-    # disabling worker1 revokes the phone: its token stops working
+    # disabling worker1 asks for confirmation, then revokes the phone: its token stops working
     w1 = t.actors["w1"].user_id
     r = con.c.post(f"/staff/admin/users/{w1}", data={"csrf": csrf(page.text), "action": "disable"},
                    follow_redirects=False)
-    assert "msg=saved" in r.headers["location"]
+    assert r.status_code == 200 and not any(d["revoked_at"] for d in con.store.devices(w1))
+    r = con.c.post(f"/staff/admin/users/{w1}", data={"csrf": csrf(page.text), "action": "disable", "confirm": "yes"},
+                   follow_redirects=False)
+    assert "msg=disabled" in r.headers["location"]
     assert all(d["revoked_at"] for d in con.store.devices(w1))
     # revoking a device needs the confirmation box
     w2_device = t.actors["w2"].device_id
@@ -505,9 +508,9 @@ def test_an_area_admin_administers_only_their_area(con: Console) -> None:
     r = con.c.post("/staff/admin/users", data={"csrf": csrf(users), "username": "spy", "password": "longenough",
                                                "role": "grid_worker", "areas": t.ids["g1"]}, follow_redirects=False)
     assert "invalid_form" in r.headers["location"] and con.store.user_by_username("spy") is None
-    r = con.c.post(f"/staff/admin/users/{mine}", data={"csrf": csrf(users), "action": "disable"},
+    r = con.c.post(f"/staff/admin/users/{mine}", data={"csrf": csrf(users), "action": "disable", "confirm": "yes"},
                    follow_redirects=False)
-    assert "msg=saved" in r.headers["location"]
+    assert "msg=disabled" in r.headers["location"]
     assert con.c.post("/staff/admin/catalogue/proxy.petition", data={"csrf": csrf(users), "name_zh": "x",
                                                                      "name_en": "x"}).status_code == 403
     audit = con.c.get("/staff/audit").text

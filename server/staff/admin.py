@@ -20,10 +20,25 @@ from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
 from sync.store import loads
 
-from .core import ADMIN_ROLES, FormData, Page, Refused, end_sessions, run, run_form
+from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form, whole_number
 from .records import categories, user_names
 
-MIN_PASSWORD = 8
+# The one policy of sync.accounts (the CLI's too), each reason said in Chinese.
+PASSWORD_RULES_ZH = {
+    "too_short": "密码至少8位。",
+    "too_long": "密码最多128位。",
+    "control": "密码不能包含制表符、换行等控制字符。",
+    "username": "密码不能包含用户名。",
+    "repeated": "密码不能是同一个字符的重复。",
+    "common": "密码过于常见（是最先被尝试的密码之一），请换一个。",
+}
+
+
+def _password_refused(page: Page, password: str, username: str) -> Response[Any] | None:
+    reason = accounts.password_problem(password, username)
+    if reason is None:
+        return None
+    return page.back("/staff/admin/users", "invalid_form", why=page.t(PASSWORD_RULES_ZH[reason]))
 
 
 def _areas_of_form(page: Page, form: dict[str, Any]) -> list[str]:
@@ -68,12 +83,15 @@ async def users_page(request: Request) -> Response[Any]:
 def _users_page(page: Page) -> Response[Any]:
     users = list(_scoped_users(page).values())
     devices: dict[str, int] = {}
+    unsent: dict[str, int] = {}  # records the user's phones said they had not sent: revoking loses them
     for d in page.store.devices():
         if not d.get("revoked_at"):
             devices[d["user_id"]] = devices.get(d["user_id"], 0) + 1
+            unsent[d["user_id"]] = unsent.get(d["user_id"], 0) + (d.get("outbox_depth") or 0)
     roles = ROLES if is_global(page) else tuple(r for r in ROLES if r != "admin")
-    return page.render("staff/admin_users.html", users=users, roles=roles, devices=devices,
-                       options=page.options(), min_password=MIN_PASSWORD)
+    return page.render("staff/admin_users.html", users=users, roles=roles, devices=devices, unsent=unsent,
+                       options=page.options(), min_password=accounts.MIN_PASSWORD,
+                       max_password=accounts.MAX_PASSWORD)
 
 
 @post("/staff/admin/users", include_in_schema=False, status_code=200)
@@ -83,8 +101,9 @@ async def user_create(request: Request, data: FormData) -> Response[Any]:
 
 def _user_create(page: Page, form: dict[str, Any]) -> Response[Any]:
     password = str(form.get("password") or "")
-    if len(password) < MIN_PASSWORD:
-        return page.back("/staff/admin/users", "invalid_form", why=page.t("密码至少8位。"))
+    refused = _password_refused(page, password, str(form.get("username") or "").strip())
+    if refused is not None:
+        return refused
     if not in_scope(page, {"role": form.get("role"), "areas": _areas_of_form(page, form)}):
         return page.back("/staff/admin/users", "invalid_form", why=page.t("只能在您管辖的区域内创建用户。"))
     try:
@@ -104,7 +123,7 @@ async def user_update(request: Request, data: FormData, user_id: FromPath[str]) 
 
 
 def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any]:
-    _user_in_scope(page, user_id)
+    target = _user_in_scope(page, user_id)
     action = form.get("action")
     try:
         if action == "save":
@@ -113,22 +132,27 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
             accounts.update_user(page.writer, user_id, by=page.user.id, role=str(form.get("role") or ""),
                                  areas=_areas_of_form(page, form),
                                  display_name=str(form.get("display_name") or "").strip() or None)
-        elif action in ("disable", "enable"):
+        elif action == "disable":
             if user_id == page.user.id:
                 return page.back("/staff/admin/users", "invalid_form", why=page.t("不能停用自己的账号。"))
-            accounts.update_user(page.writer, user_id, by=page.user.id, active=action == "enable")
-            end_sessions(page.request, user_id)
-            if action == "disable":
-                for d in page.store.devices(user_id):
-                    if not d.get("revoked_at"):
-                        accounts.revoke_device(page.writer, d["id"], by=page.user.id)
+            if form.get("confirm") != "yes":
+                # The devices page's confirmation: every phone to be wiped, and what each has not sent.
+                devices = accounts.active_devices(page.store, user_id)
+                return page.render("staff/admin_user_disable.html", target={"id": user_id, **target},
+                                   devices=devices, names=user_names(page.store),
+                                   unsent=sum(d.get("outbox_depth") or 0 for d in devices))
+            accounts.disable_user(page.writer, user_id, by=page.user.id)
+            return page.back("/staff/admin/users", "disabled")
+        elif action == "enable":
+            accounts.update_user(page.writer, user_id, by=page.user.id, active=True)
         elif action == "password":
             password = str(form.get("password") or "")
-            if len(password) < MIN_PASSWORD:
-                return page.back("/staff/admin/users", "invalid_form", why=page.t("密码至少8位。"))
-            accounts.set_password(page.writer, user_id, password, by=page.user.id)
-            end_sessions(page.request, user_id)
-            return page.back("/staff/admin/users", "password")
+            refused = _password_refused(page, password, str(target.get("username") or ""))
+            if refused is not None:
+                return refused
+            revoke = form.get("revoke_devices") == "yes"
+            accounts.set_password(page.writer, user_id, password, by=page.user.id, revoke_devices=revoke)
+            return page.back("/staff/admin/users", "password_revoked" if revoke else "password")
         else:
             return page.back("/staff/admin/users", "invalid_action")
     except SyncError as e:
@@ -249,10 +273,13 @@ def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any
     old = cats.get(code)
     if old is None:
         raise Refused(404)
-    try:
-        days = int(form.get("deadline_days") or 0)
-    except ValueError:
-        return page.back("/staff/admin/catalogue", "invalid_form", edit=code)
+    # Form values are whatever a client sends (a list for a repeated name, any text): ASCII digits
+    # in range or a clear refusal, never int() on them.
+    days = whole_number(str(form.get("deadline_days") or "0"), 0, 365)
+    base = whole_number(str(form.get("version") or "1"), 1, 2 ** 53)
+    if days is None or base is None:
+        return page.back("/staff/admin/catalogue", "invalid_form", edit=code,
+                         why=page.t("办理时限须为 0 到 365 之间的整数（工作日）。") if days is None else "")
     fields: dict[str, Any] = {
         "name_zh": str(form.get("name_zh") or "").strip(), "name_en": str(form.get("name_en") or "").strip(),
         "line": str(form.get("line") or "") or None, "lowest_level": str(form.get("lowest_level") or "") or None,
@@ -268,7 +295,6 @@ def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any
     changed = {k: v for k, v in fields.items() if old.get(k) != v}
     if not changed:
         return page.back("/staff/admin/catalogue", "unchanged")
-    base = int(form.get("version") or 0) or 1
     result = page.push({"collection": "categories", "id": category_id(code), "base": base, "fields": changed})[0]
     page.audit("staff.catalogue.update", "categories", category_id(code), {"code": code, "fields": sorted(changed)})
     if result.status == "rejected":

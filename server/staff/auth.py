@@ -68,7 +68,7 @@ def _login_submit(request: Request, data: FormData) -> Response[Any]:
             raise
         limiter.failed(username, ip)
         return _login_page(request, translate("用户名或密码错误。", lang), username, status=401)
-    limiter.succeeded(username)
+    limiter.succeeded(username, ip)
     if user.data.get("role") not in STAFF_ROLES:
         return _login_page(request, translate("管理后台仅供镇、县工作人员使用。网格员和代办员请使用手机应用：/ 。", lang),
                            username, status=403)

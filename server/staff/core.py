@@ -1,8 +1,8 @@
 """What every staff page shares: sessions, CSRF, the page runner, scope, i18n and the staff push.
 
 Pages are rendered on the server with Jinja2 (autoescape on); no inline script or style, so the
-CSP of ``security.py`` holds. Sessions are a signed cookie ``gb_staff`` = ``user_id.expiry.sig``
-(HMAC-SHA256 with the database's ``secret``); the CSRF token of a session is an HMAC of the
+CSP of ``security.py`` holds. Sessions are a signed cookie ``gb_staff`` = ``user_id.issued.expiry.sig``
+(HMAC-SHA256 with the console key of ``server/keys.py``, kept out of the database); the CSRF token of a session is an HMAC of the
 cookie, and before sign-in an HMAC of a random ``gb_staff_pre`` cookie.
 
 Everything staff change goes through ``sync.engine.push`` as mutations of a staff "device"
@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+<<<<<<< HEAD
 import json
+=======
+import re
+>>>>>>> accounts
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +35,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect
 
-from sync import engine
+from sync import accounts, engine
 from sync.engine import area_tree
 from sync.protocol import MutationIn, PushRequest, PushResult
 from sync.scope import Actor, user_keys, visible
@@ -87,7 +91,8 @@ MESSAGES: dict[str, str] = {
     "escalated": "已上报。", "moved": "状态已更新。", "noted": "已添加备注。", "unchanged": "没有需要保存的修改。",
     "rejected": "操作未被接受", "conflict": "与他人的修改冲突，已记入冲突列表，请处理。",
     "resolved": "冲突已处理。", "created": "已创建。", "revoked": "设备已注销，该设备将无法再同步。",
-    "password": "密码已重置。", "invalid_note": "请填写说明或原因。", "invalid_assignee_id": "请选择承办人。",
+    "password": "密码已重置。", "password_revoked": "密码已重置，该用户的设备已注销。",
+    "disabled": "已停用该用户并注销其设备。", "invalid_note": "请填写说明或原因。", "invalid_assignee_id": "请选择承办人。",
     "invalid_deadline": "日期格式不正确。", "invalid_status": "当前状态下不能执行此操作。",
     "invalid_duplicate_of": "请选择要合并到的事项。", "invalid_level": "请选择办理层级。",
     "invalid_category": "请选择分类。", "invalid_line": "请选择归口。", "invalid_urgency": "请选择紧急程度。",
@@ -103,8 +108,8 @@ def lang_of(request: Request) -> str:
 # -- sessions and CSRF ---------------------------------------------------------------------------
 
 def _secret(request: Request) -> bytes:
-    store: SQLiteStore = request.app.state["stores"].reader()
-    return (store.get_meta("secret") or "").encode()
+    """The console key (``server/keys.py``): not in the database, so a copy of it signs nothing."""
+    return request.app.state["console_key"]  # type: ignore[no-any-return]
 
 
 def _sign(request: Request, msg: str) -> str:
@@ -114,38 +119,38 @@ def _sign(request: Request, msg: str) -> str:
 def make_session(request: Request, user_id: str, hours: int) -> str:
     """``user_id.issued.expiry.sig``: issued (ms) lets sign-out end every session issued before it."""
     now = time.time()
-    floor = request.app.state["stores"].reader().get_meta(_floor_key(user_id))
+    floor = request.app.state["stores"].reader().get_meta(accounts.session_floor_key(user_id))
     issued = max(int(now * 1000), int(floor) + 1 if floor else 0)
     body = f"{user_id}.{issued}.{int(now) + hours * 3600}"
     return f"{body}.{_sign(request, 'session:' + body)}"
 
 
-def _floor_key(user_id: str) -> str:
-    return f"staff_sessions_valid_after:{user_id}"
-
-
 def end_sessions(request: Request, user_id: str) -> None:
-    """Sign-out, password reset, disabling: every session of the user issued until now stops working,
-    on this browser and on any other that holds a copy of the cookie."""
-    writer: SQLiteStore = request.app.state["stores"].writer
-    with writer.transaction():
-        writer.set_meta(_floor_key(user_id), str(int(time.time() * 1000)))
+    """Sign-out: every session of the user issued until now stops working, on this browser and on
+    any other that holds a copy of the cookie (a new password and disabling do the same, in
+    ``sync.accounts``, from the console and the CLI alike)."""
+    accounts.end_sessions(request.app.state["stores"].writer, user_id)
 
 
 def read_session(request: Request) -> str | None:
     """The user id of a valid, unexpired, not signed-out session cookie, else None."""
     value = request.cookies.get(SESSION_COOKIE) or ""
     parts = value.split(".")
-    if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(parts) != 4 or not _DIGITS.fullmatch(parts[1]) or not _DIGITS.fullmatch(parts[2]):
         return None
     body = ".".join(parts[:3])
-    if not hmac.compare_digest(parts[3], _sign(request, "session:" + body)):
+    if not _same(parts[3], _sign(request, "session:" + body)):
         return None
-    if int(parts[2]) < time.time():
+    now = time.time()
+    issued, expiry = int(parts[1]), int(parts[2])
+    hours = int(request.app.state["settings"].session_hours)
+    # Issued at most now (a few seconds of slack: make_session may step 1 ms past a sign-out floor)
+    # and lasting at most session_hours: a cookie from the future would outlive every sign-out.
+    if expiry < now or issued > (now + 5) * 1000 or expiry > issued / 1000 + hours * 3600 + 5:
         return None
     store: SQLiteStore = request.app.state["stores"].reader()
-    floor = store.get_meta(_floor_key(parts[0]))
-    if floor is not None and int(parts[1]) <= int(floor):
+    floor = store.get_meta(accounts.session_floor_key(parts[0]))
+    if floor is not None and issued <= int(floor):
         return None
     return parts[0]
 
@@ -155,7 +160,13 @@ def csrf_token(request: Request, basis: str) -> str:
 
 
 def csrf_ok(request: Request, basis: str, token: Any) -> bool:
-    return bool(basis) and isinstance(token, str) and hmac.compare_digest(token, csrf_token(request, basis))
+    return bool(basis) and isinstance(token, str) and _same(token, csrf_token(request, basis))
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison of what a client sent with a signature (``compare_digest`` on two
+    ``str`` raises for non-ASCII text, which a client may well send)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def cookie(request: Request, key: str, value: str, max_age: int | None) -> Cookie:
@@ -192,6 +203,20 @@ def current_user(request: Request) -> StaffUser | None:
 
 # -- the page runner -----------------------------------------------------------------------------
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def whole_number(raw: Any, lo: int, hi: int) -> int | None:
+    """``raw`` as an int when it is plain ASCII digits within ``lo``..``hi``, else None.
+
+    ``int()`` alone also takes " 7\n", "１" (full width), "1_0" and numbers SQLite cannot hold.
+    """
+    if not isinstance(raw, str) or not _DIGITS.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if lo <= value <= hi else None
+
+
 class Refused(Exception):
     """A page or action the user may not have: rendered as 403 (or 404 when it must not leak)."""
 
@@ -225,6 +250,17 @@ class Page:
 
     def t(self, s: str) -> str:
         return translate(s, self.lang)
+
+    def number(self, name: str, default: int, lo: int, hi: int, message: str) -> int:
+        """A whole number from the query string, ``default`` when absent or empty, else a 400 page
+        with ``message`` (in Chinese, translated) unless it is ASCII digits from ``lo`` to ``hi``."""
+        raw = self.query.get(name)
+        if raw is None or raw == "":
+            return default
+        value = whole_number(raw, lo, hi)
+        if value is None:
+            raise Refused(400, message)
+        return value
 
     def render(self, name: str, http_status: int = 200, **ctx: Any) -> Response[str]:
         url = self.request.url
@@ -312,7 +348,9 @@ def scope_of(user: StaffUser, tree: AreaTree) -> tuple[list[str], set[str]]:
 
 
 def forbidden(lang: str = "zh", status: int = 403, message: str = "") -> Response[str]:
-    return render("staff/forbidden.html", http_status=status, lang=lang, message=translate(message, lang))
+    """A refusal page: 403/404 ("无权访问"), or 400 for a request the console cannot read."""
+    return render("staff/forbidden.html", http_status=status, lang=lang, message=translate(message, lang),
+                  status=status)
 
 
 def _page(request: Request, user: StaffUser) -> Page:
@@ -359,11 +397,20 @@ async def run_form(request: Request, form: dict[str, Any], fn: Callable[..., Res
     return await anyio.to_thread.run_sync(_run, request, fn, args, roles, form)
 
 
-def parse_date(value: str | None, default: date | None) -> date | None:
+# The dates the console works with. Python's own range (years 1 to 9999) is no use: a period or
+# month at its edge overflows the first timedelta added to it (a 500 from ?end=9999-12-31).
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def parse_date(value: Any, default: date | None) -> date | None:
+    """A ``YYYY-MM-DD`` from 2000 to 2099, else ``default`` (as for any text that is not a date)."""
+    if not value or not isinstance(value, str):
+        return default
     try:
-        return date.fromisoformat(value) if value else default
+        day = date.fromisoformat(value)
     except ValueError:
         return default
+    return day if FIRST_DATE <= day <= LAST_DATE else default
 
 
 def local_today() -> date:

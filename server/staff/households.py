@@ -6,15 +6,20 @@ import json
 from typing import Any
 
 import anyio
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import File
 
 from sync.errors import SyncError
+<<<<<<< HEAD
 from sync.store import keys_meet_sql, loads
+=======
+from sync.schema import is_uuid, mask_id_number
+from sync.store import loads
+>>>>>>> accounts
 
 from ..api import sniff
-from .core import Page, current_user, run, _page
+from .core import FormData, Page, Refused, current_user, run, run_form, _page
 from .matters import _common
 from .records import audit_sensitive, household_of, is_sensitive
 
@@ -58,10 +63,14 @@ async def household_dossier(request: Request, household_id: FromPath[str]) -> Re
     return await run(request, _household_dossier, household_id)
 
 
-def _household_dossier(page: Page, household_id: str) -> Response[Any]:
+def _household_dossier(page: Page, household_id: str, revealed: str = "") -> Response[Any]:
+    """The dossier, ID numbers masked as the sync engine masks them for grid workers; ``revealed``
+    is the one resident whose number is shown in full (and audited, ``_reveal_id_number``)."""
     h = household_of(page, household_id)
     residents = [{"id": rid, **loads(d)} for rid, d in page.store.conn.execute(
         "SELECT id, data FROM residents WHERE household_id = ? AND deleted = 0 ORDER BY created_at", (h.id,))]
+    for r in residents:
+        r["id_number_shown"] = r.get("id_number") if r["id"] == revealed else mask_id_number(r.get("id_number"))
     visits = [{"id": vid, **loads(d)} for vid, d in page.store.conn.execute(
         "SELECT id, data FROM visits WHERE household_id = ? AND deleted = 0 ORDER BY visited_at DESC LIMIT 200",
         (h.id,))]
@@ -77,6 +86,23 @@ def _household_dossier(page: Page, household_id: str) -> Response[Any]:
         audit_sensitive(page, shown, "dossier")
     return page.render("staff/household.html", h=h, d=h.data, residents=residents, timeline=timeline,
                        grid_path=page.area_path(h.data.get("grid_id")), **ctx)
+
+
+@post("/staff/households/{household_id:str}/id-number", include_in_schema=False, status_code=200)
+async def reveal_id_number(request: Request, data: FormData, household_id: FromPath[str]) -> Response[Any]:
+    return await run_form(request, data, _reveal_id_number, household_id)
+
+
+def _reveal_id_number(page: Page, form: dict[str, Any], household_id: str) -> Response[Any]:
+    """显示完整身份证号: one resident's full ID number, for staff and admins of the household's area,
+    each showing written to the audit log (``id_number.read``) as sensitive reads are."""
+    h = household_of(page, household_id)
+    resident_id = str(form.get("resident_id") or "")
+    rec = page.store.get("residents", resident_id) if is_uuid(resident_id) else None
+    if rec is None or rec.deleted or rec.data.get("household_id") != h.id or not rec.data.get("id_number"):
+        raise Refused(404)
+    page.audit("id_number.read", "residents", rec.id, {"household_id": h.id})
+    return _household_dossier(page, h.id, revealed=rec.id)
 
 
 @get("/staff/blobs/{sha256:str}", include_in_schema=False)
@@ -97,7 +123,7 @@ async def staff_blob(request: Request, sha256: FromPath[str]) -> Response[Any]:
     if found is None:
         return Response("Not found", status_code=404, media_type="text/plain; charset=utf-8")
     return File(path=found[0], media_type=found[1], content_disposition_type="inline", filename=sha256,
-                headers={"Cache-Control": "private, max-age=86400"})
+                headers={"Cache-Control": "no-store"})  # nor a shared office computer
 
 
-ROUTES: list[Any] = [household_search, household_dossier, staff_blob]
+ROUTES: list[Any] = [household_search, household_dossier, reveal_id_number, staff_blob]

@@ -352,6 +352,28 @@ EN: dict[str, str] = {
     '用户名或密码错误。': 'Wrong username or password.',
     '管理后台仅供镇、县工作人员使用。网格员和代办员请使用手机应用：/ 。': 'The staff console is for town and county staff; grid workers and proxy agents use the app at /.',
     '登录已过期，请重新登录。': 'Your session has expired; sign in again.',
+    # issue 12 (the December 2026 review)
+    '请求有误': 'Bad request',
+    '请求无法处理，请检查后重试。': 'The request cannot be handled; check it and retry.',
+    '页码必须是 1 到 100000 之间的整数。': 'The page number must be a whole number from 1 to 100000.',
+    '密码已重置，该用户的设备已注销。': "Password reset; the user's devices are revoked.",
+    '已停用该用户并注销其设备。': 'User disabled and their devices revoked.',
+    '密码最多128位。': 'A password has at most 128 characters.',
+    '密码不能包含制表符、换行等控制字符。': 'A password cannot contain tabs, line breaks or other control characters.',
+    '密码不能包含用户名。': 'A password cannot contain the username.',
+    '密码不能是同一个字符的重复。': 'A password cannot be one character repeated.',
+    '密码过于常见（是最先被尝试的密码之一），请换一个。': 'Too common a password (among the first anyone tries); choose another.',
+    '密码至少8位，不能包含用户名，不能是常见密码。': 'At least 8 characters, not containing the username, not a common password.',
+    '同时注销其设备': 'Also revoke their devices',
+    '条记录未上传，注销后将无法再上传。': 'records not uploaded yet; after revoking they can no longer be uploaded.',
+    '条未上传': 'not uploaded',
+    '停用后该用户不能再登录；其所有设备将被注销，每部手机下次联网时会清除本机数据，包括尚未上传的记录。': 'Once disabled the user cannot sign in; all their devices are revoked, and each phone wipes its local data, records not yet uploaded included, when it next goes online.',
+    '以下设备还有未上传的记录：请先让用户同步完毕，除非手机已丢失。': 'These devices still hold records not uploaded: have the user sync first, unless the phone is lost.',
+    '确认停用并注销其全部设备': 'Confirm: disable and revoke all their devices',
+    '含义': 'Meaning',
+    '办理时限须为 0 到 365 之间的整数（工作日）。': 'The deadline must be a whole number of working days from 0 to 365.',
+    '显示完整身份证号': 'Show the full ID number',
+    '身份证号默认部分隐藏；显示完整号码会记入审计日志。': 'ID numbers are partly hidden; showing one in full is written to the audit log.',
 }
 
 

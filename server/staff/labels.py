@@ -67,6 +67,16 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
                    "community": ("社区", "Community"), "grid": ("网格", "Grid"), "group": ("村民小组", "Group"),
                    "patch": ("片区", "Patch"), "district": ("区", "District"), "street": ("街道", "Street"),
                    "city": ("市", "City"), "province": ("省", "Province")},
+    "audit": {  # actions of the audit log (docs/staff.md)
+        "sensitive.read": ("查看敏感事项", "Sensitive matter read"),
+        "id_number.read": ("查看完整身份证号", "Full ID number viewed"),
+        "device.login": ("设备登录", "Device signed in"), "device.revoke": ("注销设备", "Device revoked"),
+        "user.create": ("创建用户", "User created"), "user.update": ("修改用户", "User changed"),
+        "user.password": ("设置密码", "Password set"), "staff.login": ("登录管理后台", "Console sign-in"),
+        "staff.user.create": ("后台创建用户", "User created on the console"),
+        "staff.area.create": ("新建区域", "Area created"), "staff.catalogue.update": ("修改事项目录", "Catalogue changed"),
+        "staff.conflict.resolve": ("处理冲突", "Conflict resolved"), "staff.export": ("导出", "Export"),
+    },
     "rating": {"5": ("非常满意", "Very satisfied"), "4": ("满意", "Satisfied"), "3": ("基本满意", "Mostly satisfied"),
                "2": ("不满意", "Not satisfied"), "1": ("很不满意", "Very dissatisfied")},
 }

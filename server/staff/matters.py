@@ -28,6 +28,7 @@ from .records import (attachments_of, audit_sensitive, blob_state, categories, c
                       matter_of, user_names, users_by_role)
 
 PAGE_SIZE = 50
+MAX_PAGE = 100_000  # a page number past it is a 400, never an OFFSET SQLite cannot hold
 SORTS = {
     "raised": "json_extract(m.data, '$.raised_at') DESC",
     "raised_asc": "json_extract(m.data, '$.raised_at') ASC",
@@ -137,10 +138,7 @@ async def matter_list(request: Request) -> Response[Any]:
 
 def _matter_list(page: Page) -> Response[Any]:
     f = _filters(page)
-    try:
-        n = max(1, int(page.query.get("page") or 1))
-    except ValueError:
-        n = 1
+    n = page.number("page", 1, 1, MAX_PAGE, "页码必须是 1 到 100000 之间的整数。")
     rows, total = query_matters(page, f, PAGE_SIZE, (n - 1) * PAGE_SIZE)
     _audit_listed(page, rows, "list")
     assignees = users_by_role(page.store, ("proxy_agent", "grid_worker", "staff", "admin"))

@@ -20,7 +20,7 @@ from litestar import Request, Response, get
 from sync.store import loads
 
 from .. import metrics
-from .core import Page, local_today, run, when
+from .core import Page, local_today, parse_date, run, when
 from .dashboard import period
 from .matters import query_matters
 from .records import categories, category_name, user_names
@@ -227,10 +227,8 @@ async def report_monthly(request: Request) -> Response[Any]:
 def _report_monthly(page: Page) -> Response[Any]:
     area_id, _, _ = period(page)
     raw = page.query.get("month") or ""
-    try:
-        month = date.fromisoformat(raw + "-01") if raw else local_today().replace(day=1)
-    except ValueError:
-        month = local_today().replace(day=1)
+    # parse_date: 2000-2099 only (a month at the calendar's edge overflowed: a 500; issue 12).
+    month = parse_date(raw + "-01", None) or local_today().replace(day=1)
     fmt = page.query.get("format") or "html"
     report = monthly(page, area_id, month) if area_id else None
     title = f"{page.area_name(area_id)} {month.strftime('%Y-%m')} {page.t('月报告')}"
