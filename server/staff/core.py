@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-<<<<<<< HEAD
 import json
-=======
 import re
->>>>>>> accounts
 import time
 import uuid
 from dataclasses import dataclass, field

@@ -11,12 +11,8 @@ from litestar.params import FromPath
 from litestar.response import File
 
 from sync.errors import SyncError
-<<<<<<< HEAD
-from sync.store import keys_meet_sql, loads
-=======
 from sync.schema import is_uuid, mask_id_number
-from sync.store import loads
->>>>>>> accounts
+from sync.store import keys_meet_sql, loads
 
 from ..api import sniff
 from .core import FormData, Page, Refused, current_user, run, run_form, _page
