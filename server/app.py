@@ -210,7 +210,8 @@ def create_app(settings: Settings) -> Litestar:
 
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     stores = Stores(settings.db)
-    blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes)
+    blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes,
+                                settings.max_pending_upload_bytes)
     blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
     state = State({"settings": settings, "stores": stores, "blobs": blobs,
                    "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,
