@@ -137,8 +137,9 @@ class BlobStore:
         """What HEAD tells this user: a complete blob they may read, else their own upload, else
         nothing (as for a blob the server has never seen)."""
         check_sha(sha)
+        readable = self.may_read(store, actor, sha)   # asked whether or not the blob exists: same work
         done = self._complete(sha)
-        if done is not None and self.may_read(store, actor, sha):
+        if done is not None and readable:
             return done
         mine = store.blob_upload(sha, actor.user_id)
         if mine is None:
@@ -158,8 +159,9 @@ class BlobStore:
         uid = actor.user_id
         with store.write_lock:  # one writer for the partial files and their rows
             mine = store.blob_upload(sha, uid)
+            readable = self.may_read(store, actor, sha)
             done = self._complete(sha)
-            if done is not None and self.may_read(store, actor, sha):
+            if done is not None and readable:
                 if mine is not None:   # someone finished first: this upload is no longer needed
                     self._discard(store, mine)
                 return done
@@ -294,7 +296,8 @@ class BlobStore:
         """The path of a complete blob the actor may read, else ``not_found`` (never a hint it exists)."""
         check_sha(sha)
         path = self.final_path(sha)
-        if not os.path.exists(path) or not self.may_read(store, actor, sha):
+        readable = self.may_read(store, actor, sha)
+        if not os.path.exists(path) or not readable:
             raise SyncError("not_found", "No such blob, or not one you may see.")
         return path
 

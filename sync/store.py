@@ -485,6 +485,11 @@ class SQLiteStore:
         return [(r[0], r[1]) for r in self.conn.execute(
             "SELECT collection, record_id FROM blob_refs WHERE sha256 = ? AND proven = 1", (sha,))]
 
+    def blob_citation_proven(self, sha: str, coll: str, rid: str) -> bool:
+        """Whether record ``coll``/``rid`` cites the blob with a proven citation."""
+        return self.conn.execute("SELECT 1 FROM blob_refs WHERE sha256 = ? AND collection = ? AND record_id = ? "
+                                 "AND proven = 1", (sha, coll, rid)).fetchone() is not None
+
     def blob_citers(self, sha: str) -> list[str]:
         return [r[0] for r in self.conn.execute(
             "SELECT DISTINCT cited_by FROM blob_refs WHERE sha256 = ? AND cited_by IS NOT NULL ORDER BY 1", (sha,))]

@@ -384,3 +384,30 @@ def test_blobs_stored_before_the_migration_keep_their_uploader_and_citations(tmp
         assert patch(a, "w3", sha(half), half[:10], 10, len(half)).headers["upload-offset"] == "0"
         assert patch(a, "w1", sha(half), half[1000:], 1000, len(half)).status_code == 204
         assert readable(a, "w1", sha(half), half)
+
+
+def test_the_proxy_summary_tells_no_more_about_a_signature_than_get(api: Api) -> None:
+    """The state of a delegation's signature (received / uploading) is what its citation proves,
+    not whether the server holds some bytes under that hash."""
+    digest = victim_blob(api)
+    hid, _ = api.household("w1")
+    res, matter = new_id(), new_id()
+    results = api.push_ok("w1", api.town.mut("residents", res, {"household_id": hid, "name": "王阿婆"}),
+                          api.town.mut("matters", matter, {"household_id": hid, "resident_id": res, "title": "代办低保",
+                                                           "handling_mode": "proxy", "assignee_id": api.user_id("agent")}))
+    assert [r["status"] for r in results] == ["applied", "applied"], results
+    unknown = sha(os.urandom(32))
+    for signature in (digest, unknown):
+        [r] = api.push_ok("agent", api.town.mut("matter_events", new_id(), {
+            "matter_id": matter, "kind": "delegation", "for_resident_id": res, "for_user_id": api.user_id("agent"),
+            "data": {"until": "2027-12-31", "signature": signature}, "attachments": [signature]}))
+        assert r["status"] == "applied", r
+
+    def states() -> dict[str, str]:
+        r = api.client.get(f"{API}/matters/{matter}/proxy", headers=api.auth("agent"))
+        assert r.status_code == 200, r.text
+        return {d["signature"]["sha256"]: d["signature"]["state"] for d in r.json()["delegations"]}
+
+    assert states() == {digest: "uploading", unknown: "uploading"}
+    upload(api, "agent", ID_CARD)     # the agent really has the bytes: now they count
+    assert states() == {digest: "received", unknown: "uploading"}
