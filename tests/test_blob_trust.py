@@ -161,6 +161,23 @@ def test_citing_a_blob_one_may_read_keeps_counting_when_the_first_record_goes(ap
         assert readable(api, who, digest, data), who
 
 
+def test_a_colleague_editing_the_photos_leaves_each_photo_to_whoever_cited_it(api: Api) -> None:
+    """A citation keeps its author when someone else edits the record: worker1's photo, not yet
+    uploaded when worker2 adds one of their own, counts as soon as worker1 uploads it."""
+    mine, theirs = JPEG, b"\xff\xd8\xff\xe0 worker2's photo " + os.urandom(3000)
+    hid, _ = api.household("w1")
+    matter = new_id()
+    [m] = api.push_ok("w1", api.town.mut("matters", matter, {"household_id": hid, "title": "危房",
+                                                             "photos": [sha(mine)]}))
+    [u] = api.push_ok("w2", api.town.mut("matters", matter, {"photos": [sha(mine), sha(theirs)]}, base=m["version"]))
+    assert u["status"] == "applied", u
+    for data, uploader, other in ((mine, "w1", "w2"), (theirs, "w2", "w1")):
+        assert not readable(api, other, sha(data), data)
+        upload(api, uploader, data, chunk=1000)
+        for who in (other, "staff"):
+            assert readable(api, who, sha(data), data), (who, uploader)
+
+
 def _compare(a: httpx.Response, b: httpx.Response) -> None:
     assert (a.status_code, a.content) == (b.status_code, b.content), (a.status_code, a.text, b.status_code, b.text)
     assert dict(a.headers) == dict(b.headers)
