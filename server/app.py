@@ -226,7 +226,8 @@ def create_app(settings: Settings) -> GridbookApp:
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
     stores = Stores(settings.db)
-    blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes)
+    blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes,
+                                settings.max_pending_upload_bytes)
     blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
     state = State({"settings": settings, "stores": stores, "blobs": blobs, "console_key": key,
                    "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,

@@ -8,7 +8,8 @@
     device list|revoke
     area list
     backup  --db PATH DEST     an online, consistent copy
-    gc      --db PATH          forget deletions and push results older than the retention (180 days)
+    gc      --db PATH          forget deletions and push results older than the retention (180 days),
+                               delete blob uploads unfinished for upload_expiry_days (7)
 """
 
 from __future__ import annotations
@@ -267,11 +268,22 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
     from sync.store import iso, utcnow
 
+    from sync.blobs import BlobStore
+
     store = _store(args)
-    days = max(args.days or Settings.load().tombstone_retention_days, 180)  # the protocol keeps deletions and push results at least 180 days
+    settings = _settings(args)
+    days = max(args.days or settings.tombstone_retention_days, 180)  # the protocol keeps deletions and push results at least 180 days
     out = store.purge(iso(utcnow() - timedelta(days=days)))
     print(f"forgot {out['tombstones']} deletions, {out['exits']} scope exits and {out['results']} push results "
           f"older than {days} days; devices with older cursors will resync")
+    # Abandoned uploads: nobody else can finish them (they are their uploader's), and they count
+    # against the uploader's quota of unfinished bytes (max_pending_upload_bytes).
+    upload_days = settings.upload_expiry_days
+    uploads, freed, strays = BlobStore(settings.blobs).expire_uploads(store, utcnow() - timedelta(days=upload_days))
+    print(f"deleted {uploads} unfinished upload{'' if uploads == 1 else 's'} ({freed} bytes) untouched for more "
+          f"than {upload_days} day{'' if upload_days == 1 else 's'}"
+          + (f", and {strays} stray partial file{'' if strays == 1 else 's'}" if strays else "")
+          + "; phones start those again from the beginning")
     return 0
 
 
@@ -341,7 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     asub = ap.add_subparsers(dest="area_cmd", required=True)
     with_db(asub.add_parser("list"))
 
-    sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention"))
+    sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention; "
+                                "delete abandoned blob uploads"))
+    sp.add_argument("--blob-dir", dest="blob_dir", default=None,
+                    help="the blob directory (default: the blob_dir setting, or <db>.blobs)")
     sp.add_argument("--days", type=int, default=None,
                     help="retention in days (at least 180; default: the tombstone_retention_days setting)")
     sp = with_db(sub.add_parser("backup", help="online, consistent backup (SQLite backup API)"))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-import os
 import random
 import re
 import struct
@@ -31,7 +30,7 @@ from sync import accounts, engine
 from sync.catalogue import install_catalogue, load_catalogue
 from sync.protocol import MutationIn, PushRequest, PushResult
 from sync.scope import Actor
-from sync.store import SQLiteStore, utcnow
+from sync.store import SQLiteStore, iso, utcnow
 
 CST = timezone(timedelta(hours=8))
 TODAY = date(2026, 11, 20)
@@ -697,19 +696,15 @@ class _Seeder:
         return sha
 
     def write_blobs(self, root: str) -> None:
-        """The demo's signature images, as complete blobs (what phones would have uploaded)."""
+        """The demo's signature images, as complete blobs: uploaded, as phones would have, by the
+        users whose records cite them (so those citations count, docs/protocol.md §10)."""
         from sync.blobs import BlobStore
 
         bs = BlobStore(root)
-        at = (self.now or utcnow()).isoformat()
+        at = iso(self.now or utcnow())
         with self.store.transaction():
             for sha, data in sorted(self.blobs.items()):
-                path = bs.final_path(sha)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as fh:
-                    fh.write(data)
-                self.store.blob_start(sha, len(data), self.user_ids.get("agent1", "system"), at)
-                self.store.blob_complete(sha, at)
+                bs.adopt(self.store, data, self.store.blob_citers(sha) or [self.user_ids.get("agent1", "system")], at)
 
     # -- pushing -------------------------------------------------------------------------------
     def mutation(self, coll: str, rid: str, fields: dict[str, Any], at: datetime, base: int = 0) -> MutationIn:

@@ -28,6 +28,9 @@ SETTINGS: list[tuple[str, Any, str]] = [
     ("max_mutations", 500, "most mutations in one push"),
     ("max_blob_bytes", 10 * 1024 * 1024, "largest blob"),
     ("max_chunk_bytes", 1024 * 1024, "largest blob chunk in one PATCH"),
+    ("max_pending_upload_bytes", 64 * 1024 * 1024,
+     "most bytes one user's unfinished blob uploads may announce (Upload-Length) at once"),
+    ("upload_expiry_days", 7, "gridbook gc deletes unfinished blob uploads untouched (no chunk) for this many days"),
     ("pull_default_limit", 500, "changes per pull page when the client does not say"),
     ("login_max_failures", 5, "failed logins of one username from one address before each further attempt "
                               "waits twice as long (2 s, 4 s, 8 s … up to the window)"),
@@ -56,6 +59,8 @@ class Settings:
     max_mutations: int = 500
     max_blob_bytes: int = 10 * 1024 * 1024
     max_chunk_bytes: int = 1024 * 1024
+    max_pending_upload_bytes: int = 64 * 1024 * 1024
+    upload_expiry_days: int = 7
     pull_default_limit: int = 500
     login_max_failures: int = 5
     login_max_failures_ip: int = 30

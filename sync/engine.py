@@ -19,7 +19,7 @@ Status = Literal["applied", "merged", "conflict", "rejected"]
 import msgspec
 
 from . import cursor as cursors
-from . import merge, proxy, workflow
+from . import blobs, merge, proxy, workflow
 from .errors import MutationRejected, SyncError
 from .merge import Edit
 from .protocol import (MAX_MUTATIONS, PROTOCOL_VERSION, Change, MutationIn, PullResponse, PushRequest,
@@ -556,7 +556,7 @@ def _write(ctx: _Ctx, rec: StoredRecord, old_keys: Iterable[str], seq: int) -> N
     ctx.store.put(rec, old_keys, seq)
     coll = COLLECTIONS[rec.collection]
     if any(f.blob_ref for f in coll.fields):
-        ctx.store.set_blob_refs(rec.collection, rec.id, blob_refs(coll, rec.data))
+        blobs.record_citations(ctx.store, ctx.actor.user_id, ctx.keys, rec.collection, rec.id, blob_refs(coll, rec.data))
     if rec.collection == "areas":
         ctx.touched_areas = True
 

@@ -278,10 +278,13 @@ def is_uuid_or_none(value: Any) -> bool:
     return value is None or is_uuid(value)
 
 
-def signature_state(blob_row: Mapping[str, Any] | None) -> str:
-    """``received`` once the bytes are complete, else ``uploading``: a record may sync before its
-    blobs (protocol §7), so a referenced signature is never reported as missing."""
-    return "received" if blob_row is not None and blob_row.get("complete") else "uploading"
+def signature_state(blob_row: Mapping[str, Any] | None, proven: bool = True) -> str:
+    """``received`` once the bytes are complete and the citation is proven (its author held the
+    bytes, docs/protocol.md §10), else ``uploading``: a record may sync before its blobs
+    (protocol §7), so a referenced signature is never reported as missing. Bytes someone else
+    uploaded under a hash the author merely cited are not "received": saying so would tell
+    whoever can see the matter that the server holds them."""
+    return "received" if proven and blob_row is not None and blob_row.get("complete") else "uploading"
 
 
 def now_local_date(now: datetime) -> date:
@@ -340,8 +343,11 @@ def matter_summary(store: Any, matter_id: str, today: date | None = None) -> dic
                     key=lambda e: (str(e.get("at")), e["version"]))
     on = today or datetime.now(LOCAL_TZ).date()
 
-    def blob(sha: Any) -> dict[str, Any] | None:
-        return {"sha256": sha, "state": signature_state(store.blob(sha))} if isinstance(sha, str) else None
+    def blob(sha: Any, event_id: str) -> dict[str, Any] | None:
+        if not isinstance(sha, str):
+            return None
+        proven = store.blob_citation_proven(sha, "matter_events", event_id)
+        return {"sha256": sha, "state": signature_state(store.blob(sha), proven)}
 
     delegations = []
     for e in events:
@@ -350,8 +356,8 @@ def matter_summary(store: Any, matter_id: str, today: date | None = None) -> dic
         d = e.get("data") or {}
         delegations.append({"event_id": e["id"], "authoriser_id": e.get("for_resident_id"),
                             "agent_id": e.get("for_user_id"), "until": d.get("until"),
-                            "signature": blob(d.get("signature")), "witness": d.get("witness"),
-                            "photo": blob(d.get("photo")), "by": e.get("actor_id"), "at": e.get("at"),
+                            "signature": blob(d.get("signature"), e["id"]), "witness": d.get("witness"),
+                            "photo": blob(d.get("photo"), e["id"]), "by": e.get("actor_id"), "at": e.get("at"),
                             "valid": delegation_valid(e, str(e.get("for_user_id")), on)
                             and e.get("for_user_id") == m.data.get("assignee_id")})
     custody = []
@@ -365,7 +371,7 @@ def matter_summary(store: Any, matter_id: str, today: date | None = None) -> dic
         steps.append({"event_id": e["id"], "step": e.get("step"), "to": e.get("to"), "applied": e.get("applied"),
                       "at": e.get("at"), "by": e.get("actor_id"), "for_resident_id": e.get("for_resident_id"),
                       "note": e.get("note"), "attachments": e.get("attachments") or [],
-                      "signature": blob(d.get("signature")), "witness": d.get("witness"), "photo": blob(d.get("photo")),
+                      "signature": blob(d.get("signature"), e["id"]), "witness": d.get("witness"), "photo": blob(d.get("photo"), e["id"]),
                       "data": d})
     feedback = [{"event_id": e["id"], "satisfaction": (e.get("data") or {}).get("satisfaction"),
                  "comment": (e.get("data") or {}).get("comment"), "at": e.get("at"), "by": e.get("actor_id")}

@@ -153,6 +153,30 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
   collection TEXT, record_id TEXT, details TEXT)""",
         "CREATE INDEX audit_at ON audit(at)",
     ]),
+    # Issue 12, finding 5: a hash is a name, not a key. Unfinished uploads become one per user
+    # (``blob_uploads``, moved out of ``blobs``: an upload begun before keeps its file, named by the
+    # hash, and its uploader); users who uploaded every byte are ``blob_holders``; a citation keeps
+    # its author (``cited_by``) and counts for readers only when ``proven``. Citations of blobs
+    # complete at migration keep granting what they granted; their author is the record's creator
+    # (the photos' last writer for matters).
+    ("0002 blob uploads bound to their uploader, citations to their author", [
+        """CREATE TABLE blob_uploads (
+  sha256 TEXT NOT NULL, user_id TEXT NOT NULL, length INTEGER NOT NULL, partial TEXT NOT NULL,
+  started_at TEXT NOT NULL, PRIMARY KEY (sha256, user_id)) WITHOUT ROWID""",
+        "CREATE INDEX blob_uploads_user ON blob_uploads(user_id)",
+        """CREATE TABLE blob_holders (
+  sha256 TEXT NOT NULL, user_id TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (sha256, user_id)) WITHOUT ROWID""",
+        "INSERT INTO blob_uploads SELECT sha256, uploaded_by, length, sha256, created_at FROM blobs WHERE complete = 0",
+        "INSERT INTO blob_holders SELECT sha256, uploaded_by, coalesce(completed_at, created_at) FROM blobs "
+        "WHERE complete = 1",
+        "ALTER TABLE blob_refs ADD COLUMN cited_by TEXT",
+        "ALTER TABLE blob_refs ADD COLUMN proven INTEGER NOT NULL DEFAULT 0",
+        *[f"UPDATE blob_refs SET cited_by = (SELECT created_by FROM {c} WHERE id = record_id) WHERE collection = '{c}'"
+          for c in ("visits", "matter_events", "attachments")],
+        "UPDATE blob_refs SET cited_by = (SELECT coalesce(json_extract(meta, '$.photos.u'), created_by) FROM matters "
+        "WHERE id = record_id) WHERE collection = 'matters'",
+        "UPDATE blob_refs SET proven = 1 WHERE sha256 IN (SELECT sha256 FROM blobs WHERE complete = 1)",
+    ]),
 ]
 
 
@@ -416,23 +440,73 @@ class SQLiteStore:
         r = self.conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
         return dict(r) if r else None
 
-    def blob_start(self, sha: str, length: int, user_id: str, at: str) -> None:
+    def blob_upload(self, sha: str, user_id: str) -> dict[str, Any] | None:
+        """The user's unfinished upload of a blob, if any."""
+        r = self.conn.execute("SELECT * FROM blob_uploads WHERE sha256 = ? AND user_id = ?", (sha, user_id)).fetchone()
+        return dict(r) if r else None
+
+    def blob_uploads_unfinished(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM blob_uploads ORDER BY started_at, sha256, user_id")]
+
+    def blob_pending_bytes(self, user_id: str) -> int:
+        """Bytes announced (``Upload-Length``) by the user's unfinished uploads."""
+        return int(self.conn.execute("SELECT coalesce(sum(length), 0) FROM blob_uploads WHERE user_id = ?",
+                                     (user_id,)).fetchone()[0])
+
+    def blob_upload_start(self, sha: str, user_id: str, length: int, partial: str, at: str) -> None:
+        """Start the user's upload; ``blobs`` gets a row (incomplete) the first time a hash is uploaded."""
+        self.conn.execute("INSERT INTO blob_uploads VALUES (?, ?, ?, ?, ?)", (sha, user_id, length, partial, at))
         self.conn.execute("INSERT INTO blobs (sha256, length, complete, uploaded_by, created_at) VALUES (?, ?, 0, ?, ?) "
                           "ON CONFLICT(sha256) DO NOTHING", (sha, length, user_id, at))
 
-    def blob_complete(self, sha: str, at: str) -> None:
-        self.conn.execute("UPDATE blobs SET complete = 1, completed_at = ? WHERE sha256 = ?", (at, sha))
+    def blob_upload_forget(self, sha: str, user_id: str) -> None:
+        self.conn.execute("DELETE FROM blob_uploads WHERE sha256 = ? AND user_id = ?", (sha, user_id))
+        self.conn.execute("DELETE FROM blobs WHERE sha256 = ? AND complete = 0 AND NOT EXISTS "
+                          "(SELECT 1 FROM blob_uploads WHERE sha256 = ?)", (sha, sha))
 
-    def blob_forget(self, sha: str) -> None:
-        self.conn.execute("DELETE FROM blobs WHERE sha256 = ? AND complete = 0", (sha,))
+    def blob_uploaded(self, sha: str, user_id: str, length: int, at: str) -> None:
+        """The user uploaded every byte (hash checked): their upload ends, they hold the blob, their
+        citations of it are proven, and the blob is complete (``uploaded_by``: its first holder)."""
+        self.conn.execute("DELETE FROM blob_uploads WHERE sha256 = ? AND user_id = ?", (sha, user_id))
+        self.conn.execute("INSERT INTO blob_holders VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (sha, user_id, at))
+        self.conn.execute(
+            "INSERT INTO blobs (sha256, length, complete, uploaded_by, created_at, completed_at) VALUES (?, ?, 1, ?, ?, ?) "
+            "ON CONFLICT(sha256) DO UPDATE SET length = excluded.length, completed_at = coalesce(blobs.completed_at, "
+            "excluded.completed_at), uploaded_by = CASE WHEN blobs.complete THEN blobs.uploaded_by "
+            "ELSE excluded.uploaded_by END, complete = 1", (sha, length, user_id, at, at))
+        self.conn.execute("UPDATE blob_refs SET proven = 1 WHERE sha256 = ? AND cited_by = ?", (sha, user_id))
 
-    def set_blob_refs(self, coll: str, rid: str, shas: Iterable[str]) -> None:
-        self.conn.execute("DELETE FROM blob_refs WHERE collection = ? AND record_id = ?", (coll, rid))
-        self.conn.executemany("INSERT INTO blob_refs VALUES (?, ?, ?)", [(s, coll, rid) for s in set(shas)])
+    def blob_holds(self, sha: str, user_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM blob_holders WHERE sha256 = ? AND user_id = ?",
+                                 (sha, user_id)).fetchone() is not None
+
+    def cite_blobs(self, coll: str, rid: str, citations: Iterable[tuple[str, str | None, bool]]) -> None:
+        """Add citations ``(sha256, cited_by, proven)`` of record ``coll``/``rid``."""
+        self.conn.executemany("INSERT INTO blob_refs (sha256, collection, record_id, cited_by, proven) "
+                              "VALUES (?, ?, ?, ?, ?)", [(s, coll, rid, by, int(p)) for s, by, p in citations])
+
+    def uncite_blobs(self, coll: str, rid: str, shas: Iterable[str]) -> None:
+        self.conn.executemany("DELETE FROM blob_refs WHERE sha256 = ? AND collection = ? AND record_id = ?",
+                              [(s, coll, rid) for s in shas])
 
     def blob_referrers(self, sha: str) -> list[tuple[str, str]]:
+        """Every record that cites the blob, proven or not."""
         return [(r[0], r[1]) for r in self.conn.execute(
             "SELECT collection, record_id FROM blob_refs WHERE sha256 = ?", (sha,))]
+
+    def blob_proven_referrers(self, sha: str) -> list[tuple[str, str]]:
+        """The records whose citation of the blob lets their readers read it."""
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT collection, record_id FROM blob_refs WHERE sha256 = ? AND proven = 1", (sha,))]
+
+    def blob_citation_proven(self, sha: str, coll: str, rid: str) -> bool:
+        """Whether record ``coll``/``rid`` cites the blob with a proven citation."""
+        return self.conn.execute("SELECT 1 FROM blob_refs WHERE sha256 = ? AND collection = ? AND record_id = ? "
+                                 "AND proven = 1", (sha, coll, rid)).fetchone() is not None
+
+    def blob_citers(self, sha: str) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT cited_by FROM blob_refs WHERE sha256 = ? AND cited_by IS NOT NULL ORDER BY 1", (sha,))]
 
     def blob_refs_of(self, coll: str, rid: str) -> list[str]:
         return [r[0] for r in self.conn.execute(
