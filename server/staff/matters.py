@@ -209,7 +209,7 @@ def _detail_context(page: Page, matter_id: str) -> dict[str, Any]:
     files = attachments_of(page.store, record_ids)
     shas = list(dict.fromkeys([*(m.data.get("photos") or []), *(s for e in events for s in
                                                               (e.data.get("attachments") or []))]))
-    photos = [{"sha": s, "state": blob_state(page.store, s), **files.get(s, {})} for s in shas]
+    photos = [{"sha": s, "state": blob_state(page, s), **files.get(s, {})} for s in shas]
     residents = {r: page.store.get("residents", r) for r in
                  {m.data.get("resident_id"), *(e.data.get("for_resident_id") for e in events)} if r}
     summary = proxy.matter_summary(page.store, m.id) if m.data.get("handling_mode") == "proxy" or any(

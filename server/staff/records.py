@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync import proxy, scope
+from sync import blobs, proxy, scope
 from sync.store import SQLiteStore, StoredRecord, loads
 
 from .core import Page, Refused
@@ -92,12 +92,17 @@ def attachments_of(store: SQLiteStore, record_ids: list[str]) -> dict[str, dict[
     return out
 
 
-def blob_state(store: SQLiteStore, sha: str) -> str:
-    """complete / uploading (announced, not all bytes yet) / pending (only referenced so far)."""
-    b = store.blob(sha)
-    if b is None:
-        return "pending"
-    return "complete" if b.get("complete") else "uploading"
+def blob_state(page: Page, sha: str) -> str:
+    """complete (the viewer may open it) / pending (not yet, shown as 正在上传).
+
+    The same rule as a download (``sync.blobs``): the bytes count once a citation is proven, so the
+    page tells a staff member no more than ``GET`` would — not whether the server holds bytes under
+    a hash someone merely cited (issue 12, finding 5).
+    """
+    b = page.store.blob(sha)
+    if b is not None and b.get("complete") and blobs.holds_or_reads(page.store, page.user.id, page.keys, sha):
+        return "complete"
+    return "pending"
 
 
 def conflicts_of(store: SQLiteStore, record_ids: list[str], open_only: bool = False) -> list[StoredRecord]:
