@@ -65,7 +65,7 @@ def check_sha(sha: str) -> str:
 # -- citations ------------------------------------------------------------------------------------
 
 def record_citations(store: SQLiteStore, user_id: str, keys: Iterable[str], coll: str, rid: str,
-                     shas: Iterable[str]) -> None:
+                     shas: Iterable[str], new_record: bool = False) -> None:
     """Write which blobs record ``coll``/``rid`` cites now, after ``user_id`` wrote it.
 
     Call it on every write of a record with blob reference fields, in the write's transaction,
@@ -74,10 +74,12 @@ def record_citations(store: SQLiteStore, user_id: str, keys: Iterable[str], coll
     record access to the bytes) when that user holds the blob or may read it now through another
     record. An unproven citation becomes proven when its author uploads every byte
     (``BlobStore.patch``). It never refuses anything, so that the answer of a push never depends on
-    which blobs the server holds.
+    which blobs the server holds. ``new_record``: the record was created by this write.
     """
-    current = set(store.blob_refs_of(coll, rid))
     new = set(shas)
+    if new_record and not new:
+        return     # a record created without blobs cites nothing, and had nothing to uncite
+    current = set() if new_record else set(store.blob_refs_of(coll, rid))
     if current - new:
         store.uncite_blobs(coll, rid, current - new)
     added = sorted(new - current)

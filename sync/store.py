@@ -205,6 +205,24 @@ class SQLiteStore:
         self.conn.execute("PRAGMA synchronous = FULL")
         self.write_lock = threading.RLock()
         self._in_tx = False
+        self._tx_reset()
+
+    def _tx_reset(self) -> None:
+        """Forget what one write transaction keeps in memory (the batch write path, issue 13).
+
+        Inside a transaction the store reserves sequence numbers in memory and writes the counter
+        once at commit, buffers change-feed rows and idempotency-log rows and writes each kind with
+        one ``executemany`` at commit, and reads each record from the database at most once (a read
+        cache that every write of the transaction updates). A savepoint's rollback drops what its
+        mutation buffered and the read cache. None of it outlives the transaction.
+        """
+        self._seq: int | None = None
+        self._seq_written: int | None = None
+        self._feed_buf: list[tuple[str, str, str, int]] = []
+        self._log_buf: list[tuple[str, str, str, str, str]] = []
+        self._logged: dict[tuple[str, str], str] = {}
+        self._rows: dict[tuple[str, str], tuple[Any, ...] | None] = {}
+        self._meta: dict[str, str | None] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -241,15 +259,33 @@ class SQLiteStore:
                 yield
                 return
             self.conn.execute("BEGIN IMMEDIATE")
+            self._tx_reset()
             self._in_tx = True
             try:
                 yield
+                self._flush()
             except BaseException:
                 self._in_tx = False
+                self._tx_reset()
                 self.conn.execute("ROLLBACK")
                 raise
             self._in_tx = False
+            self._tx_reset()
             self.conn.execute("COMMIT")
+
+    def _flush(self) -> None:
+        """Write what the transaction buffered: the feed rows, the log rows, the counter."""
+        if self._feed_buf:
+            self.conn.executemany(
+                "INSERT INTO feed (key, collection, id, seq) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key, collection, id) DO UPDATE SET seq = excluded.seq", self._feed_buf)
+            self._feed_buf = []
+        if self._log_buf:
+            self.conn.executemany("INSERT INTO mutation_log VALUES (?, ?, ?, ?, ?)", self._log_buf)
+            self._log_buf = []
+        if self._seq is not None and self._seq != self._seq_written:
+            self.conn.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (self._seq,))
+            self._seq_written = self._seq
 
     @contextlib.contextmanager
     def read(self) -> Iterator[None]:
@@ -267,64 +303,120 @@ class SQLiteStore:
     def savepoint(self) -> Iterator[None]:
         """Undo one mutation's partial writes when it is rejected, keeping the rest of the batch."""
         name = "m" + secrets.token_hex(4)
+        feed_mark, log_mark = len(self._feed_buf), len(self._log_buf)
         self.conn.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
             self.conn.execute(f"ROLLBACK TO {name}")
             self.conn.execute(f"RELEASE {name}")
+            # what the undone mutation buffered goes too; its sequence numbers stay used (a gap)
+            del self._feed_buf[feed_mark:]
+            del self._log_buf[log_mark:]
+            self._rows.clear()
+            self._meta.clear()
             raise
         self.conn.execute(f"RELEASE {name}")
 
     # -- counters and server metadata ---------------------------------------------------------
     def next_seq(self) -> int:
+        """The next sequence number (= version). Inside a transaction a block is kept in memory and
+        the counter written once at commit: the writer holds the database's write lock meanwhile."""
+        if self._in_tx:
+            if self._seq is None:
+                self._seq = self._seq_written = int(
+                    self.conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0])
+            self._seq += 1
+            return self._seq
         row = self.conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value").fetchone()
         return int(row[0])
 
     def current_seq(self) -> int:
+        if self._in_tx and self._seq is not None:
+            return self._seq
         return int(self.conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0])
 
     def get_meta(self, key: str) -> str | None:
+        if self._in_tx and key in self._meta:
+            return self._meta[key]
         row = self.conn.execute("SELECT value FROM server_meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        value = row[0] if row else None
+        if self._in_tx:
+            self._meta[key] = value
+        return value
 
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT INTO server_meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                           (key, value))
+        if self._in_tx:
+            self._meta[key] = value
 
     # -- records -----------------------------------------------------------------------------
     @staticmethod
-    def _row(coll: str, r: sqlite3.Row) -> StoredRecord:
-        return StoredRecord(coll, r["id"], r["version"], bool(r["deleted"]), loads(r["data"]), loads(r["meta"]),
-                            loads(r["keys"]), r["created_at"], r["updated_at"], r["created_by"], r["updated_by"])
+    def _row(coll: str, r: Any) -> StoredRecord:
+        # (id, version, deleted, data, meta, keys, created_at, updated_at, created_by, updated_by)
+        return StoredRecord(coll, r[0], r[1], bool(r[2]), loads(r[3]), loads(r[4]), loads(r[5]), r[6], r[7], r[8], r[9])
 
     def get(self, coll: str, rid: str) -> StoredRecord | None:
         assert coll in COLLECTIONS
+        if self._in_tx and (coll, rid) in self._rows:
+            row = self._rows[(coll, rid)]
+            return self._row(coll, row) if row is not None else None
         r = self.conn.execute(f"SELECT id, version, deleted, data, meta, keys, created_at, updated_at, created_by, "
                               f"updated_by FROM {coll} WHERE id = ?", (rid,)).fetchone()
+        if self._in_tx:
+            self._rows[(coll, rid)] = tuple(r) if r else None
         return self._row(coll, r) if r else None
 
     def get_many(self, coll: str, ids: Iterable[str]) -> dict[str, StoredRecord]:
         assert coll in COLLECTIONS
         ids = list(ids)
         out: dict[str, StoredRecord] = {}
+        if self._in_tx:
+            missing = []
+            for rid in ids:
+                if (coll, rid) in self._rows:
+                    row = self._rows[(coll, rid)]
+                    if row is not None:
+                        out[rid] = self._row(coll, row)
+                else:
+                    missing.append(rid)
+            ids = missing
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             q = ",".join("?" * len(chunk))
             for r in self.conn.execute(f"SELECT id, version, deleted, data, meta, keys, created_at, updated_at, "
                                        f"created_by, updated_by FROM {coll} WHERE id IN ({q})", chunk):
                 out[r["id"]] = self._row(coll, r)
+                if self._in_tx:
+                    self._rows[(coll, r["id"])] = tuple(r)
         return out
+
+    def prefetch(self, coll: str, ids: Iterable[str]) -> None:
+        """Read records a batch will need in one query (ids that do not exist are remembered too)."""
+        if not self._in_tx:
+            return
+        wanted = [rid for rid in dict.fromkeys(ids) if isinstance(rid, str) and (coll, rid) not in self._rows]
+        found = self.get_many(coll, wanted)
+        for rid in wanted:
+            if rid not in found:
+                self._rows[(coll, rid)] = None
 
     def put(self, rec: StoredRecord, old_keys: Iterable[str], seq: int) -> None:
         """Write a record at version ``seq`` and mark it changed under its old and new keys."""
+        row = (rec.id, rec.version, int(rec.deleted), dumps(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
+               rec.created_at, rec.updated_at, rec.created_by, rec.updated_by)
         self.conn.execute(
             f"INSERT INTO {rec.collection} (id, version, deleted, data, meta, keys, created_at, updated_at, "
             f"created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
             f"version = excluded.version, deleted = excluded.deleted, data = excluded.data, meta = excluded.meta, "
             f"keys = excluded.keys, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-            (rec.id, rec.version, int(rec.deleted), dumps(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
-             rec.created_at, rec.updated_at, rec.created_by, rec.updated_by))
+            row)
+        if self._in_tx:
+            cached = self._rows.get((rec.collection, rec.id))
+            # an upsert keeps created_at/created_by of a record that already existed
+            self._rows[(rec.collection, rec.id)] = row if cached is None else \
+                (*row[:6], cached[6], row[7], cached[8], row[9])
         self._feed(rec.collection, rec.id, set(old_keys) | set(rec.keys), seq)
         if rec.collection == "areas":
             self.set_meta("areas_version", str(seq))
@@ -332,14 +424,21 @@ class SQLiteStore:
     def set_keys(self, coll: str, rid: str, old_keys: Iterable[str], new_keys: Iterable[str], seq: int) -> None:
         """A scope-only change: the record enters or leaves keys without a new version."""
         old, new = set(old_keys), set(new_keys)
-        self.conn.execute(f"UPDATE {coll} SET keys = ? WHERE id = ?", (dumps(sorted(new)), rid))
+        keys_json = dumps(sorted(new))
+        self.conn.execute(f"UPDATE {coll} SET keys = ? WHERE id = ?", (keys_json, rid))
+        cached = self._rows.get((coll, rid)) if self._in_tx else None
+        if cached is not None:
+            self._rows[(coll, rid)] = (*cached[:5], keys_json, *cached[6:])
         self._feed(coll, rid, old ^ new, seq)
 
     def _feed(self, coll: str, rid: str, keys: Iterable[str], seq: int) -> None:
+        rows = [(k, coll, rid, seq) for k in keys]
+        if self._in_tx:
+            self._feed_buf.extend(rows)   # written at commit, in order: a later seq wins (``_flush``)
+            return
         self.conn.executemany(
             "INSERT INTO feed (key, collection, id, seq) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(key, collection, id) DO UPDATE SET seq = excluded.seq",
-            [(k, coll, rid, seq) for k in keys])
+            "ON CONFLICT(key, collection, id) DO UPDATE SET seq = excluded.seq", rows)
 
     def ids_where(self, coll: str, column: str, value: str) -> list[str]:
         """Ids of the records whose indexed ``column`` equals ``value`` (tombstones included)."""
@@ -360,6 +459,8 @@ class SQLiteStore:
 
     def feed_page(self, keys: Iterable[str], after: int, limit: int) -> list[tuple[int, str, str]]:
         """Up to ``limit`` + 1 feed entries per key after ``after``, merged in sequence order."""
+        if self._in_tx:
+            self._flush()
         keys = sorted(set(keys))
         if not keys:
             return []
@@ -384,11 +485,31 @@ class SQLiteStore:
 
     # -- idempotency -------------------------------------------------------------------------
     def logged_result(self, user_id: str, mid: str) -> dict[str, Any] | None:
+        if self._in_tx and (user_id, mid) in self._logged:
+            result: dict[str, Any] = loads(self._logged[(user_id, mid)])
+            return result
         r = self.conn.execute("SELECT result FROM mutation_log WHERE user_id = ? AND mid = ?", (user_id, mid)).fetchone()
         return loads(r[0]) if r else None
 
+    def logged_results(self, user_id: str, mids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The recorded results of those of ``mids`` this user already pushed, in one query per 500."""
+        mids = [m for m in dict.fromkeys(mids) if isinstance(m, str)]
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(mids), 500):
+            chunk = mids[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            for mid, result in self.conn.execute(
+                    f"SELECT mid, result FROM mutation_log WHERE user_id = ? AND mid IN ({q})", (user_id, *chunk)):
+                out[mid] = loads(result)
+        return out
+
     def log_result(self, user_id: str, mid: str, device_id: str, result: dict[str, Any], at: str) -> None:
-        self.conn.execute("INSERT INTO mutation_log VALUES (?, ?, ?, ?, ?)", (user_id, mid, device_id, dumps(result), at))
+        row = (user_id, mid, device_id, dumps(result), at)
+        if self._in_tx:
+            self._log_buf.append(row)     # written at commit with the rest of the transaction
+            self._logged[(user_id, mid)] = row[3]
+            return
+        self.conn.execute("INSERT INTO mutation_log VALUES (?, ?, ?, ?, ?)", row)
 
     # -- accounts ----------------------------------------------------------------------------
     def user_by_username(self, username: str) -> StoredRecord | None:

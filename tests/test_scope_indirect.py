@@ -209,7 +209,8 @@ def test_an_id_outside_scope_answers_as_an_unknown_id(t: Town) -> None:
         a = t.push1("w1", t.mut("households", foreign, {"phone": "1"}, base=base))
         b = t.push1("w1", t.mut("households", unknown, {"phone": "1"}, base=base))
         assert _answer(a) == _answer(b)
-        assert str(t.version("households", foreign)) not in a.error.message
+        told = a.error.message.replace(foreign, "<id>")     # (the id's digits may hold the version's)
+        assert "version" not in told and str(t.version("households", foreign)) not in told
     a = t.push1("w1", t.mut("households", foreign, op="delete", base=1))
     b = t.push1("w1", t.mut("households", unknown, op="delete", base=1))
     assert _answer(a) == _answer(b)
