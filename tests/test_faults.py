@@ -42,7 +42,8 @@ from sync.store import SQLiteStore
 
 SEED = 20261123
 RUNS = 300            # the short version …
-BUDGET_SECONDS = 80   # … stops starting runs after this long on a busy machine (the count is checked)
+MIN_RUNS = 50         # … always runs at least these (a busy machine takes longer, it never checks less) …
+BUDGET_SECONDS = 80   # … and starts no more after this long
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ def test_seeded_runs_through_the_faulty_proxy_lose_nothing_and_apply_nothing_twi
     with Harness(tmp_path, SEED) as h:
         for i in range(RUNS):
             total.add(h.run(i))
-            if time.monotonic() - t0 > BUDGET_SECONDS:
+            if i + 1 >= MIN_RUNS and time.monotonic() - t0 > BUDGET_SECONDS:
                 break
         log = h.server.log() if total.failed or total.server_errors else ""
     print(f"fault runs: {total.runs} runs, {total.requests} requests, {total.faults_injected} faults "
@@ -139,7 +140,6 @@ def test_seeded_runs_through_the_faulty_proxy_lose_nothing_and_apply_nothing_twi
     assert not total.failed, "\n\n".join(total.failed[:3]) + f"\n--- server log ---\n{log}"
     assert total.losses == 0 and total.duplicates == 0
     assert total.server_errors == 0, log
-    assert total.runs >= 50, f"only {total.runs} runs in {BUDGET_SECONDS} s"
     for kind in (*FAULTS, "kill"):
         assert total.faults[kind] > 0, f"no {kind} fault was injected"
     assert total.results["conflict"] > 0 and total.conflicts["field"] > 0
