@@ -120,7 +120,12 @@ def decode_push(body: bytes) -> PushRequest:
 def push(store: SQLiteStore, actor: Actor, body: bytes | PushRequest, now: datetime | None = None) -> PushResponse:
     """Apply a push request as one transaction; one result per mutation, in order."""
     req = body if isinstance(body, PushRequest) else decode_push(body)
-    received = now or now_utc()
+    # Pushes that arrive while another is being written join the next transaction together (group
+    # commit): one fsync for the lot, each push still all or nothing on its own (store.grouped).
+    return store.grouped(lambda: _push(store, actor, req, now or now_utc()))
+
+
+def _push(store: SQLiteStore, actor: Actor, req: PushRequest, received: datetime) -> PushResponse:
     results: list[PushResult] = []
     with store.transaction():
         tree = area_tree(store)

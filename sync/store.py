@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import msgspec
 
@@ -50,6 +50,24 @@ def utcnow() -> datetime:
 def iso(dt: datetime) -> str:
     """Server times: UTC, microseconds, explicit offset, so that strings sort like times."""
     return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+T = TypeVar("T")
+
+
+class _Grouped:
+    """One caller's work waiting in a group commit, and its outcome."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def keys_meet_sql(alias: str) -> str:
@@ -205,6 +223,10 @@ class SQLiteStore:
         self.conn.execute("PRAGMA synchronous = FULL")
         self.write_lock = threading.RLock()
         self._in_tx = False
+        self._tx_thread: int | None = None
+        self._group = threading.Condition()
+        self._queue: list[_Grouped] = []
+        self._leading = False
         self._tx_reset()
 
     def _tx_reset(self) -> None:
@@ -261,17 +283,65 @@ class SQLiteStore:
             self.conn.execute("BEGIN IMMEDIATE")
             self._tx_reset()
             self._in_tx = True
+            self._tx_thread = threading.get_ident()
             try:
                 yield
                 self._flush()
             except BaseException:
                 self._in_tx = False
+                self._tx_thread = None
                 self._tx_reset()
                 self.conn.execute("ROLLBACK")
                 raise
             self._in_tx = False
+            self._tx_thread = None
             self._tx_reset()
             self.conn.execute("COMMIT")
+
+    def grouped(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (one push) in a write transaction shared with the pushes waiting meanwhile.
+
+        Group commit: the first caller leads; whoever arrives while it writes queues, and the next
+        leader runs the whole queue in one transaction, each ``work`` inside a savepoint of its own
+        (an exception undoes that push alone and is raised to its caller), with one commit — one
+        fsync of the WAL — for all of them. A caller returns only after the commit that holds its
+        work. ``work`` must not wait for another thread's write.
+        """
+        if self._in_tx and self._tx_thread == threading.get_ident():
+            return work()             # already inside this thread's transaction: join it
+        item: _Grouped = _Grouped(work)
+        with self._group:
+            self._queue.append(item)
+            while not item.done and self._leading:
+                self._group.wait()
+            if not item.done:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not item.done:
+            try:
+                self._run_group(batch)
+            finally:
+                with self._group:
+                    self._leading = False
+                    self._group.notify_all()
+        result: T = item.outcome()
+        return result
+
+    def _run_group(self, batch: list["_Grouped"]) -> None:
+        try:
+            with self.transaction():
+                for it in batch:
+                    try:
+                        with self.savepoint():
+                            it.value = it.work()
+                    except Exception as e:   # this push alone; the others go on
+                        it.error = e
+        except BaseException as e:        # the commit itself failed: nothing of the group holds
+            for it in batch:
+                if it.error is None:
+                    it.error = e
+        for it in batch:
+            it.done = True
 
     def _flush(self) -> None:
         """Write what the transaction buffered: the feed rows, the log rows, the counter."""
@@ -495,6 +565,11 @@ class SQLiteStore:
         """The recorded results of those of ``mids`` this user already pushed, in one query per 500."""
         mids = [m for m in dict.fromkeys(mids) if isinstance(m, str)]
         out: dict[str, dict[str, Any]] = {}
+        if self._in_tx:   # logged earlier in this transaction (a retry queued in the same group commit)
+            for m in mids:
+                if (user_id, m) in self._logged:
+                    out[m] = loads(self._logged[(user_id, m)])
+            mids = [m for m in mids if m not in out]
         for i in range(0, len(mids), 500):
             chunk = mids[i:i + 500]
             q = ",".join("?" * len(chunk))
