@@ -56,7 +56,7 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def keys_meet_sql(alias: str) -> str:
+def _keys_meet_sql(alias: str) -> str:
     """SQL: the record ``alias`` is visible under one of the keys given as one JSON array parameter.
 
     The console's lists use it (through the query methods' ``keys``) so that "in scope" is the
@@ -69,7 +69,7 @@ def _seen(keys: Iterable[str] | None) -> tuple[str, tuple[str, ...]]:
     """The condition "the matter ``m`` is visible under ``keys``" and its parameter; nothing for None."""
     if keys is None:
         return "", ()
-    return f" AND {keys_meet_sql('m')}", (dumps(sorted(keys)),)
+    return f" AND {_keys_meet_sql('m')}", (dumps(sorted(keys)),)
 
 
 def _contains(text: str) -> str:
@@ -619,7 +619,7 @@ class SQLiteStore:
     # -- read models and queries for the console, metrics, CLI ------------------------------------
     # The reads the console pages, the dashboard figures, the CLI and the proxy reports need, named
     # (``sync.storage.Store`` says what each returns, for other backends). Scope is the caller's
-    # keys, met here by ``keys_meet_sql``; local dates are SQLite's ``date(x, '+8 hours')``, which
+    # keys, met here by ``_keys_meet_sql``; local dates are SQLite's ``date(x, '+8 hours')``, which
     # first takes a stored time with an offset to UTC.
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (before the file is moved into place)."""
@@ -694,7 +694,7 @@ class SQLiteStore:
 
     def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
                      limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
-        where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))", keys_meet_sql("m")]
+        where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))", _keys_meet_sql("m")]
         args: list[Any] = [dumps(list(grid_ids)), dumps(sorted(keys))]
         if flt.statuses:
             where.append(f"m.status IN ({','.join('?' * len(flt.statuses))})")
@@ -731,7 +731,7 @@ class SQLiteStore:
         return [(r[0], loads(r[1])) for r in self.conn.execute(
             "SELECT id, data FROM matters m WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
             "json_extract(data, '$.resident_id') = ?) AND substr(json_extract(data, '$.raised_at'), 1, 10) "
-            "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND " + keys_meet_sql("m"),
+            "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND " + _keys_meet_sql("m"),
             (matter_id, household_id, resident_id, raised_from, raised_to, dumps(sorted(keys))))]
 
     def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
@@ -764,7 +764,7 @@ class SQLiteStore:
 
     def household_matters(self, household_id: str, keys: Iterable[str]) -> list[IdData]:
         return [(r[0], loads(r[1])) for r in self.conn.execute(
-            f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {keys_meet_sql('m')}",
+            f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {_keys_meet_sql('m')}",
             (household_id, dumps(sorted(keys))))]
 
     def dashboard_matters(self, grid_ids: Iterable[str], start: str, end: str,
