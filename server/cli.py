@@ -23,6 +23,7 @@ from typing import Any
 from sync import accounts
 from sync.engine import area_tree
 from sync.errors import SyncError
+from sync.storage import Store
 from sync.store import SQLiteStore
 
 from .settings import SETTINGS, SettingError, Settings
@@ -43,7 +44,7 @@ def _store(args: argparse.Namespace) -> SQLiteStore:
     return s
 
 
-def _resolve_area(store: SQLiteStore, ref: str) -> str:
+def _resolve_area(store: Store, ref: str) -> str:
     """An area by id, by name, or by a path of names separated by '/' (章水镇/杖锡村/第一网格)."""
     tree = area_tree(store)
     if ref in tree:
@@ -116,7 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         store = SQLiteStore(partial)
         store.migrate()
         summary = seed(store, seed_value=getattr(args, "seed", 20261123))
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.checkpoint()
         store.close()
         os.replace(partial, args.db)
     print("Seeded: " + ", ".join(f"{k} {v}" for k, v in summary.items()), flush=True)
@@ -138,7 +139,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_user(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.user_cmd == "list":
-        ids = [r[0] for r in store.conn.execute("SELECT id FROM users WHERE deleted = 0 ORDER BY username")]
+        ids = [uid for uid, _ in store.live_users()]
         for u in store.get_many("users", ids).values():
             d = u.data
             print(f"{d['username']:<12} {d['role']:<12} {'active' if d.get('active', True) else 'disabled':<9} "
@@ -198,7 +199,7 @@ def _ask_password(prompt: str) -> str:
     return password
 
 
-def _print_devices(store: SQLiteStore, devices: list[dict[str, Any]], out: Any) -> None:
+def _print_devices(store: Store, devices: list[dict[str, Any]], out: Any) -> None:
     """One line per device, saying what revoking it would lose (the outbox depth it last reported)."""
     if not devices:
         print("  (no signed-in device)", file=out)
@@ -219,7 +220,7 @@ def cmd_device(args: argparse.Namespace) -> int:
                 print(f"no user {args.user!r}", file=sys.stderr)
                 return 1
             uid = u.id
-        names = {r[0]: r[1] for r in store.conn.execute("SELECT id, username FROM users")}
+        names = {uid: username for uid, (_, username) in store.all_user_names().items()}
         for d in store.devices(uid):
             state = f"REVOKED {d['revoked_at']}" if d["revoked_at"] else "active"
             print(f"{d['id']}  {names.get(d['user_id'], '?'):<10} {d['name'][:24]:<24} last seen "

@@ -1502,4 +1502,4 @@ def seed(store: SQLiteStore, seed_value: int = 20261123, blob_dir: str | None = 
     s.collide()
     if store.path != ":memory:":
         s.write_blobs(blob_dir or re.sub(r"\.seeding$", "", store.path) + ".blobs")
-    return {c: int(store.conn.execute(f"SELECT count(*) FROM {c} WHERE deleted = 0").fetchone()[0]) for c in COUNTED}
+    return {c: store.live_count(c) for c in COUNTED}

@@ -45,20 +45,18 @@ Definitions (every rate is ``None`` when its denominator is 0; ``fmt_rate`` show
   author among those users).
 
 Dates are local dates of the town (China Standard Time, UTC+8); stored times carry an offset,
-so SQLite's date functions convert them correctly.
+which the store's queries take into account (``sync.storage.Store``: "local date").
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from sync.engine import area_tree
-from sync.store import SQLiteStore, keys_meet_sql
+from sync.storage import Store
 
 LOCAL_TZ = timezone(timedelta(hours=8))
-_SHIFT = "+8 hours"                      # SQLite modifier: UTC -> local time
 DONE = ("resolved", "closed")
 FINISHED = ("resolved", "closed", "not_accepted", "merged_duplicate")
 KEY_POPULATIONS = ("独居老人", "低保户")
@@ -81,15 +79,11 @@ def _local_midnight_utc(d: date) -> str:
     return datetime.combine(d, time(0), LOCAL_TZ).astimezone(timezone.utc).isoformat()
 
 
-def _in_list(values: list[str]) -> str:
-    return json.dumps(values)
-
-
 def _fraction(visited: int, total: int) -> dict[str, Any]:
     return {"visited": visited, "total": total, "rate": rate(visited, total)}
 
 
-def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: date,
+def dashboard(store: Store, area_id: str, start: date, end: date, today: date,
               keys: Iterable[str] | None = None) -> dict[str, Any]:
     """Every figure of the dashboard for an area and period.
 
@@ -97,13 +91,11 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
     (the engine's predicate, as the lists the cards open: a 信访 matter only for its handling chain).
     None counts every matter of the area (the CLI, tests of the figures themselves).
     """
-    seen_sql = f" AND {keys_meet_sql('m')}" if keys is not None else ""
-    seen_args: tuple[str, ...] = (json.dumps(sorted(keys)),) if keys is not None else ()
+    seen = sorted(keys) if keys is not None else None
     tree = area_tree(store)
     if area_id not in tree:
         raise KeyError(f"no such area {area_id}")
     subtree = tree.subtree(area_id)
-    sub_json = _in_list(subtree)
     children = sorted(tree.children.get(area_id, []))
     # Which child of area_id each area of the subtree belongs to (for the ranking).
     child_of: dict[str, str] = {}
@@ -112,66 +104,35 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
         if a != area_id and area_id in path:
             child_of[a] = path[path.index(area_id) - 1]
     mountain = {a for a in subtree if tree.is_mountain(a)}
-    conn = store.conn
 
     # -- the period's matters, one row each ------------------------------------------------------
-    rows = conn.execute(
-        f"""SELECT m.id, h.grid_id, m.status, json_extract(m.data, '$.handling_mode'),
-                   coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')),
-                   date(json_extract(m.data, '$.raised_at'), '{_SHIFT}'),
-                   date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
-                        '{_SHIFT}')
-            FROM matters m JOIN households h ON h.id = m.household_id
-            WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
-              AND date(json_extract(m.data, '$.raised_at'), '{_SHIFT}') >= ?
-              AND date(json_extract(m.data, '$.raised_at'), '{_SHIFT}') < ?
-              AND m.status IS NOT 'merged_duplicate'{seen_sql}""",
-        (sub_json, start.isoformat(), end.isoformat(), *seen_args)).fetchall()
+    rows = store.dashboard_matters(subtree, start.isoformat(), end.isoformat(), seen)
     collected = len(rows)
-    done_rows = [r for r in rows if r[2] in DONE]
+    done_rows = [r for r in rows if r.status in DONE]
     resolved = len(done_rows)
-    with_deadline = [r for r in done_rows if r[4]]
-    on_time = sum(1 for r in with_deadline if r[6] is not None and r[6] <= r[4])
-    mountain_done = [r for r in done_rows if r[1] in mountain]
-    delegated = {mid for (mid,) in conn.execute(
-        """SELECT DISTINCT e.matter_id FROM matter_events e
-           WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
-             AND json_extract(e.data, '$.kind') = 'delegation'""",
-        (_in_list([r[0] for r in mountain_done if r[3] == "proxy"]),))}
-    mountain_proxy = sum(1 for r in mountain_done if r[3] == "proxy" and r[0] in delegated)
+    with_deadline = [r for r in done_rows if r.held_to]
+    on_time = sum(1 for r in with_deadline if r.resolved_on is not None and r.resolved_on <= r.held_to)
+    mountain_done = [r for r in done_rows if r.grid_id in mountain]
+    delegated = store.matters_with_event([r.id for r in mountain_done if r.handling_mode == "proxy"], "delegation")
+    mountain_proxy = sum(1 for r in mountain_done if r.handling_mode == "proxy" and r.id in delegated)
 
     per_child: dict[str, dict[str, int]] = {c: {"collected": 0, "resolved": 0} for c in children}
     for r in rows:
-        c = child_of.get(r[1])
+        c = child_of.get(r.grid_id)
         if c in per_child:
             per_child[c]["collected"] += 1
-            per_child[c]["resolved"] += r[2] in DONE
+            per_child[c]["resolved"] += r.status in DONE
 
     # -- "now" figures over all the area's matters -------------------------------------------------
-    fin = ",".join(f"'{s}'" for s in FINISHED)
-    overdue_now, supervised_open = conn.execute(
-        f"""SELECT coalesce(sum(coalesce(json_extract(m.data, '$.effective_deadline'),
-                                             json_extract(m.data, '$.deadline')) < ?
-                                    AND m.status IS NOT 'waiting_materials'), 0),
-                   coalesce(sum(json_extract(m.data, '$.supervised') = 1), 0)
-            FROM matters m JOIN households h ON h.id = m.household_id
-            WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
-              AND m.status NOT IN ({fin}){seen_sql}""",
-        (today.isoformat(), sub_json, *seen_args)).fetchone()
+    overdue_now, supervised_open = store.matters_now(subtree, today.isoformat(), FINISHED, seen)
 
     # -- satisfaction: the latest feedback per resolved matter of the period -----------------------
-    done_ids = _in_list([r[0] for r in done_rows])
-    latest: dict[str, tuple[str, Any, Any]] = {}
-    for mid, at, rating, satisfied in conn.execute(
-            """SELECT e.matter_id, julianday(json_extract(e.data, '$.at')),
-                      json_extract(e.data, '$.data.rating'), json_extract(e.data, '$.data.satisfied')
-               FROM matter_events e
-               WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
-                 AND json_extract(e.data, '$.kind') = 'feedback'""", (done_ids,)):
-        if rating is None and satisfied is None:
+    latest: dict[str, tuple[Any, Any, Any]] = {}
+    for fb in store.feedback_of([r.id for r in done_rows]):
+        if fb.rating is None and fb.satisfied is None:
             continue
-        if mid not in latest or at >= latest[mid][0]:
-            latest[mid] = (at, rating, satisfied)
+        if fb.matter_id not in latest or fb.at >= latest[fb.matter_id][0]:
+            latest[fb.matter_id] = (fb.at, fb.rating, fb.satisfied)
     ratings = [r for _, r, _ in latest.values() if isinstance(r, (int, float))]
     happy = sum(1 for _, r, s in latest.values()
                 if (bool(s) if s is not None else isinstance(r, (int, float)) and r >= 4))
@@ -180,31 +141,19 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
                     "rating_coverage": rate(len(latest), resolved)}
 
     # -- visit coverage ----------------------------------------------------------------------------
-    # Visits of the last 90 days, found through the visited_at index: the stored strings carry
-    # their own offset, so the index range is widened by two days and julianday() decides.
+    # Households visited in the last 90 days, and whether their latest visit is of the last 30.
     lo90 = _local_midnight_utc(today - timedelta(days=89))
     lo30 = _local_midnight_utc(today - timedelta(days=29))
     upper = _local_midnight_utc(today + timedelta(days=1))
-    last_visit = dict(conn.execute(
-        """SELECT household_id, max(j) FROM (
-              SELECT household_id, julianday(visited_at) AS j FROM visits
-              WHERE visited_at >= ? AND visited_at < ? AND deleted = 0)
-            WHERE j >= julianday(?) AND j < julianday(?) GROUP BY household_id""",
-        ((today - timedelta(days=91)).isoformat(), (today + timedelta(days=3)).isoformat(), lo90, upper)))
-    j30 = conn.execute("SELECT julianday(?)", (lo30,)).fetchone()[0]
-    tally: dict[tuple[str, int, int], list[int]] = {}
-    for hid, grid, elder, dibao in conn.execute(
-            """SELECT h.id, h.grid_id,
-                      EXISTS (SELECT 1 FROM json_each(h.data, '$.tags') WHERE value = ?),
-                      EXISTS (SELECT 1 FROM json_each(h.data, '$.tags') WHERE value = ?)
-               FROM households h
-               WHERE h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))""",
-            (*KEY_POPULATIONS, sub_json)):
-        t = tally.setdefault((grid, elder, dibao), [0, 0, 0])
+    visited = store.visited_households(lo90, upper, lo30)
+    tally: dict[tuple[str, bool, bool], list[int]] = {}
+    for h in store.households_tagged(subtree, KEY_POPULATIONS):
+        elder, dibao = h.tags
+        t = tally.setdefault((h.grid_id, elder, dibao), [0, 0, 0])
         t[0] += 1
-        last = last_visit.get(hid)
-        if last is not None:
-            t[1] += last >= j30
+        recent = visited.get(h.id)
+        if recent is not None:
+            t[1] += recent
             t[2] += 1
     # (grid, elder, dibao, households, visited in 30 days, visited in 90 days)
     cov_rows = [(g, e, d, t[0], t[1], t[2]) for (g, e, d), t in tally.items()]
@@ -225,9 +174,7 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
             child_cov[c][1] += r[3]
 
     # -- ranking of the areas directly below -------------------------------------------------------
-    names = {aid: (name, sort) for aid, name, sort in conn.execute(
-        "SELECT id, json_extract(data, '$.name'), json_extract(data, '$.sort') FROM areas "
-        "WHERE id IN (SELECT value FROM json_each(?))", (_in_list(children),))}
+    names = store.area_labels(children)
     ranking = []
     for c in children:
         pc = per_child[c]
@@ -239,15 +186,7 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
                                 names.get(x["area_id"], ("", None))[1] or 0, x["name"] or ""))
 
     # -- weekly trend ------------------------------------------------------------------------------
-    resolved_by_day = conn.execute(
-        f"""SELECT d, count(*) FROM (
-              SELECT date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
-                          '{_SHIFT}') AS d
-              FROM matters m JOIN households h ON h.id = m.household_id
-              WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
-                AND m.status IN ('resolved', 'closed'){seen_sql})
-            WHERE d >= ? AND d < ? GROUP BY d""",
-        (sub_json, *seen_args, start.isoformat(), end.isoformat())).fetchall()
+    resolved_by_day = store.resolved_per_day(subtree, start.isoformat(), end.isoformat(), seen)
     trend = _weeks(start, end)
     index = {w["week"]: w for w in trend}
 
@@ -256,7 +195,7 @@ def dashboard(store: SQLiteStore, area_id: str, start: date, end: date, today: d
         return f"{y}-W{wk:02d}"
 
     for r in rows:
-        index[week_of(r[5])]["collected"] += 1
+        index[week_of(r.raised_on)]["collected"] += 1
     for d, n in resolved_by_day:
         index[week_of(d)]["resolved"] += n
 
@@ -287,28 +226,22 @@ def _weeks(start: date, end: date) -> list[dict[str, Any]]:
     return out
 
 
-def _sync_health(store: SQLiteStore, subtree: set[str], today: date) -> dict[str, Any]:
-    conn = store.conn
-    users: dict[str, str] = {}
-    for uid, username, areas in conn.execute(
-            "SELECT id, json_extract(data, '$.username'), json_extract(data, '$.areas') FROM users WHERE deleted = 0"):
-        if subtree.intersection(json.loads(areas or "[]")):
-            users[uid] = username
+def _sync_health(store: Store, subtree: set[str], today: date) -> dict[str, Any]:
+    users: dict[str, Any] = {}
+    for uid, data in store.live_users():
+        if subtree.intersection(data.get("areas") or []):
+            users[uid] = data.get("username")
     cutoff = datetime.combine(today - timedelta(days=SILENT_DAYS), time(0), LOCAL_TZ)
     devices = []
-    for dev in conn.execute(
-            "SELECT id, user_id, name, last_seen_at, outbox_depth, app_version FROM devices "
-            "WHERE revoked_at IS NULL AND user_id IN (SELECT value FROM json_each(?)) ORDER BY last_seen_at",
-            (_in_list(sorted(users)),)):
+    for dev in store.active_devices_of(sorted(users)):
         seen = dev["last_seen_at"]
         silent = seen is None or datetime.fromisoformat(seen.replace("Z", "+00:00")) < cutoff
         devices.append({"device_id": dev["id"], "user_id": dev["user_id"], "username": users[dev["user_id"]],
                         "name": dev["name"], "last_seen_at": seen, "silent": silent,
                         "outbox_depth": dev["outbox_depth"], "app_version": dev["app_version"]})
     open_conflicts = rejected = 0
-    for kind, area, author in conn.execute(
-            "SELECT json_extract(data, '$.kind'), json_extract(data, '$.area_id'), author_id FROM conflicts "
-            "WHERE deleted = 0 AND status = 'open'"):
+    for c in store.get_many("conflicts", store.live_ids_where("conflicts", "status", "open")).values():
+        kind, area, author = c.data.get("kind"), c.data.get("area_id"), c.data.get("author_id")
         if area in subtree or (area is None and author in users):
             if kind == "rejected":
                 rejected += 1

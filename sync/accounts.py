@@ -18,6 +18,7 @@ from .engine import _Ctx, _keys_for, _write_new, area_tree, uuid7
 from .errors import SyncError
 from .schema import ROLES, is_uuid
 from .scope import Actor
+from .storage import Store
 from .store import SQLiteStore, StoredRecord, iso, utcnow
 
 # scrypt: N=2^14, r=8 -> 16 MiB of memory per hash; about 50 ms on a small server.
@@ -169,7 +170,7 @@ def update_user(store: SQLiteStore, user_id: str, by: str | None = None, **chang
         return store.get("users", user_id)  # type: ignore[return-value]
 
 
-def set_password(store: SQLiteStore, user_id: str, password: str, by: str | None = None, *,
+def set_password(store: Store, user_id: str, password: str, by: str | None = None, *,
                  revoke_devices: bool) -> list[dict[str, Any]]:
     """A new password (the policy applies), ending the user's console sessions; with
     ``revoke_devices`` also revoking every device of the user, since whoever learnt the old
@@ -197,13 +198,13 @@ def disable_user(store: SQLiteStore, user_id: str, by: str | None = None) -> lis
         return revoke_user_devices(store, user_id, by)
 
 
-def active_devices(store: SQLiteStore, user_id: str) -> list[dict[str, Any]]:
+def active_devices(store: Store, user_id: str) -> list[dict[str, Any]]:
     """The user's devices not revoked, each with ``outbox_depth``: the records it said (at its last
     pull) it had not sent yet, which revoking them would lose."""
     return [d for d in store.devices(user_id) if not d.get("revoked_at")]
 
 
-def revoke_user_devices(store: SQLiteStore, user_id: str, by: str | None = None) -> list[dict[str, Any]]:
+def revoke_user_devices(store: Store, user_id: str, by: str | None = None) -> list[dict[str, Any]]:
     with store.transaction():
         devices = active_devices(store, user_id)
         for d in devices:
@@ -216,14 +217,14 @@ def session_floor_key(user_id: str) -> str:
     return f"staff_sessions_valid_after:{user_id}"
 
 
-def end_sessions(store: SQLiteStore, user_id: str) -> None:
+def end_sessions(store: Store, user_id: str) -> None:
     """End every staff console session of the user issued until now (sign-out, a new password,
     disabling), wherever a copy of the cookie is."""
     with store.transaction():
         store.set_meta(session_floor_key(user_id), str(int(time.time() * 1000)))
 
 
-def check_password(store: SQLiteStore, username: str, password: str) -> StoredRecord:
+def check_password(store: Store, username: str, password: str) -> StoredRecord:
     """The active user with this username and password, else ``invalid_credentials``.
 
     Unknown user and wrong password take as long and answer alike. Only reads: a server runs it
@@ -237,7 +238,7 @@ def check_password(store: SQLiteStore, username: str, password: str) -> StoredRe
     return user
 
 
-def register_device(store: SQLiteStore, user: StoredRecord, device_name: str,
+def register_device(store: Store, user: StoredRecord, device_name: str,
                     previous_device_id: str | None = None) -> LoginResult:
     """A new device with a new token for a signed-in user."""
     token = secrets.token_urlsafe(32)
@@ -257,13 +258,13 @@ def register_device(store: SQLiteStore, user: StoredRecord, device_name: str,
     return LoginResult(token, device_id, user)
 
 
-def login(store: SQLiteStore, username: str, password: str, device_name: str,
+def login(store: Store, username: str, password: str, device_name: str,
           previous_device_id: str | None = None) -> LoginResult:
     """Check the password and register a device with a new token. Wrong user or password: one answer."""
     return register_device(store, check_password(store, username, password), device_name, previous_device_id)
 
 
-def authenticate(store: SQLiteStore, token: str | None) -> Actor:
+def authenticate(store: Store, token: str | None) -> Actor:
     """The actor behind a bearer token, or ``unauthorized`` / ``device_revoked``."""
     if not token:
         raise SyncError("unauthorized", "Sign in first: send Authorization: Bearer <token>.")
@@ -283,7 +284,7 @@ def authenticate(store: SQLiteStore, token: str | None) -> Actor:
     return Actor(user.id, user.data["role"], tuple(user.data.get("areas") or ()), dev["id"], dev["lineage_id"])
 
 
-def revoke_device(store: SQLiteStore, device_id: str, by: str | None = None) -> bool:
+def revoke_device(store: Store, device_id: str, by: str | None = None) -> bool:
     with store.transaction():
         done = store.revoke_device(device_id, by, iso(utcnow()))
         if done:

@@ -52,8 +52,7 @@ def install_catalogue(store: SQLiteStore) -> int:
                             fields=dict(e), at=at)
                  for e in entries]
     with store.transaction():
-        (count,) = store.conn.execute("SELECT count(*) FROM categories").fetchone()
-        if count:
+        if store.record_count("categories"):
             return 0
         installed = 0
         for i in range(0, len(mutations), 500):

@@ -18,11 +18,13 @@ Event kinds and their ``data`` (docs/proxy.md has the full story):
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from .errors import MutationRejected
 from .schema import SHA256_RE, is_uuid, parse_at
+from .storage import Store
 
 LOCAL_TZ = timezone(timedelta(hours=8))  # the town's working days are China Standard Time days
 
@@ -293,7 +295,7 @@ def now_local_date(now: datetime) -> date:
 
 # -- the audit of sensitive reads (信访) --------------------------------------------------------------
 
-def record_sensitive_reads(store: Any, user_id: str, device_id: str | None,
+def record_sensitive_reads(store: Store, user_id: str, device_id: str | None,
                            reads: Iterable[tuple[str, str, str]], via: str) -> int:
     """Write one audit row (action ``sensitive.read``) per matter read, in one transaction.
 
@@ -312,26 +314,18 @@ def record_sensitive_reads(store: Any, user_id: str, device_id: str | None,
     return len(by_matter)
 
 
-def sensitive_reads(store: Any, matter_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+def sensitive_reads(store: Store, matter_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
     """The audit trail of sensitive reads, newest first: who read which matter, when and how."""
-    import json
-    sql = ("SELECT a.at, a.user_id, json_extract(u.data, '$.username') AS username, a.record_id, a.details "
-           "FROM audit a LEFT JOIN users u ON u.id = a.user_id WHERE a.action = 'sensitive.read'")
-    args: list[Any] = []
-    if matter_id:
-        sql += " AND a.record_id = ?"
-        args.append(matter_id)
-    sql += " ORDER BY a.id DESC LIMIT ?"
-    args.append(limit)
     out = []
-    for at, uid, username, mid, details in store.conn.execute(sql, args):
-        d = json.loads(details or "{}")
-        out.append({"at": at, "user_id": uid, "username": username, "matter_id": mid, "via": d.get("via"),
-                    "device_id": d.get("device_id"), "records": d.get("records") or [], "count": d.get("count")})
+    for a in store.audit_entries(action="sensitive.read", record_id=matter_id or "", limit=limit):
+        d = json.loads(a.details or "{}")
+        out.append({"at": a.at, "user_id": a.user_id, "username": a.username, "matter_id": a.record_id,
+                    "via": d.get("via"), "device_id": d.get("device_id"), "records": d.get("records") or [],
+                    "count": d.get("count")})
     return out
 
 
-def matter_summary(store: Any, matter_id: str, today: date | None = None) -> dict[str, Any] | None:
+def matter_summary(store: Store, matter_id: str, today: date | None = None) -> dict[str, Any] | None:
     """A proxy matter as the staff console shows it: delegations, the custody of each piece of
     material, the agent's steps and the resident's feedback, with the state of every signature
     blob (``received`` or ``uploading``, never missing). None when there is no such matter."""

@@ -11,7 +11,9 @@ holding, per scope key and record, the sequence number of the last change that m
 that key; ``(key, seq)`` is indexed, so a pull page is a handful of index range scans whose
 cost does not grow with the database (see ``tests/test_pull_plan.py``).
 
-A PostgreSQL store would implement the same methods; the engine never writes SQL itself.
+``SQLiteStore`` implements ``sync.storage.Store``; a PostgreSQL store would implement the same
+methods. Nothing outside this module runs SQL: the engine and every reader (console, dashboard,
+CLI, proxy reports) call named methods (docs/storage.md).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import msgspec
 
 from .schema import COLLECTIONS
+from .storage import (AuditEntry, DashboardMatter, Feedback, IdData, MatterFilter, MatterRow, MatterSort,
+                      TaggedHousehold)
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
@@ -70,13 +74,36 @@ class _Grouped:
         return self.value
 
 
-def keys_meet_sql(alias: str) -> str:
+def _keys_meet_sql(alias: str) -> str:
     """SQL: the record ``alias`` is visible under one of the keys given as one JSON array parameter.
 
-    The console's lists use it so that "in scope" is the engine's own rule (``scope.visible``):
-    a record's stored keys meet the user's keys.
+    The console's lists use it (through the query methods' ``keys``) so that "in scope" is the
+    engine's own rule (``scope.visible``): a record's stored keys meet the user's keys.
     """
     return f"EXISTS (SELECT 1 FROM json_each({alias}.keys) WHERE value IN (SELECT value FROM json_each(?)))"
+
+
+def _seen(keys: Iterable[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The condition "the matter ``m`` is visible under ``keys``" and its parameter; nothing for None."""
+    if keys is None:
+        return "", ()
+    return f" AND {_keys_meet_sql('m')}", (dumps(sorted(keys)),)
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern (``ESCAPE '\\'``) matching strings that contain ``text``."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# SQLite's modifier from UTC to China Standard Time: ``date(x, LOCAL_SHIFT)`` is x's local date.
+LOCAL_SHIFT = "+8 hours"
+
+_MATTER_ORDER: dict[str, str] = {
+    "raised": "json_extract(m.data, '$.raised_at') DESC",
+    "raised_asc": "json_extract(m.data, '$.raised_at') ASC",
+    "deadline": "coalesce(json_extract(m.data, '$.deadline'), '9999') ASC",
+    "updated": "m.updated_at DESC",
+}
 
 
 @dataclass
@@ -784,6 +811,272 @@ class SQLiteStore:
             out["results"] = self.conn.execute("DELETE FROM mutation_log WHERE created_at < ?", (before,)).rowcount
             self.set_meta("horizon", str(horizon))
         return out
+
+    # -- read models and queries for the console, metrics, CLI ------------------------------------
+    # The reads the console pages, the dashboard figures, the CLI and the proxy reports need, named
+    # (``sync.storage.Store`` says what each returns, for other backends). Scope is the caller's
+    # keys, met here by ``_keys_meet_sql``; local dates are SQLite's ``date(x, '+8 hours')``, which
+    # first takes a stored time with an offset to UTC.
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (before the file is moved into place)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def live_count(self, coll: str, column: str | None = None, value: str | None = None) -> int:
+        assert coll in COLLECTIONS
+        if column is None:
+            return int(self.conn.execute(f"SELECT count(*) FROM {coll} WHERE deleted = 0").fetchone()[0])
+        assert any(c == column for c, _ in INDEXED[coll])
+        return int(self.conn.execute(f"SELECT count(*) FROM {coll} WHERE {column} = ? AND deleted = 0",
+                                     (value,)).fetchone()[0])
+
+    def record_count(self, coll: str) -> int:
+        assert coll in COLLECTIONS
+        return int(self.conn.execute(f"SELECT count(*) FROM {coll}").fetchone()[0])
+
+    def record_versions(self, coll: str) -> dict[str, int]:
+        assert coll in COLLECTIONS
+        return {r[0]: int(r[1]) for r in self.conn.execute(f"SELECT id, version FROM {coll}")}
+
+    def live_records(self, coll: str) -> list[IdData]:
+        assert coll in COLLECTIONS
+        return [(r[0], loads(r[1])) for r in self.conn.execute(f"SELECT id, data FROM {coll} WHERE deleted = 0")]
+
+    def live_ids_where(self, coll: str, column: str, value: str) -> list[str]:
+        assert any(c == column for c, _ in INDEXED[coll])
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM {coll} WHERE {column} = ? AND deleted = 0", (value,))]
+
+    def live_where_in(self, coll: str, column: str, values: Sequence[str]) -> list[IdData]:
+        """In chunks of 500 values (SQLite's limit on parameters)."""
+        assert any(c == column for c, _ in INDEXED[coll])
+        values = list(values)
+        out: list[IdData] = []
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            q = ",".join("?" * len(chunk))
+            out += [(r[0], loads(r[1])) for r in self.conn.execute(
+                f"SELECT id, data FROM {coll} WHERE deleted = 0 AND {column} IN ({q})", chunk)]
+        return out
+
+    def live_users(self) -> list[IdData]:
+        return [(r[0], loads(r[1])) for r in self.conn.execute(
+            "SELECT id, data FROM users WHERE deleted = 0 ORDER BY username")]
+
+    def all_user_names(self) -> dict[str, tuple[str | None, str | None]]:
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute(
+            "SELECT id, json_extract(data, '$.display_name'), username FROM users")}
+
+    def live_area_names(self) -> dict[str, str | None]:
+        return {r[0]: r[1] for r in self.conn.execute(
+            "SELECT id, json_extract(data, '$.name') FROM areas WHERE deleted = 0")}
+
+    def area_labels(self, ids: Iterable[str]) -> dict[str, tuple[str | None, Any]]:
+        return {r[0]: (r[1], r[2]) for r in self.conn.execute(
+            "SELECT id, json_extract(data, '$.name'), json_extract(data, '$.sort') FROM areas "
+            "WHERE id IN (SELECT value FROM json_each(?))", (dumps(list(ids)),))}
+
+    def active_devices_of(self, user_ids: Iterable[str]) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute(
+            "SELECT id, user_id, name, last_seen_at, outbox_depth, app_version FROM devices "
+            "WHERE revoked_at IS NULL AND user_id IN (SELECT value FROM json_each(?)) ORDER BY last_seen_at",
+            (dumps(list(user_ids)),))]
+
+    def conflict_ids_about(self, record_ids: Sequence[str], open_only: bool = False) -> list[str]:
+        if not record_ids:
+            return []
+        q = ",".join("?" * len(record_ids))
+        return [r[0] for r in self.conn.execute(
+            f"SELECT id FROM conflicts WHERE json_extract(data, '$.record_id') IN ({q}) AND deleted = 0"
+            + (" AND status = 'open'" if open_only else ""), list(record_ids))]
+
+    def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
+                     limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
+        where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))", _keys_meet_sql("m")]
+        args: list[Any] = [dumps(list(grid_ids)), dumps(sorted(keys))]
+        if flt.statuses:
+            where.append(f"m.status IN ({','.join('?' * len(flt.statuses))})")
+            args.extend(flt.statuses)
+        for name, value in (("category", flt.category), ("line", flt.line), ("channel", flt.channel),
+                            ("handling_mode", flt.handling_mode)):
+            if value:
+                where.append(f"json_extract(m.data, '$.{name}') = ?")
+                args.append(value)
+        if flt.assignee_id:
+            where.append("m.assignee_id = ?")
+            args.append(flt.assignee_id)
+        if flt.supervised:
+            where.append("json_extract(m.data, '$.supervised') = 1")
+        if flt.overdue_on:
+            fin = ",".join("?" * len(flt.ended))
+            where.append(f"coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')) "
+                         f"< ? AND m.status NOT IN ({fin})")
+            args.extend([flt.overdue_on, *flt.ended])
+        if flt.text:
+            where.append("(json_extract(m.data, '$.title') LIKE ? ESCAPE '\\' OR json_extract(m.data, '$.description') "
+                         "LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.head_name') LIKE ? ESCAPE '\\' "
+                         "OR json_extract(h.data, '$.address') LIKE ? ESCAPE '\\')")
+            args.extend([_contains(flt.text)] * 4)
+        base = f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}"
+        total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
+        lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
+        rows = self.conn.execute(
+            f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {_MATTER_ORDER[sort]}, m.id{lim}", args)
+        return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+
+    def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
+                            raised_to: str, keys: Iterable[str]) -> list[IdData]:
+        return [(r[0], loads(r[1])) for r in self.conn.execute(
+            "SELECT id, data FROM matters m WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
+            "json_extract(data, '$.resident_id') = ?) AND substr(json_extract(data, '$.raised_at'), 1, 10) "
+            "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND " + _keys_meet_sql("m"),
+            (matter_id, household_id, resident_id, raised_from, raised_to, dumps(sorted(keys))))]
+
+    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
+        where = ["h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))"]
+        args: list[Any] = [dumps(list(grid_ids))]
+        if text:
+            where.append("(json_extract(h.data, '$.head_name') LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.address') "
+                         "LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.phone') LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 "
+                         "FROM residents r WHERE r.household_id = h.id AND r.deleted = 0 AND (json_extract(r.data, "
+                         "'$.name') LIKE ? ESCAPE '\\' OR json_extract(r.data, '$.phone') LIKE ? ESCAPE '\\')))")
+            args.extend([_contains(text)] * 5)
+        if tag:
+            where.append("EXISTS (SELECT 1 FROM json_each(json_extract(h.data, '$.tags')) WHERE value = ?)")
+            args.append(tag)
+        sql = " AND ".join(where)
+        total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
+        rows = [(r[0], loads(r[1])) for r in self.conn.execute(
+            f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY json_extract(h.data, '$.address'), h.id "
+            f"LIMIT {int(limit)}", args)]
+        return rows, total
+
+    def residents_of(self, household_id: str) -> list[IdData]:
+        return [(r[0], loads(r[1])) for r in self.conn.execute(
+            "SELECT id, data FROM residents WHERE household_id = ? AND deleted = 0 ORDER BY created_at", (household_id,))]
+
+    def visits_of(self, household_id: str, limit: int) -> list[IdData]:
+        return [(r[0], loads(r[1])) for r in self.conn.execute(
+            "SELECT id, data FROM visits WHERE household_id = ? AND deleted = 0 ORDER BY visited_at DESC LIMIT ?",
+            (household_id, limit))]
+
+    def household_matters(self, household_id: str, keys: Iterable[str]) -> list[IdData]:
+        return [(r[0], loads(r[1])) for r in self.conn.execute(
+            f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {_keys_meet_sql('m')}",
+            (household_id, dumps(sorted(keys))))]
+
+    def dashboard_matters(self, grid_ids: Iterable[str], start: str, end: str,
+                          keys: Iterable[str] | None) -> list[DashboardMatter]:
+        seen_sql, seen_args = _seen(keys)
+        rows = self.conn.execute(
+            f"""SELECT m.id, h.grid_id, m.status, json_extract(m.data, '$.handling_mode'),
+                       coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')),
+                       date(json_extract(m.data, '$.raised_at'), '{LOCAL_SHIFT}'),
+                       date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
+                            '{LOCAL_SHIFT}')
+                FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
+                  AND date(json_extract(m.data, '$.raised_at'), '{LOCAL_SHIFT}') >= ?
+                  AND date(json_extract(m.data, '$.raised_at'), '{LOCAL_SHIFT}') < ?
+                  AND m.status IS NOT 'merged_duplicate'{seen_sql}""",
+            (dumps(list(grid_ids)), start, end, *seen_args))
+        return [DashboardMatter(*r) for r in rows]
+
+    def matters_with_event(self, matter_ids: Iterable[str], kind: str) -> set[str]:
+        return {r[0] for r in self.conn.execute(
+            """SELECT DISTINCT e.matter_id FROM matter_events e
+               WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
+                 AND json_extract(e.data, '$.kind') = ?""", (dumps(list(matter_ids)), kind))}
+
+    def matters_now(self, grid_ids: Iterable[str], today: str, ended: Sequence[str],
+                    keys: Iterable[str] | None) -> tuple[int, int]:
+        seen_sql, seen_args = _seen(keys)
+        fin = ",".join("?" * len(ended))
+        overdue, supervised = self.conn.execute(
+            f"""SELECT coalesce(sum(coalesce(json_extract(m.data, '$.effective_deadline'),
+                                                 json_extract(m.data, '$.deadline')) < ?
+                                        AND m.status IS NOT 'waiting_materials'), 0),
+                       coalesce(sum(json_extract(m.data, '$.supervised') = 1), 0)
+                FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
+                  AND m.status NOT IN ({fin}){seen_sql}""",
+            (today, dumps(list(grid_ids)), *ended, *seen_args)).fetchone()
+        return int(overdue), int(supervised)
+
+    def feedback_of(self, matter_ids: Iterable[str]) -> list[Feedback]:
+        return [Feedback(*r) for r in self.conn.execute(
+            """SELECT e.matter_id, julianday(json_extract(e.data, '$.at')),
+                      json_extract(e.data, '$.data.rating'), json_extract(e.data, '$.data.satisfied')
+               FROM matter_events e
+               WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
+                 AND json_extract(e.data, '$.kind') = 'feedback'""", (dumps(list(matter_ids)),))]
+
+    def visited_households(self, start: str, end: str, recent_from: str) -> dict[str, bool]:
+        """Found through the visited_at index: the stored strings carry their own offsets, so the
+        index range is two days wider on each side and julianday() decides."""
+        lo = (datetime.fromisoformat(start).astimezone(timezone.utc).date() - timedelta(days=2)).isoformat()
+        hi = (datetime.fromisoformat(end).astimezone(timezone.utc).date() + timedelta(days=2)).isoformat()
+        return {r[0]: bool(r[1]) for r in self.conn.execute(
+            """SELECT household_id, max(j) >= julianday(?) FROM (
+                  SELECT household_id, julianday(visited_at) AS j FROM visits
+                  WHERE visited_at >= ? AND visited_at < ? AND deleted = 0)
+                WHERE j >= julianday(?) AND j < julianday(?) GROUP BY household_id""",
+            (recent_from, lo, hi, start, end))}
+
+    def households_tagged(self, grid_ids: Iterable[str], tags: Sequence[str]) -> list[TaggedHousehold]:
+        has = "".join(",\n EXISTS (SELECT 1 FROM json_each(h.data, '$.tags') WHERE value = ?)" for _ in tags)
+        return [TaggedHousehold(r[0], r[1], tuple(bool(x) for x in r[2:])) for r in self.conn.execute(
+            f"""SELECT h.id, h.grid_id{has}
+               FROM households h
+               WHERE h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))""",
+            (*tags, dumps(list(grid_ids))))]
+
+    def resolved_per_day(self, grid_ids: Iterable[str], start: str, end: str,
+                         keys: Iterable[str] | None) -> list[tuple[str, int]]:
+        seen_sql, seen_args = _seen(keys)
+        return [(r[0], int(r[1])) for r in self.conn.execute(
+            f"""SELECT d, count(*) FROM (
+                  SELECT date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
+                              '{LOCAL_SHIFT}') AS d
+                  FROM matters m JOIN households h ON h.id = m.household_id
+                  WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
+                    AND m.status IN ('resolved', 'closed'){seen_sql})
+                WHERE d >= ? AND d < ? GROUP BY d""",
+            (dumps(list(grid_ids)), *seen_args, start, end))]
+
+    def visit_counts(self, grid_ids: Iterable[str], start: str, end: str) -> tuple[int, int]:
+        visits, households = self.conn.execute(
+            "SELECT count(*), count(DISTINCT v.household_id) FROM visits v JOIN households h ON h.id = v.household_id "
+            "WHERE v.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?)) "
+            f"AND date(v.visited_at, '{LOCAL_SHIFT}') >= ? AND date(v.visited_at, '{LOCAL_SHIFT}') < ?",
+            (dumps(list(grid_ids)), start, end)).fetchone()
+        return int(visits), int(households)
+
+    def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
+                      user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300) -> list[AuditEntry]:
+        where: list[str] = []
+        args: list[Any] = []
+        if action:
+            where.append("a.action = ?")
+            args.append(action)
+        if action_prefix:
+            where.append("a.action LIKE ?")
+            args.append(action_prefix.replace("%", "") + "%")
+        if user_id:
+            where.append("a.user_id = ?")
+            args.append(user_id)
+        if user_ids is not None:
+            where.append("a.user_id IN (SELECT value FROM json_each(?))")
+            args.append(dumps(list(user_ids)))
+        if record_id:
+            where.append("a.record_id = ?")
+            args.append(record_id)
+        sql = ("SELECT a.at, a.user_id, json_extract(u.data, '$.username'), a.action, a.collection, a.record_id, "
+               "a.details FROM audit a LEFT JOIN users u ON u.id = a.user_id")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [AuditEntry(*r) for r in self.conn.execute(sql + " ORDER BY a.id DESC LIMIT ?", (*args, limit))]
+
+    def audit_actions(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT action FROM audit ORDER BY action")]
 
 
 @dataclass

@@ -18,7 +18,6 @@ from sync.catalogue import category_id
 from sync.engine import uuid7
 from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
-from sync.store import loads
 
 from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form, whole_number
 from .records import categories, user_names
@@ -61,9 +60,9 @@ def in_scope(page: Page, user: dict[str, Any]) -> bool:
 
 
 def _scoped_users(page: Page) -> dict[str, dict[str, Any]]:
-    return {rid: {"id": rid, **d} for rid, d in ((rid, loads(data)) for rid, data in page.store.conn.execute(
-        "SELECT id, data FROM users WHERE deleted = 0 ORDER BY json_extract(data, '$.role'), username"))
-        if in_scope(page, d)}
+    """The users the admin may manage, by role, then username."""
+    users = sorted(page.store.live_users(), key=lambda u: (u[1].get("role") is not None, u[1].get("role") or ""))
+    return {rid: {"id": rid, **d} for rid, d in users if in_scope(page, d)}
 
 
 def _user_in_scope(page: Page, user_id: str) -> dict[str, Any]:
@@ -202,8 +201,7 @@ def _areas_page(page: Page) -> Response[Any]:
     rows: list[dict[str, Any]] = []
 
     def walk(aid: str, depth: int) -> None:
-        count = page.store.conn.execute("SELECT count(*) FROM households WHERE grid_id = ? AND deleted = 0",
-                                        (aid,)).fetchone()[0]
+        count = page.store.live_count("households", "grid_id", aid)
         rows.append({"id": aid, "depth": depth, "name": page.area_name(aid), "level": page.tree.level.get(aid),
                      "mountain": page.tree.mountain.get(aid), "households": count})
         for c in sorted(page.tree.children.get(aid, []), key=page.area_name):
@@ -242,7 +240,7 @@ async def catalogue_page(request: Request) -> Response[Any]:
 
 def _catalogue_page(page: Page) -> Response[Any]:
     cats = categories(page.store)
-    versions = {rid: v for rid, v in page.store.conn.execute("SELECT id, version FROM categories")}
+    versions = page.store.record_versions("categories")
     return page.render("staff/admin_catalogue.html", cats=cats, versions=versions, lines=LINES, levels=LEVELS,
                        editable=is_global(page),
                        edit=page.query.get("edit") or "", dumps=lambda v: json.dumps(v, ensure_ascii=False))
@@ -313,23 +311,10 @@ async def audit_page(request: Request) -> Response[Any]:
 def _audit_page(page: Page) -> Response[Any]:
     action = (page.query.get("action") or "").strip()
     who = (page.query.get("user") or "").strip()
-    where, args = [], []
-    if action:
-        where.append("action LIKE ?")
-        args.append(action.replace("%", "") + "%")
-    if who:
-        where.append("user_id = ?")
-        args.append(who)
-    if not is_global(page):     # an area admin sees what their own people did
-        people = [page.user.id, *_scoped_users(page)]
-        where.append(f"user_id IN ({','.join('?' * len(people))})")
-        args.extend(people)
-    sql = "SELECT at, user_id, action, collection, record_id, details FROM audit"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = [dict(zip(("at", "user_id", "action", "collection", "record_id", "details"), r))
-            for r in page.store.conn.execute(sql + " ORDER BY id DESC LIMIT 300", args)]
-    actions = [r[0] for r in page.store.conn.execute("SELECT DISTINCT action FROM audit ORDER BY action")]
+    # an area admin sees what their own people did
+    people = None if is_global(page) else [page.user.id, *_scoped_users(page)]
+    rows = page.store.audit_entries(action_prefix=action, user_id=who, user_ids=people, limit=300)
+    actions = page.store.audit_actions()
     return page.render("staff/audit.html", rows=rows, names=user_names(page.store), action=action, who=who,
                        actions=actions)
 

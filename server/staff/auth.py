@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from sync import accounts
 from sync.errors import SyncError
-from sync.store import SQLiteStore
+from sync.storage import Store
 
 from .core import (LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, STAFF_ROLES, FormData, cookie, csrf_ok, csrf_token,
                    end_sessions, forbidden, lang_of, make_session, read_session, render)
@@ -60,7 +60,7 @@ def _login_submit(request: Request, data: FormData) -> Response[Any]:
     if wait:
         return _login_page(request, translate("登录失败次数过多，请稍后再试。", lang) + f" ({wait} s)",
                            username, status=429)
-    store: SQLiteStore = request.app.state["stores"].reader()
+    store: Store = request.app.state["stores"].reader()
     try:
         user = accounts.check_password(store, username, password)
     except SyncError as e:

@@ -23,8 +23,8 @@ from .records import user_names
 
 def _visible_conflicts(page: Page, status: str) -> list[StoredRecord]:
     keys = user_keys(page.actor(), area_tree(page.store))
-    rows = page.store.conn.execute("SELECT id FROM conflicts WHERE deleted = 0 AND status = ?", (status,))
-    out = [c for c in page.store.get_many("conflicts", [r[0] for r in rows]).values() if visible(keys, c.keys)]
+    ids = page.store.live_ids_where("conflicts", "status", status)
+    out = [c for c in page.store.get_many("conflicts", ids).values() if visible(keys, c.keys)]
     out.sort(key=lambda c: c.created_at, reverse=True)
     return out
 

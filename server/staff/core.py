@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 import uuid
@@ -36,6 +35,7 @@ from sync import accounts, engine
 from sync.engine import area_tree
 from sync.protocol import MutationIn, PushRequest, PushResult
 from sync.scope import Actor, user_keys, visible
+from sync.storage import Store
 from sync.store import AreaTree, SQLiteStore, StoredRecord, iso, utcnow
 
 from .. import metrics
@@ -145,7 +145,7 @@ def read_session(request: Request) -> str | None:
     # and lasting at most session_hours: a cookie from the future would outlive every sign-out.
     if expiry < now or issued > (now + 5) * 1000 or expiry > issued / 1000 + hours * 3600 + 5:
         return None
-    store: SQLiteStore = request.app.state["stores"].reader()
+    store: Store = request.app.state["stores"].reader()
     floor = store.get_meta(accounts.session_floor_key(parts[0]))
     if floor is not None and issued <= int(floor):
         return None
@@ -189,7 +189,7 @@ def current_user(request: Request) -> StaffUser | None:
     uid = read_session(request)
     if uid is None:
         return None
-    store: SQLiteStore = request.app.state["stores"].reader()
+    store: Store = request.app.state["stores"].reader()
     rec = store.get("users", uid)
     if rec is None or rec.deleted or rec.data.get("active") is False or rec.data.get("role") not in STAFF_ROLES:
         return None
@@ -229,7 +229,7 @@ class Page:
 
     request: Request
     user: StaffUser
-    store: SQLiteStore        # a reader
+    store: Store              # a reader
     lang: str
     csrf: str
     tree: AreaTree
@@ -295,11 +295,6 @@ class Page:
         """The user's scope keys: the engine's own rule for what they may see (``sync.scope``)."""
         return user_keys(self.actor(), self.tree)
 
-    @cached_property
-    def keys_json(self) -> str:
-        """The keys as the one parameter of ``sync.store.keys_meet_sql``."""
-        return json.dumps(sorted(self.keys))
-
     def sees(self, rec: StoredRecord) -> bool:
         """Whether this user may see a record: the same predicate as a phone's pull."""
         return visible(self.keys, rec.keys)
@@ -324,14 +319,6 @@ class Page:
         return Redirect(path + ("?" + urlencode(q) if q else ""), status_code=303)
 
 
-def area_names(store: SQLiteStore, ids: list[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    q = ",".join("?" * len(ids))
-    return {aid: name for aid, name in store.conn.execute(
-        f"SELECT id, json_extract(data, '$.name') FROM areas WHERE id IN ({q})", ids)}
-
-
 def scope_of(user: StaffUser, tree: AreaTree) -> tuple[list[str], set[str]]:
     """The top areas and every area a staff user may see (admin: the whole tree)."""
     # as the API's scope keys: an admin with areas works in those, an admin without any in the whole tree
@@ -351,12 +338,11 @@ def forbidden(lang: str = "zh", status: int = 403, message: str = "") -> Respons
 
 
 def _page(request: Request, user: StaffUser) -> Page:
-    store: SQLiteStore = request.app.state["stores"].reader()
+    store: Store = request.app.state["stores"].reader()
     tree = area_tree(store)
     roots, allowed = scope_of(user, tree)
     session = request.cookies.get(SESSION_COOKIE) or ""
-    names = {aid: name for aid, name in store.conn.execute(
-        "SELECT id, json_extract(data, '$.name') FROM areas WHERE deleted = 0")}
+    names = store.live_area_names()
     return Page(request, user, store, lang_of(request), csrf_token(request, session), tree, allowed, roots, names)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio
@@ -12,7 +11,6 @@ from litestar.response import File
 
 from sync.errors import SyncError
 from sync.schema import is_uuid, mask_id_number
-from sync.store import keys_meet_sql, loads
 
 from ..api import sniff
 from .core import FormData, Page, Refused, current_user, run, run_form, _page
@@ -32,24 +30,8 @@ def _household_search(page: Page) -> Response[Any]:
     area = page.query.get("area") or ""
     tag = (page.query.get("tag") or "").strip()
     areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
-    where = ["h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))"]
-    args: list[Any] = [json.dumps(areas)]
-    if q:
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(json_extract(h.data, '$.head_name') LIKE ?1 ESCAPE '\\' OR json_extract(h.data, '$.address') "
-                     "LIKE ?1 ESCAPE '\\' OR json_extract(h.data, '$.phone') LIKE ?1 ESCAPE '\\' OR EXISTS (SELECT 1 "
-                     "FROM residents r WHERE r.household_id = h.id AND r.deleted = 0 AND (json_extract(r.data, "
-                     "'$.name') LIKE ?1 ESCAPE '\\' OR json_extract(r.data, '$.phone') LIKE ?1 ESCAPE '\\')))"
-                     .replace("?1", "?"))
-        args.extend([like] * 5)
-    if tag:
-        where.append("EXISTS (SELECT 1 FROM json_each(json_extract(h.data, '$.tags')) WHERE value = ?)")
-        args.append(tag)
-    sql = " AND ".join(where)
-    total = page.store.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0]
-    rows = [{"id": hid, **loads(d)} for hid, d in page.store.conn.execute(
-        f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY json_extract(h.data, '$.address'), h.id "
-        f"LIMIT {PAGE_SIZE}", args)]
+    found, total = page.store.household_search(areas, q, tag, PAGE_SIZE)
+    rows = [{"id": hid, **d} for hid, d in found]
     return page.render("staff/households.html", rows=rows, total=total, q=q, area=area, tag=tag,
                        options=page.options())
 
@@ -63,17 +45,12 @@ def _household_dossier(page: Page, household_id: str, revealed: str = "") -> Res
     """The dossier, ID numbers masked as the sync engine masks them for grid workers; ``revealed``
     is the one resident whose number is shown in full (and audited, ``_reveal_id_number``)."""
     h = household_of(page, household_id)
-    residents = [{"id": rid, **loads(d)} for rid, d in page.store.conn.execute(
-        "SELECT id, data FROM residents WHERE household_id = ? AND deleted = 0 ORDER BY created_at", (h.id,))]
+    residents = [{"id": rid, **d} for rid, d in page.store.residents_of(h.id)]
     for r in residents:
         r["id_number_shown"] = r.get("id_number") if r["id"] == revealed else mask_id_number(r.get("id_number"))
-    visits = [{"id": vid, **loads(d)} for vid, d in page.store.conn.execute(
-        "SELECT id, data FROM visits WHERE household_id = ? AND deleted = 0 ORDER BY visited_at DESC LIMIT 200",
-        (h.id,))]
+    visits = [{"id": vid, **d} for vid, d in page.store.visits_of(h.id, 200)]
     ctx = _common(page)
-    matters = [{"id": mid, **loads(d)} for mid, d in page.store.conn.execute(
-        f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {keys_meet_sql('m')}",
-        (h.id, page.keys_json))]
+    matters = [{"id": mid, **d} for mid, d in page.store.household_matters(h.id, page.keys)]
     timeline = [{"kind": "visit", "at": v.get("visited_at") or "", "v": v} for v in visits] + \
                [{"kind": "matter", "at": m.get("raised_at") or "", "m": m} for m in matters]
     timeline.sort(key=lambda e: e["at"], reverse=True)

@@ -8,7 +8,6 @@ a conflict instead of silently overwriting it.
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +18,8 @@ from litestar.params import FromPath
 from sync import proxy, workflow
 from sync.engine import uuid7
 from sync.schema import LEVELS, LINES, URGENCIES
-from sync.store import StoredRecord, keys_meet_sql, loads
+from sync.storage import MATTER_SORTS, MatterFilter, MatterSort
+from sync.store import StoredRecord
 
 from .. import metrics
 from .core import FormData, Page, Refused, local_today, parse_date, run, run_form
@@ -29,12 +29,6 @@ from .records import (attachments_of, audit_sensitive, blob_state, categories, c
 
 PAGE_SIZE = 50
 MAX_PAGE = 100_000  # a page number past it is a 400, never an OFFSET SQLite cannot hold
-SORTS = {
-    "raised": "json_extract(m.data, '$.raised_at') DESC",
-    "raised_asc": "json_extract(m.data, '$.raised_at') ASC",
-    "deadline": "coalesce(json_extract(m.data, '$.deadline'), '9999') ASC",
-    "updated": "m.updated_at DESC",
-}
 MOVE_LABELS = {"in_progress": "开始办理", "waiting_materials": "待补材料", "resolved": "办结",
                "closed": "核实销号", "reopened": "重新办理", "submitted": "退回待受理"}
 OPEN_STATUSES = tuple(s for s in workflow.STATUSES if s not in metrics.FINISHED)
@@ -69,51 +63,23 @@ def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, 
     """The matters of the user's scope that pass the filters: (rows of one page, total count)."""
     area = f.get("area") or ""
     areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
-    # in scope = the engine's predicate (a 信访 matter only for its handling chain), within the area chosen
-    where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))", keys_meet_sql("m")]
-    args: list[Any] = [json.dumps(areas), page.keys_json]
     today = local_today().isoformat()
-    if f.get("status") == "open":
-        where.append(f"m.status IN ({','.join('?' * len(OPEN_STATUSES))})")
-        args.extend(OPEN_STATUSES)
-    elif f.get("status"):
-        where.append("m.status = ?")
-        args.append(f["status"])
-    for key in ("category", "line", "channel"):
-        if f.get(key):
-            where.append(f"json_extract(m.data, '$.{key}') = ?")
-            args.append(f[key])
-    if f.get("handling"):
-        where.append("json_extract(m.data, '$.handling_mode') = ?")
-        args.append(f["handling"])
-    if f.get("assignee"):
-        where.append("m.assignee_id = ?")
-        args.append(f["assignee"])
-    if f.get("supervised") == "1":
-        where.append("json_extract(m.data, '$.supervised') = 1")
-    if f.get("overdue") == "1":
-        fin = ",".join("?" * len(metrics.FINISHED))
-        where.append(f"coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')) < ? "
-                     f"AND m.status NOT IN ({fin})")
-        args.extend([today, *metrics.FINISHED])
-    if f.get("q"):
-        like = "%" + f["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(json_extract(m.data, '$.title') LIKE ? ESCAPE '\\' OR json_extract(m.data, '$.description') "
-                     "LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.head_name') LIKE ? ESCAPE '\\' "
-                     "OR json_extract(h.data, '$.address') LIKE ? ESCAPE '\\')")
-        args.extend([like] * 4)
-    sql_where = " AND ".join(where)
-    base = f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {sql_where}"
-    total = page.store.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0]
-    order = SORTS.get(f.get("sort") or "", SORTS["raised"])
-    lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
-    rows = page.store.conn.execute(
-        f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {order}, m.id{lim}", args).fetchall()
+    status = f.get("status") or ""
+    flt = MatterFilter(
+        statuses=OPEN_STATUSES if status == "open" else (status,) if status else (),
+        category=f.get("category") or "", line=f.get("line") or "", channel=f.get("channel") or "",
+        handling_mode=f.get("handling") or "", assignee_id=f.get("assignee") or "",
+        supervised=f.get("supervised") == "1",
+        overdue_on=today if f.get("overdue") == "1" else "", ended=metrics.FINISHED,
+        text=f.get("q") or "")
+    sort: MatterSort = next((s for s in MATTER_SORTS if s == f.get("sort")), "raised")
+    # in scope = the engine's predicate (a 信访 matter only for its handling chain), within the area chosen
+    rows, total = page.store.matters_page(areas, page.keys, flt, sort, limit, offset)
     out = []
-    for mid, mdata, version, hid, hdata in rows:
-        d, hd = loads(mdata), loads(hdata)
+    for r in rows:
+        d = r.data
         deadline = held_to(d)
-        out.append({"id": mid, "version": version, **d, "household": hd | {"id": hid},
+        out.append({"id": r.id, "version": r.version, **d, "household": r.household | {"id": r.household_id},
                     "overdue": bool(deadline and deadline < today and d.get("status") not in metrics.FINISHED)})
     return out, total
 
@@ -171,14 +137,9 @@ def duplicate_suggestions(page: Page, m: StoredRecord) -> list[dict[str, Any]]:
     except ValueError:
         day = local_today()
     lo, hi = (day - timedelta(days=90)).isoformat(), (day + timedelta(days=90)).isoformat()
-    args: list[Any] = [m.id, d.get("household_id"), d.get("resident_id") or "", lo, hi]
-    args.append(page.keys_json)
-    sql = ("SELECT id, data FROM matters m WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
-           "json_extract(data, '$.resident_id') = ?) AND substr(json_extract(data, '$.raised_at'), 1, 10) "
-           "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND " + keys_meet_sql("m"))
     out = []
-    for rid, data in page.store.conn.execute(sql, args):
-        o = loads(data)
+    for rid, o in page.store.possible_duplicates(m.id, d.get("household_id"), d.get("resident_id") or "", lo, hi,
+                                                 page.keys):
         score = (2 if d.get("category") and o.get("category") == d.get("category") else 0) + \
                 (1 if d.get("resident_id") and o.get("resident_id") == d.get("resident_id") else 0)
         out.append({"id": rid, **o, "score": score})

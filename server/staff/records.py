@@ -8,29 +8,27 @@ from __future__ import annotations
 from typing import Any
 
 from sync import blobs, proxy, scope
-from sync.store import SQLiteStore, StoredRecord, loads
+from sync.storage import Store
+from sync.store import StoredRecord
 
 from .core import Page, Refused
 
 
-def user_names(store: SQLiteStore) -> dict[str, str]:
-    return {uid: (dn or un or uid) for uid, dn, un in store.conn.execute(
-        "SELECT id, json_extract(data, '$.display_name'), username FROM users")}
+def user_names(store: Store) -> dict[str, str]:
+    return {uid: (dn or un or uid) for uid, (dn, un) in store.all_user_names().items()}
 
 
-def users_by_role(store: SQLiteStore, roles: tuple[str, ...]) -> list[dict[str, Any]]:
+def users_by_role(store: Store, roles: tuple[str, ...]) -> list[dict[str, Any]]:
     out = []
-    for rid, data in store.conn.execute("SELECT id, data FROM users WHERE deleted = 0 ORDER BY username"):
-        d = loads(data)
+    for rid, d in store.live_users():
         if d.get("role") in roles and d.get("active") is not False:
             out.append({"id": rid, **d})
     return out
 
 
-def categories(store: SQLiteStore) -> dict[str, dict[str, Any]]:
+def categories(store: Store) -> dict[str, dict[str, Any]]:
     """code -> category data (active and inactive), in catalogue order."""
-    rows = [loads(d) | {"id": rid} for rid, d in store.conn.execute(
-        "SELECT id, data FROM categories WHERE deleted = 0")]
+    rows = [d | {"id": rid} for rid, d in store.live_records("categories")]
     rows.sort(key=lambda c: (c.get("sort") or 0, c.get("code") or ""))
     return {c["code"]: c for c in rows}
 
@@ -72,22 +70,16 @@ def matter_of(page: Page, matter_id: str) -> tuple[StoredRecord, StoredRecord]:
     return m, household_of(page, m.data.get("household_id"))
 
 
-def events_of(store: SQLiteStore, matter_id: str) -> list[StoredRecord]:
-    rows = store.conn.execute("SELECT id FROM matter_events WHERE matter_id = ? AND deleted = 0", (matter_id,))
-    evs = list(store.get_many("matter_events", [r[0] for r in rows]).values())
+def events_of(store: Store, matter_id: str) -> list[StoredRecord]:
+    evs = list(store.get_many("matter_events", store.live_ids_where("matter_events", "matter_id", matter_id)).values())
     evs.sort(key=lambda e: (e.data.get("at") or "", e.version))
     return evs
 
 
-def attachments_of(store: SQLiteStore, record_ids: list[str]) -> dict[str, dict[str, Any]]:
+def attachments_of(store: Store, record_ids: list[str]) -> dict[str, dict[str, Any]]:
     """sha256 -> attachment metadata (kind, mime, caption) for the records given."""
-    if not record_ids:
-        return {}
-    q = ",".join("?" * len(record_ids))
     out: dict[str, dict[str, Any]] = {}
-    for (data,) in store.conn.execute(f"SELECT data FROM attachments WHERE record_id IN ({q}) AND deleted = 0",
-                                      record_ids):
-        d = loads(data)
+    for _, d in store.live_where_in("attachments", "record_id", record_ids):
         out[d["sha256"]] = d
     return out
 
@@ -105,13 +97,7 @@ def blob_state(page: Page, sha: str) -> str:
     return "pending"
 
 
-def conflicts_of(store: SQLiteStore, record_ids: list[str], open_only: bool = False) -> list[StoredRecord]:
-    if not record_ids:
-        return []
-    q = ",".join("?" * len(record_ids))
-    rows = store.conn.execute(
-        f"SELECT id FROM conflicts WHERE json_extract(data, '$.record_id') IN ({q}) AND deleted = 0"
-        + (" AND status = 'open'" if open_only else ""), record_ids)
-    out = list(store.get_many("conflicts", [r[0] for r in rows]).values())
+def conflicts_of(store: Store, record_ids: list[str], open_only: bool = False) -> list[StoredRecord]:
+    out = list(store.get_many("conflicts", store.conflict_ids_about(record_ids, open_only)).values())
     out.sort(key=lambda c: c.created_at)
     return out

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import xlsxwriter
 from litestar import Request, Response, get
-
-from sync.store import loads
 
 from .. import metrics
 from .core import Page, local_today, parse_date, run, when
@@ -52,17 +49,13 @@ def _period_filter(rows: list[dict[str, Any]], start: date, end: date) -> list[d
 def _measures(page: Page, matter_ids: list[str]) -> dict[str, tuple[str, str]]:
     """Per matter: the latest measure taken (the newest note of a non-feedback event) and who took it."""
     out: dict[str, tuple[str, str, str]] = {}
-    for i in range(0, len(matter_ids), 500):
-        chunk = matter_ids[i:i + 500]
-        q = ",".join("?" * len(chunk))
-        for mid, data in page.store.conn.execute(
-                f"SELECT matter_id, data FROM matter_events WHERE deleted = 0 AND matter_id IN ({q})", chunk):
-            e = loads(data)
-            if not e.get("note") or e.get("kind") == "feedback":
-                continue
-            at = e.get("at") or ""
-            if mid not in out or at > out[mid][0]:
-                out[mid] = (at, e["note"], e.get("actor_id") or "")
+    for _, e in page.store.live_where_in("matter_events", "matter_id", matter_ids):
+        if not e.get("note") or e.get("kind") == "feedback":
+            continue
+        mid = e["matter_id"]
+        at = e.get("at") or ""
+        if mid not in out or at > out[mid][0]:
+            out[mid] = (at, e["note"], e.get("actor_id") or "")
     return {k: (v[1], v[2]) for k, v in out.items()}
 
 
@@ -102,11 +95,7 @@ def monthly(page: Page, area_id: str, month: date) -> dict[str, Any]:
     f = metrics.dashboard(page.store, area_id, month, nxt, today, page.keys)
     t = page.t
     lo, hi = month.isoformat(), nxt.isoformat()
-    visits, households = page.store.conn.execute(
-        "SELECT count(*), count(DISTINCT v.household_id) FROM visits v JOIN households h ON h.id = v.household_id "
-        "WHERE v.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?)) "
-        "AND date(v.visited_at, '+8 hours') >= ? AND date(v.visited_at, '+8 hours') < ?",
-        (json.dumps(page.tree.subtree(area_id)), lo, hi)).fetchone()
+    visits, households = page.store.visit_counts(page.tree.subtree(area_id), lo, hi)
     summary: Table = ([t("指标"), t("数值")], [
         [t("本月走访（户次）"), visits], [t("本月走访住户"), households],
         [t("收集事项"), f["collected"]], [t("已化解"), f["resolved"]],
