@@ -44,7 +44,7 @@ def test_reassigned_while_submitting_offline(page: Page, context: BrowserContext
                                              request: pytest.FixtureRequest) -> None:
     server = fresh_server
     subprocess.run([sys.executable, "-m", "server", "user", "add", "agent9", "--role", "proxy_agent",
-                    "--areas", "章水镇/杖锡村", "--password", "demo", "--display-name", "周代办", "--db", str(server.db)],
+                    "--areas", "章水镇/杖锡村", "--password", "zhou-daiban-9", "--display-name", "周代办", "--db", str(server.db)],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     errors = watch_errors(page)
     snap = pull_all(server, "worker1")
@@ -98,7 +98,7 @@ def test_reassigned_while_submitting_offline(page: Page, context: BrowserContext
     errors += watch_errors(p2)
     p2.goto(server.url + "/")
     p2.get_by_label(zh["login.username"]).fill("agent9")
-    p2.get_by_label(zh["login.password"]).fill("demo")
+    p2.get_by_label(zh["login.password"]).fill("zhou-daiban-9")
     p2.get_by_role("button", name=zh["login.submit"]).click()
     p2.get_by_test_id("proxy-row").filter(has_text=title).click()
     step = p2.locator("[data-testid=matter-event][data-step=submitted_to_window]")
