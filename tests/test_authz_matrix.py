@@ -56,191 +56,231 @@ from .test_api import API, Template, settings_for, town_template  # noqa: F401
 
 COLUMNS = ("own", "other", "no_token", "revoked")
 
-# action                         role          own          other         no_token            revoked
 MATRIX = """
-pull                             grid_worker   visible      hidden        401 unauthorized    401 device_revoked
-pull                             proxy_agent   visible      hidden        401 unauthorized    401 device_revoked
-pull                             staff         visible      hidden        401 unauthorized    401 device_revoked
-pull                             admin_area    visible      hidden        401 unauthorized    401 device_revoked
-pull                             admin_all     visible      visible       401 unauthorized    401 device_revoked
-pull_visit                       grid_worker   visible      hidden        401 unauthorized    401 device_revoked
-pull_visit                       proxy_agent   hidden       hidden        401 unauthorized    401 device_revoked
-pull_visit                       staff         visible      hidden        401 unauthorized    401 device_revoked
-pull_visit                       admin_area    visible      hidden        401 unauthorized    401 device_revoked
-pull_id_number                   grid_worker   masked       hidden        401 unauthorized    401 device_revoked
-pull_id_number                   proxy_agent   masked       hidden        401 unauthorized    401 device_revoked
-pull_id_number                   staff         full         hidden        401 unauthorized    401 device_revoked
-pull_id_number                   admin_area    full         hidden        401 unauthorized    401 device_revoked
-push_update                      grid_worker   applied      forbidden     401 unauthorized    401 device_revoked
-push_update                      proxy_agent   applied      forbidden     401 unauthorized    401 device_revoked
-push_update                      staff         applied      forbidden     401 unauthorized    401 device_revoked
-push_update                      admin_area    applied      forbidden     401 unauthorized    401 device_revoked
-push_update                      admin_all     applied      applied       401 unauthorized    401 device_revoked
-push_create                      grid_worker   applied      forbidden     401 unauthorized    401 device_revoked
-push_create                      proxy_agent   applied      forbidden     401 unauthorized    401 device_revoked
-push_create                      staff         applied      forbidden     401 unauthorized    401 device_revoked
-push_create                      admin_area    applied      forbidden     401 unauthorized    401 device_revoked
-push_delete                      grid_worker   applied      forbidden     401 unauthorized    401 device_revoked
-push_delete                      proxy_agent   forbidden    forbidden     401 unauthorized    401 device_revoked
-push_delete                      staff         applied      forbidden     401 unauthorized    401 device_revoked
-push_delete                      admin_area    applied      forbidden     401 unauthorized    401 device_revoked
-push_event                       grid_worker   applied      forbidden     401 unauthorized    401 device_revoked
-push_event                       proxy_agent   applied      forbidden     401 unauthorized    401 device_revoked
-push_event                       staff         applied      forbidden     401 unauthorized    401 device_revoked
-push_supervise                   grid_worker   forbidden    forbidden     401 unauthorized    401 device_revoked
-push_supervise                   proxy_agent   forbidden    forbidden     401 unauthorized    401 device_revoked
-push_supervise                   staff         applied      forbidden     401 unauthorized    401 device_revoked
-blob_get                         grid_worker   200          404 not_found 401 unauthorized    401 device_revoked
-blob_get                         proxy_agent   200          404 not_found 401 unauthorized    401 device_revoked
-blob_get                         staff         200          404 not_found 401 unauthorized    401 device_revoked
-blob_get                         admin_area    200          404 not_found 401 unauthorized    401 device_revoked
-blob_head                        grid_worker   200          404           401                 401
-blob_head                        proxy_agent   200          404           401                 401
-blob_head                        staff         200          404           401                 401
-blob_patch                       grid_worker   204          204           401 unauthorized    401 device_revoked
-blob_patch                       proxy_agent   204          204           401 unauthorized    401 device_revoked
-blob_patch                       staff         204          204           401 unauthorized    401 device_revoked
-proxy_summary                    grid_worker   200          404 not_found 401 unauthorized    401 device_revoked
-proxy_summary                    proxy_agent   200          404 not_found 401 unauthorized    401 device_revoked
-proxy_summary                    staff         200          404 not_found 401 unauthorized    401 device_revoked
-proxy_summary                    admin_area    200          404 not_found 401 unauthorized    401 device_revoked
-proxy_summary                    admin_all     200          200           401 unauthorized    401 device_revoked
-sensitive_reads                  grid_worker   403 forbidden 403 forbidden 401 unauthorized   401 device_revoked
-sensitive_reads                  proxy_agent   403 forbidden 403 forbidden 401 unauthorized   401 device_revoked
-sensitive_reads                  staff         200          200           401 unauthorized    401 device_revoked
-sensitive_reads                  admin_area    200          200           401 unauthorized    401 device_revoked
-GET /staff/login                                           staff        200                                200                                200                200
-GET /staff/lang?to=en&next=/staff/                         staff        303 /staff/                        303 /staff/                        303 /staff/        303 /staff/
-GET /staff/?area={area}                                    grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/?area={area}                                    proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/?area={area}                                    staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/?area={area}                                    admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/?area={area}                                    admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/households?area={area}                          grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/households?area={area}                          proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/households?area={area}                          staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/households?area={area}                          admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/households?area={area}                          admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/households/{household}                          grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/households/{household}                          proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/households/{household}                          staff        200                                404                                303 /staff/login   303 /staff/login
-GET /staff/households/{household}                          admin_area   200                                404                                303 /staff/login   303 /staff/login
-GET /staff/households/{household}                          admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/blobs/{blob}                                    grid_worker  404                                404                                404                404
-GET /staff/blobs/{blob}                                    proxy_agent  404                                404                                404                404
-GET /staff/blobs/{blob}                                    staff        200                                404                                404                404
-GET /staff/blobs/{blob}                                    admin_area   200                                404                                404                404
-GET /staff/blobs/{blob}                                    admin_all    200                                200                                404                404
-GET /staff/matters?area={area}                             grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/matters?area={area}                             proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/matters?area={area}                             staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/matters?area={area}                             admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/matters?area={area}                             admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/intake?area={area}                              grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/intake?area={area}                              proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/intake?area={area}                              staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/intake?area={area}                              admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/intake?area={area}                              admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}                                grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}                                proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}                                staff        200                                404                                303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}                                admin_area   200                                404                                303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}                                admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}/print                          grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}/print                          proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}/print                          staff        200                                404                                303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}/print                          admin_area   200                                404                                303 /staff/login   303 /staff/login
-GET /staff/matters/{matter}/print                          admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/conflicts?area={area}                           grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/conflicts?area={area}                           proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/conflicts?area={area}                           staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/conflicts?area={area}                           admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/conflicts?area={area}                           admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/conflicts/{conflict}                            grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/conflicts/{conflict}                            proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/conflicts/{conflict}                            staff        200                                404                                303 /staff/login   303 /staff/login
-GET /staff/conflicts/{conflict}                            admin_area   200                                404                                303 /staff/login   303 /staff/login
-GET /staff/conflicts/{conflict}                            admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports?area={area}                             grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/reports?area={area}                             proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/reports?area={area}                             staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports?area={area}                             admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports?area={area}                             admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports/lists?area={area}                       grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/reports/lists?area={area}                       proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/reports/lists?area={area}                       staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports/lists?area={area}                       admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports/lists?area={area}                       admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports/monthly?area={area}                     grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/reports/monthly?area={area}                     proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/reports/monthly?area={area}                     staff        200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports/monthly?area={area}                     admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/reports/monthly?area={area}                     admin_all    200                                200                                303 /staff/login   303 /staff/login
-POST /staff/matters/{matter}/act|action=note&note=跟进       grid_worker  403                                403                                403                403
-POST /staff/matters/{matter}/act|action=note&note=跟进       proxy_agent  403                                403                                403                403
-POST /staff/matters/{matter}/act|action=note&note=跟进       staff        303 /staff/matters/{matter}        404                                403                403
-POST /staff/matters/{matter}/act|action=note&note=跟进       admin_area   303 /staff/matters/{matter}        404                                403                403
-POST /staff/matters/{matter}/act|action=note&note=跟进       admin_all    303 /staff/matters/{matter}        303 /staff/matters/{matter}        403                403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   grid_worker  403                                403                                403                403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   proxy_agent  403                                403                                403                403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   staff        303 /staff/conflicts/{conflict}    404                                403                403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   admin_area   303 /staff/conflicts/{conflict}    404                                403                403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   admin_all    303 /staff/conflicts/{conflict}    303 /staff/conflicts/{conflict}    403                403
-GET /staff/admin/users                                     grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/users                                     proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/users                                     staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/admin/users                                     admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/admin/users                                     admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/admin/devices                                   grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/devices                                   proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/devices                                   staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/admin/devices                                   admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/admin/devices                                   admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/admin/areas                                     grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/areas                                     proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/areas                                     staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/admin/areas                                     admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/admin/areas                                     admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/admin/catalogue                                 grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/catalogue                                 proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/admin/catalogue                                 staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/admin/catalogue                                 admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/admin/catalogue                                 admin_all    200                                200                                303 /staff/login   303 /staff/login
-GET /staff/audit                                           grid_worker  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/audit                                           proxy_agent  303 /staff/login                   303 /staff/login                   303 /staff/login   303 /staff/login
-GET /staff/audit                                           staff        403                                403                                303 /staff/login   303 /staff/login
-GET /staff/audit                                           admin_area   200                                200                                303 /staff/login   303 /staff/login
-GET /staff/audit                                           admin_all    200                                200                                303 /staff/login   303 /staff/login
-POST /staff/admin/users/{user}|action=enable               grid_worker  403                                403                                403                403
-POST /staff/admin/users/{user}|action=enable               proxy_agent  403                                403                                403                403
-POST /staff/admin/users/{user}|action=enable               staff        403                                403                                403                403
-POST /staff/admin/users/{user}|action=enable               admin_area   303 /staff/admin/users             404                                403                403
-POST /staff/admin/users/{user}|action=enable               admin_all    303 /staff/admin/users             303 /staff/admin/users             403                403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      grid_worker  403                                403                                403                403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      proxy_agent  403                                403                                403                403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      staff        403                                403                                403                403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_area   303 /staff/admin/devices           404                                403                403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_all    303 /staff/admin/devices           303 /staff/admin/devices           403                403
-POST /staff/admin/users|username=                          grid_worker  403                                403                                403                403
-POST /staff/admin/users|username=                          proxy_agent  403                                403                                403                403
-POST /staff/admin/users|username=                          staff        403                                403                                403                403
-POST /staff/admin/users|username=                          admin_area   303 /staff/admin/users             303 /staff/admin/users             403                403
-POST /staff/admin/users|username=                          admin_all    303 /staff/admin/users             303 /staff/admin/users             403                403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= grid_worker  403                                403                                403                403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= proxy_agent  403                                403                                403                403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= staff        403                                403                                403                403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_area   303 /staff/admin/areas             404                                403                403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_all    303 /staff/admin/areas             303 /staff/admin/areas             403                403
-POST /staff/admin/catalogue/none|name_zh=                  grid_worker  403                                403                                403                403
-POST /staff/admin/catalogue/none|name_zh=                  proxy_agent  403                                403                                403                403
-POST /staff/admin/catalogue/none|name_zh=                  staff        403                                403                                403                403
-POST /staff/admin/catalogue/none|name_zh=                  admin_area   403                                403                                403                403
-POST /staff/admin/catalogue/none|name_zh=                  admin_all    404                                404                                403                403
-POST /staff/logout                                         staff        303 /staff/login                   303 /staff/login                   403                303 /staff/login
+# action         role          own            other          no_token          revoked
+pull             grid_worker   visible        hidden         401 unauthorized  401 device_revoked
+pull             proxy_agent   visible        hidden         401 unauthorized  401 device_revoked
+pull             staff         visible        hidden         401 unauthorized  401 device_revoked
+pull             staff_village visible        hidden         401 unauthorized  401 device_revoked
+pull             admin_area    visible        hidden         401 unauthorized  401 device_revoked
+pull             admin_all     visible        visible        401 unauthorized  401 device_revoked
+pull_visit       grid_worker   visible        hidden         401 unauthorized  401 device_revoked
+pull_visit       proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
+pull_visit       staff         visible        hidden         401 unauthorized  401 device_revoked
+pull_visit       staff_village visible        hidden         401 unauthorized  401 device_revoked
+pull_visit       admin_area    visible        hidden         401 unauthorized  401 device_revoked
+pull_id_number   grid_worker   masked         hidden         401 unauthorized  401 device_revoked
+pull_id_number   proxy_agent   masked         hidden         401 unauthorized  401 device_revoked
+pull_id_number   staff         full           hidden         401 unauthorized  401 device_revoked
+pull_id_number   staff_village full           hidden         401 unauthorized  401 device_revoked
+pull_id_number   admin_area    full           hidden         401 unauthorized  401 device_revoked
+push_update      grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_update      proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
+push_update      staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_update      staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_update      admin_area    applied        forbidden      401 unauthorized  401 device_revoked
+push_update      admin_all     applied        applied        401 unauthorized  401 device_revoked
+push_create      grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_create      proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
+push_create      staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_create      staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_create      admin_area    applied        forbidden      401 unauthorized  401 device_revoked
+push_delete      grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_delete      proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
+push_delete      staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_delete      staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_delete      admin_area    applied        forbidden      401 unauthorized  401 device_revoked
+push_event       grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_event       proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
+push_event       staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_event       staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_supervise   grid_worker   forbidden      forbidden      401 unauthorized  401 device_revoked
+push_supervise   proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
+push_supervise   staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_supervise   staff_village applied        forbidden      401 unauthorized  401 device_revoked
+blob_get         grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
+blob_get         proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
+blob_get         staff         200            404 not_found  401 unauthorized  401 device_revoked
+blob_get         staff_village 200            404 not_found  401 unauthorized  401 device_revoked
+blob_get         admin_area    200            404 not_found  401 unauthorized  401 device_revoked
+blob_head        grid_worker   200            404            401               401
+blob_head        proxy_agent   200            404            401               401
+blob_head        staff         200            404            401               401
+blob_head        staff_village 200            404            401               401
+blob_patch       grid_worker   204            204            401 unauthorized  401 device_revoked
+blob_patch       proxy_agent   204            204            401 unauthorized  401 device_revoked
+blob_patch       staff         204            204            401 unauthorized  401 device_revoked
+blob_patch       staff_village 204            204            401 unauthorized  401 device_revoked
+proxy_summary    grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary    proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary    staff         200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary    staff_village 200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary    admin_area    200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary    admin_all     200            200            401 unauthorized  401 device_revoked
+sensitive_reads  grid_worker   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
+sensitive_reads  proxy_agent   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
+sensitive_reads  staff         200            200            401 unauthorized  401 device_revoked
+sensitive_reads  staff_village 200            200            401 unauthorized  401 device_revoked
+sensitive_reads  admin_area    200            200            401 unauthorized  401 device_revoked
+GET /staff/login                                           staff         200                              200                              200               200
+GET /staff/lang?to=en&next=/staff/                         staff         303 /staff/                      303 /staff/                      303 /staff/       303 /staff/
+GET /staff/?area={area}                                    grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                    proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                    staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                    staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                    admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                    admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                          grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                          proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                          staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                          staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                          admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                          admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/households/{household}                          grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/households/{household}                          proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/households/{household}                          staff         200                              404                              303 /staff/login  303 /staff/login
+GET /staff/households/{household}                          staff_village 200                              404                              303 /staff/login  303 /staff/login
+GET /staff/households/{household}                          admin_area    200                              404                              303 /staff/login  303 /staff/login
+GET /staff/households/{household}                          admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/blobs/{blob}                                    grid_worker   404                              404                              404               404
+GET /staff/blobs/{blob}                                    proxy_agent   404                              404                              404               404
+GET /staff/blobs/{blob}                                    staff         200                              404                              404               404
+GET /staff/blobs/{blob}                                    staff_village 200                              404                              404               404
+GET /staff/blobs/{blob}                                    admin_area    200                              404                              404               404
+GET /staff/blobs/{blob}                                    admin_all     200                              200                              404               404
+GET /staff/matters?area={area}                             grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                             proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                             staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                             staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                             admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                             admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                              grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                              proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                              staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                              staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                              admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                              admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                staff         200                              404                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                staff_village 200                              404                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                admin_area    200                              404                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                          grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                          proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                          staff         200                              404                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                          staff_village 200                              404                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                          admin_area    200                              404                              303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                          admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                           grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                           proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                           staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                           staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                           admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                           admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                            grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                            proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                            staff         200                              404                              303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                            staff_village 200                              404                              303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                            admin_area    200                              404                              303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                            admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                             grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                             proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                             staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                             staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                             admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                             admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                       grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                       proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                       staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                       staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                       admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                       admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                     grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                     proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                     staff         200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                     staff_village 200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                     admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                     admin_all     200                              200                              303 /staff/login  303 /staff/login
+POST /staff/matters/{matter}/act|action=note&note=跟进     grid_worker   403                              403                              403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进     proxy_agent   403                              403                              403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进     staff         303 /staff/matters/{matter}      404                              403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进     staff_village 303 /staff/matters/{matter}      404                              403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进     admin_area    303 /staff/matters/{matter}      404                              403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进     admin_all     303 /staff/matters/{matter}      303 /staff/matters/{matter}      403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none   grid_worker   403                              403                              403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none   proxy_agent   403                              403                              403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none   staff         303 /staff/conflicts/{conflict}  404                              403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none   staff_village 303 /staff/conflicts/{conflict}  404                              403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none   admin_area    303 /staff/conflicts/{conflict}  404                              403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none   admin_all     303 /staff/conflicts/{conflict}  303 /staff/conflicts/{conflict}  403               403
+GET /staff/admin/users                                     grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/users                                     proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/users                                     staff         403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/users                                     staff_village 403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/users                                     admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/admin/users                                     admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                   grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                   proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                   staff         403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                   staff_village 403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                   admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                   admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                     grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                     proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                     staff         403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                     staff_village 403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                     admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                     admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                 grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                 proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                 staff         403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                 staff_village 403                              403                              303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                 admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                 admin_all     200                              200                              303 /staff/login  303 /staff/login
+GET /staff/audit                                           grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/audit                                           proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
+GET /staff/audit                                           staff         403                              403                              303 /staff/login  303 /staff/login
+GET /staff/audit                                           staff_village 403                              403                              303 /staff/login  303 /staff/login
+GET /staff/audit                                           admin_area    200                              200                              303 /staff/login  303 /staff/login
+GET /staff/audit                                           admin_all     200                              200                              303 /staff/login  303 /staff/login
+POST /staff/admin/users/{user}|action=enable               grid_worker   403                              403                              403               403
+POST /staff/admin/users/{user}|action=enable               proxy_agent   403                              403                              403               403
+POST /staff/admin/users/{user}|action=enable               staff         403                              403                              403               403
+POST /staff/admin/users/{user}|action=enable               staff_village 403                              403                              403               403
+POST /staff/admin/users/{user}|action=enable               admin_area    303 /staff/admin/users           404                              403               403
+POST /staff/admin/users/{user}|action=enable               admin_all     303 /staff/admin/users           303 /staff/admin/users           403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes      grid_worker   403                              403                              403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes      proxy_agent   403                              403                              403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes      staff         403                              403                              403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes      staff_village 403                              403                              403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_area    303 /staff/admin/devices         404                              403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_all     303 /staff/admin/devices         303 /staff/admin/devices         403               403
+POST /staff/admin/users|username=                          grid_worker   403                              403                              403               403
+POST /staff/admin/users|username=                          proxy_agent   403                              403                              403               403
+POST /staff/admin/users|username=                          staff         403                              403                              403               403
+POST /staff/admin/users|username=                          staff_village 403                              403                              403               403
+POST /staff/admin/users|username=                          admin_area    303 /staff/admin/users           303 /staff/admin/users           403               403
+POST /staff/admin/users|username=                          admin_all     303 /staff/admin/users           303 /staff/admin/users           403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= grid_worker   403                              403                              403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= proxy_agent   403                              403                              403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= staff         403                              403                              403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= staff_village 403                              403                              403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_area    303 /staff/admin/areas           404                              403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_all     303 /staff/admin/areas           303 /staff/admin/areas           403               403
+POST /staff/admin/catalogue/none|name_zh=                  grid_worker   403                              403                              403               403
+POST /staff/admin/catalogue/none|name_zh=                  proxy_agent   403                              403                              403               403
+POST /staff/admin/catalogue/none|name_zh=                  staff         403                              403                              403               403
+POST /staff/admin/catalogue/none|name_zh=                  staff_village 403                              403                              403               403
+POST /staff/admin/catalogue/none|name_zh=                  admin_area    403                              403                              403               403
+POST /staff/admin/catalogue/none|name_zh=                  admin_all     404                              404                              403               403
+POST /staff/logout                                         staff         303 /staff/login                 303 /staff/login                 403               303 /staff/login
+POST /staff/logout                                         staff_village 303 /staff/login                 303 /staff/login                 403               303 /staff/login
 """
 
 # Field roles may not sign in to the staff console at all (one cell per role, own credentials).
-STAFF_SIGN_IN = {"grid_worker": 403, "proxy_agent": 403, "staff": 303, "admin_area": 303, "admin_all": 303}
+STAFF_SIGN_IN = {"grid_worker": 403, "proxy_agent": 403, "staff": 303, "staff_village": 303, "admin_area": 303,
+                 "admin_all": 303}
 
 
 def parse_matrix(text: str) -> list[tuple[str, str, str, str]]:
@@ -276,6 +316,7 @@ class Target:
     user: str = ""      # a grid worker of the record's grid (for the administration pages)
     device: str = ""    # that worker's phone
     username: str = ""  # that worker's username: only administrators of the area may see it
+    village: str = ""   # the village the record is in (what {area} stands for in village staff's rows)
 
 
 @dataclasses.dataclass
@@ -305,7 +346,7 @@ class World:
 
 
 SCOPES = {"grid_worker": ("g1", "g3"), "proxy_agent": ("g1", "g2"), "staff": ("g1", "t2"),
-          "admin_area": ("g1", "t2"), "admin_all": ("g1", "t2")}
+          "staff_village": ("g1", "g3"), "admin_area": ("g1", "t2"), "admin_all": ("g1", "t2")}
 
 
 @pytest.fixture(scope="module")
@@ -325,8 +366,12 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
         users = {"grid_worker": "worker1", "proxy_agent": "agent1", "staff": "staff1", "admin_all": "admin"}
         accounts.create_user(store, "admin2", PASSWORD, "admin", [t.ids["town"]], password_hash=password_hash())
         users["admin_area"] = "admin2"
+        # Village-level staff (镇村干部 of 杖锡村): staff whose one area is a village, not the town.
+        accounts.create_user(store, "staffv1", PASSWORD, "staff", [t.ids["v1"]], password_hash=password_hash())
+        users["staff_village"] = "staffv1"
         tokens = {"grid_worker": t.tokens["w1"], "proxy_agent": t.tokens["agent"], "staff": t.tokens["staff"],
-                  "admin_all": t.tokens["admin"], "admin_area": accounts.login(store, "admin2", PASSWORD, "pc").token}
+                  "admin_all": t.tokens["admin"], "admin_area": accounts.login(store, "admin2", PASSWORD, "pc").token,
+                  "staff_village": accounts.login(store, "staffv1", PASSWORD, "pc").token}
         revoked = {}
         for role, username in users.items():
             res = accounts.login(store, username, PASSWORD, "lost phone")
@@ -354,7 +399,9 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
             uid = accounts.create_user(store, uname, PASSWORD, "grid_worker", [grid], password_hash=password_hash())
             dev = accounts.login(store, uname, PASSWORD, f"{tag}的手机").device_id
             town_of = t.ids["t2"] if key == "t2" else t.ids["town"]
-            targets[key] = Target(hid, mid, vid, rid, town_of, sha, (tag, idn[6:14]), rej.conflict_id, uid, dev, uname)
+            village_of = {"g1": t.ids["v1"], "g2": t.ids["v1"], "g3": t.ids["v2"], "t2": t.ids["t2"]}[key]
+            targets[key] = Target(hid, mid, vid, rid, town_of, sha, (tag, idn[6:14]), rej.conflict_id, uid, dev, uname,
+                                  village_of)
         # The photos' bytes: uploaded by the admin (so no subject is their uploader).
         store.close()
         app = create_app(settings_for(tmp, db))
@@ -559,8 +606,8 @@ def _session(w: World, role: str, column: str) -> tuple[TestClient[Any], str]:
         username = f"gone_{role}"
         with contextlib.closing(SQLiteStore(w.db)) as s:
             if s.user_by_username(username) is None:
-                api_role = {"admin_area": "admin", "admin_all": "admin"}.get(role, role)
-                areas = [] if role == "admin_all" else [w.targets["g1"].area if api_role in ("staff", "admin")
+                api_role = {"admin_area": "admin", "admin_all": "admin", "staff_village": "staff"}.get(role, role)
+                areas = [] if role == "admin_all" else [w.targets["g1"].area if role in ("staff", "admin_area")
                                                         else w.town.ids["g1" if role == "grid_worker" else "v1"]]
                 accounts.create_user(s, username, PASSWORD, api_role, areas, password_hash=password_hash())
             uid = s.user_by_username(username).id  # type: ignore[union-attr]
@@ -586,7 +633,8 @@ def _session(w: World, role: str, column: str) -> tuple[TestClient[Any], str]:
 
 def _fill(w: World, role: str, column: str, template: str) -> str:
     tg = w.target(role, column)
-    return template.format(household=tg.household, matter=tg.matter, resident=tg.resident, area=tg.area,
+    area = tg.village if role == "staff_village" else tg.area
+    return template.format(household=tg.household, matter=tg.matter, resident=tg.resident, area=area,
                            blob=tg.blob, conflict=tg.conflict, user=tg.user, device=tg.device)
 
 
