@@ -36,11 +36,13 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
+import io
 import re
 import shutil
 import sqlite3
 import urllib.parse
 import time
+import zipfile
 from typing import Any, Callable, Iterator
 
 import httpx
@@ -49,6 +51,8 @@ from litestar.testing import TestClient
 
 from server.app import create_app
 from sync import accounts
+from sync.catalogue import install_catalogue
+from sync.engine import area_tree as engine_area_tree
 from sync.store import SQLiteStore
 
 from .conftest import PASSWORD, Town, new_id, password_hash
@@ -57,225 +61,312 @@ from .test_api import API, Template, settings_for, town_template  # noqa: F401
 COLUMNS = ("own", "other", "no_token", "revoked")
 
 MATRIX = """
-# action         role          own            other          no_token          revoked
-pull             grid_worker   visible        hidden         401 unauthorized  401 device_revoked
-pull             proxy_agent   visible        hidden         401 unauthorized  401 device_revoked
-pull             staff         visible        hidden         401 unauthorized  401 device_revoked
-pull             staff_village visible        hidden         401 unauthorized  401 device_revoked
-pull             admin_area    visible        hidden         401 unauthorized  401 device_revoked
-pull             admin_all     visible        visible        401 unauthorized  401 device_revoked
-pull_visit       grid_worker   visible        hidden         401 unauthorized  401 device_revoked
-pull_visit       proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
-pull_visit       staff         visible        hidden         401 unauthorized  401 device_revoked
-pull_visit       staff_village visible        hidden         401 unauthorized  401 device_revoked
-pull_visit       admin_area    visible        hidden         401 unauthorized  401 device_revoked
-pull_id_number   grid_worker   masked         hidden         401 unauthorized  401 device_revoked
-pull_id_number   proxy_agent   masked         hidden         401 unauthorized  401 device_revoked
-pull_id_number   staff         full           hidden         401 unauthorized  401 device_revoked
-pull_id_number   staff_village full           hidden         401 unauthorized  401 device_revoked
-pull_id_number   admin_area    full           hidden         401 unauthorized  401 device_revoked
-push_update      grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_update      proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
-push_update      staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_update      staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_update      admin_area    applied        forbidden      401 unauthorized  401 device_revoked
-push_update      admin_all     applied        applied        401 unauthorized  401 device_revoked
-push_create      grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_create      proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
-push_create      staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_create      staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_create      admin_area    applied        forbidden      401 unauthorized  401 device_revoked
-push_delete      grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_delete      proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
-push_delete      staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_delete      staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_delete      admin_area    applied        forbidden      401 unauthorized  401 device_revoked
-push_event       grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_event       proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
-push_event       staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_event       staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_supervise   grid_worker   forbidden      forbidden      401 unauthorized  401 device_revoked
-push_supervise   proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
-push_supervise   staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_supervise   staff_village applied        forbidden      401 unauthorized  401 device_revoked
-blob_get         grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
-blob_get         proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
-blob_get         staff         200            404 not_found  401 unauthorized  401 device_revoked
-blob_get         staff_village 200            404 not_found  401 unauthorized  401 device_revoked
-blob_get         admin_area    200            404 not_found  401 unauthorized  401 device_revoked
-blob_head        grid_worker   200            404            401               401
-blob_head        proxy_agent   200            404            401               401
-blob_head        staff         200            404            401               401
-blob_head        staff_village 200            404            401               401
-blob_patch       grid_worker   204            204            401 unauthorized  401 device_revoked
-blob_patch       proxy_agent   204            204            401 unauthorized  401 device_revoked
-blob_patch       staff         204            204            401 unauthorized  401 device_revoked
-blob_patch       staff_village 204            204            401 unauthorized  401 device_revoked
-proxy_summary    grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary    proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary    staff         200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary    staff_village 200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary    admin_area    200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary    admin_all     200            200            401 unauthorized  401 device_revoked
-sensitive_reads  grid_worker   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
-sensitive_reads  proxy_agent   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
-sensitive_reads  staff         200            200            401 unauthorized  401 device_revoked
-sensitive_reads  staff_village 200            200            401 unauthorized  401 device_revoked
-sensitive_reads  admin_area    200            200            401 unauthorized  401 device_revoked
-GET /staff/login                                           staff         200                              200                              200               200
-GET /staff/lang?to=en&next=/staff/                         staff         303 /staff/                      303 /staff/                      303 /staff/       303 /staff/
-GET /staff/?area={area}                                    grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/?area={area}                                    proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/?area={area}                                    staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/?area={area}                                    staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/?area={area}                                    admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/?area={area}                                    admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/households?area={area}                          grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/households?area={area}                          proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/households?area={area}                          staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/households?area={area}                          staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/households?area={area}                          admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/households?area={area}                          admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/households/{household}                          grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/households/{household}                          proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/households/{household}                          staff         200                              404                              303 /staff/login  303 /staff/login
-GET /staff/households/{household}                          staff_village 200                              404                              303 /staff/login  303 /staff/login
-GET /staff/households/{household}                          admin_area    200                              404                              303 /staff/login  303 /staff/login
-GET /staff/households/{household}                          admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/blobs/{blob}                                    grid_worker   404                              404                              404               404
-GET /staff/blobs/{blob}                                    proxy_agent   404                              404                              404               404
-GET /staff/blobs/{blob}                                    staff         200                              404                              404               404
-GET /staff/blobs/{blob}                                    staff_village 200                              404                              404               404
-GET /staff/blobs/{blob}                                    admin_area    200                              404                              404               404
-GET /staff/blobs/{blob}                                    admin_all     200                              200                              404               404
-GET /staff/matters?area={area}                             grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/matters?area={area}                             proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/matters?area={area}                             staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/matters?area={area}                             staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/matters?area={area}                             admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/matters?area={area}                             admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/intake?area={area}                              grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/intake?area={area}                              proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/intake?area={area}                              staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/intake?area={area}                              staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/intake?area={area}                              admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/intake?area={area}                              admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}                                grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}                                proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}                                staff         200                              404                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}                                staff_village 200                              404                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}                                admin_area    200                              404                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}                                admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}/print                          grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}/print                          proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}/print                          staff         200                              404                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}/print                          staff_village 200                              404                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}/print                          admin_area    200                              404                              303 /staff/login  303 /staff/login
-GET /staff/matters/{matter}/print                          admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/conflicts?area={area}                           grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/conflicts?area={area}                           proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/conflicts?area={area}                           staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/conflicts?area={area}                           staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/conflicts?area={area}                           admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/conflicts?area={area}                           admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/conflicts/{conflict}                            grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/conflicts/{conflict}                            proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/conflicts/{conflict}                            staff         200                              404                              303 /staff/login  303 /staff/login
-GET /staff/conflicts/{conflict}                            staff_village 200                              404                              303 /staff/login  303 /staff/login
-GET /staff/conflicts/{conflict}                            admin_area    200                              404                              303 /staff/login  303 /staff/login
-GET /staff/conflicts/{conflict}                            admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports?area={area}                             grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/reports?area={area}                             proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/reports?area={area}                             staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports?area={area}                             staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports?area={area}                             admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports?area={area}                             admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/lists?area={area}                       grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/reports/lists?area={area}                       proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/reports/lists?area={area}                       staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/lists?area={area}                       staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/lists?area={area}                       admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/lists?area={area}                       admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/monthly?area={area}                     grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/reports/monthly?area={area}                     proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/reports/monthly?area={area}                     staff         200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/monthly?area={area}                     staff_village 200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/monthly?area={area}                     admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/reports/monthly?area={area}                     admin_all     200                              200                              303 /staff/login  303 /staff/login
-POST /staff/matters/{matter}/act|action=note&note=跟进     grid_worker   403                              403                              403               403
-POST /staff/matters/{matter}/act|action=note&note=跟进     proxy_agent   403                              403                              403               403
-POST /staff/matters/{matter}/act|action=note&note=跟进     staff         303 /staff/matters/{matter}      404                              403               403
-POST /staff/matters/{matter}/act|action=note&note=跟进     staff_village 303 /staff/matters/{matter}      404                              403               403
-POST /staff/matters/{matter}/act|action=note&note=跟进     admin_area    303 /staff/matters/{matter}      404                              403               403
-POST /staff/matters/{matter}/act|action=note&note=跟进     admin_all     303 /staff/matters/{matter}      303 /staff/matters/{matter}      403               403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   grid_worker   403                              403                              403               403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   proxy_agent   403                              403                              403               403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   staff         303 /staff/conflicts/{conflict}  404                              403               403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   staff_village 303 /staff/conflicts/{conflict}  404                              403               403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   admin_area    303 /staff/conflicts/{conflict}  404                              403               403
-POST /staff/conflicts/{conflict}/resolve|resolution=none   admin_all     303 /staff/conflicts/{conflict}  303 /staff/conflicts/{conflict}  403               403
-GET /staff/admin/users                                     grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/users                                     proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/users                                     staff         403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/users                                     staff_village 403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/users                                     admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/admin/users                                     admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/admin/devices                                   grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/devices                                   proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/devices                                   staff         403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/devices                                   staff_village 403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/devices                                   admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/admin/devices                                   admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/admin/areas                                     grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/areas                                     proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/areas                                     staff         403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/areas                                     staff_village 403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/areas                                     admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/admin/areas                                     admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/admin/catalogue                                 grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/catalogue                                 proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/admin/catalogue                                 staff         403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/catalogue                                 staff_village 403                              403                              303 /staff/login  303 /staff/login
-GET /staff/admin/catalogue                                 admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/admin/catalogue                                 admin_all     200                              200                              303 /staff/login  303 /staff/login
-GET /staff/audit                                           grid_worker   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/audit                                           proxy_agent   303 /staff/login                 303 /staff/login                 303 /staff/login  303 /staff/login
-GET /staff/audit                                           staff         403                              403                              303 /staff/login  303 /staff/login
-GET /staff/audit                                           staff_village 403                              403                              303 /staff/login  303 /staff/login
-GET /staff/audit                                           admin_area    200                              200                              303 /staff/login  303 /staff/login
-GET /staff/audit                                           admin_all     200                              200                              303 /staff/login  303 /staff/login
-POST /staff/admin/users/{user}|action=enable               grid_worker   403                              403                              403               403
-POST /staff/admin/users/{user}|action=enable               proxy_agent   403                              403                              403               403
-POST /staff/admin/users/{user}|action=enable               staff         403                              403                              403               403
-POST /staff/admin/users/{user}|action=enable               staff_village 403                              403                              403               403
-POST /staff/admin/users/{user}|action=enable               admin_area    303 /staff/admin/users           404                              403               403
-POST /staff/admin/users/{user}|action=enable               admin_all     303 /staff/admin/users           303 /staff/admin/users           403               403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      grid_worker   403                              403                              403               403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      proxy_agent   403                              403                              403               403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      staff         403                              403                              403               403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      staff_village 403                              403                              403               403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_area    303 /staff/admin/devices         404                              403               403
-POST /staff/admin/devices/{device}/revoke|confirm=yes      admin_all     303 /staff/admin/devices         303 /staff/admin/devices         403               403
-POST /staff/admin/users|username=                          grid_worker   403                              403                              403               403
-POST /staff/admin/users|username=                          proxy_agent   403                              403                              403               403
-POST /staff/admin/users|username=                          staff         403                              403                              403               403
-POST /staff/admin/users|username=                          staff_village 403                              403                              403               403
-POST /staff/admin/users|username=                          admin_area    303 /staff/admin/users           303 /staff/admin/users           403               403
-POST /staff/admin/users|username=                          admin_all     303 /staff/admin/users           303 /staff/admin/users           403               403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= grid_worker   403                              403                              403               403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= proxy_agent   403                              403                              403               403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= staff         403                              403                              403               403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= staff_village 403                              403                              403               403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_area    303 /staff/admin/areas           404                              403               403
-POST /staff/admin/areas|parent_id={area}&level=bogus&name= admin_all     303 /staff/admin/areas           303 /staff/admin/areas           403               403
-POST /staff/admin/catalogue/none|name_zh=                  grid_worker   403                              403                              403               403
-POST /staff/admin/catalogue/none|name_zh=                  proxy_agent   403                              403                              403               403
-POST /staff/admin/catalogue/none|name_zh=                  staff         403                              403                              403               403
-POST /staff/admin/catalogue/none|name_zh=                  staff_village 403                              403                              403               403
-POST /staff/admin/catalogue/none|name_zh=                  admin_area    403                              403                              403               403
-POST /staff/admin/catalogue/none|name_zh=                  admin_all     404                              404                              403               403
-POST /staff/logout                                         staff         303 /staff/login                 303 /staff/login                 403               303 /staff/login
-POST /staff/logout                                         staff_village 303 /staff/login                 303 /staff/login                 403               303 /staff/login
+# action                 role          own            other          no_token          revoked
+pull                     grid_worker   visible        hidden         401 unauthorized  401 device_revoked
+pull                     proxy_agent   visible        hidden         401 unauthorized  401 device_revoked
+pull                     staff         visible        hidden         401 unauthorized  401 device_revoked
+pull                     staff_village visible        hidden         401 unauthorized  401 device_revoked
+pull                     admin_area    visible        hidden         401 unauthorized  401 device_revoked
+pull                     admin_all     visible        visible        401 unauthorized  401 device_revoked
+pull_visit               grid_worker   visible        hidden         401 unauthorized  401 device_revoked
+pull_visit               proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
+pull_visit               staff         visible        hidden         401 unauthorized  401 device_revoked
+pull_visit               staff_village visible        hidden         401 unauthorized  401 device_revoked
+pull_visit               admin_area    visible        hidden         401 unauthorized  401 device_revoked
+pull_id_number           grid_worker   masked         hidden         401 unauthorized  401 device_revoked
+pull_id_number           proxy_agent   masked         hidden         401 unauthorized  401 device_revoked
+pull_id_number           staff         full           hidden         401 unauthorized  401 device_revoked
+pull_id_number           staff_village full           hidden         401 unauthorized  401 device_revoked
+pull_id_number           admin_area    full           hidden         401 unauthorized  401 device_revoked
+push_update              grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_update              proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
+push_update              staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_update              staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_update              admin_area    applied        forbidden      401 unauthorized  401 device_revoked
+push_update              admin_all     applied        applied        401 unauthorized  401 device_revoked
+push_create              grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_create              proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
+push_create              staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_create              staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_create              admin_area    applied        forbidden      401 unauthorized  401 device_revoked
+push_delete              grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_delete              proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
+push_delete              staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_delete              staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_delete              admin_area    applied        forbidden      401 unauthorized  401 device_revoked
+push_event               grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
+push_event               proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
+push_event               staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_event               staff_village applied        forbidden      401 unauthorized  401 device_revoked
+push_supervise           grid_worker   forbidden      forbidden      401 unauthorized  401 device_revoked
+push_supervise           proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
+push_supervise           staff         applied        forbidden      401 unauthorized  401 device_revoked
+push_supervise           staff_village applied        forbidden      401 unauthorized  401 device_revoked
+blob_get                 grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
+blob_get                 proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
+blob_get                 staff         200            404 not_found  401 unauthorized  401 device_revoked
+blob_get                 staff_village 200            404 not_found  401 unauthorized  401 device_revoked
+blob_get                 admin_area    200            404 not_found  401 unauthorized  401 device_revoked
+blob_head                grid_worker   200            404            401               401
+blob_head                proxy_agent   200            404            401               401
+blob_head                staff         200            404            401               401
+blob_head                staff_village 200            404            401               401
+blob_patch               grid_worker   204            204            401 unauthorized  401 device_revoked
+blob_patch               proxy_agent   204            204            401 unauthorized  401 device_revoked
+blob_patch               staff         204            204            401 unauthorized  401 device_revoked
+blob_patch               staff_village 204            204            401 unauthorized  401 device_revoked
+proxy_summary            grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary            proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary            staff         200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary            staff_village 200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary            admin_area    200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary            admin_all     200            200            401 unauthorized  401 device_revoked
+sensitive_reads          grid_worker   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
+sensitive_reads          proxy_agent   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
+sensitive_reads          staff         200            200            401 unauthorized  401 device_revoked
+sensitive_reads          staff_village 200            200            401 unauthorized  401 device_revoked
+sensitive_reads          admin_area    200            200            401 unauthorized  401 device_revoked
+GET /staff/login                                                                                staff         200                               200                               200               200
+GET /staff/lang?to=en&next=/staff/                                                              staff         303 /staff/                       303 /staff/                       303 /staff/       303 /staff/
+GET /staff/?area={area}                                                                         grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                                                         proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                                                         staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                                                         staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                                                         admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/?area={area}                                                                         admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                                                               grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                                                               proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                                                               staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                                                               staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                                                               admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/households?area={area}                                                               admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}                                                               grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/households/{household}                                                               proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/households/{household}                                                               staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}                                                               staff_village 200                               404                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}                                                               admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}                                                               admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/blobs/{blob}                                                                         grid_worker   404                               404                               404               404
+GET /staff/blobs/{blob}                                                                         proxy_agent   404                               404                               404               404
+GET /staff/blobs/{blob}                                                                         staff         200                               404                               404               404
+GET /staff/blobs/{blob}                                                                         staff_village 200                               404                               404               404
+GET /staff/blobs/{blob}                                                                         admin_area    200                               404                               404               404
+GET /staff/blobs/{blob}                                                                         admin_all     200                               200                               404               404
+GET /staff/matters?area={area}                                                                  grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                                                                  proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                                                                  staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                                                                  staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                                                                  admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}                                                                  admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                                                                   grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                                                                   proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                                                                   staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                                                                   staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                                                                   admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}                                                                   admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                                                     grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                                                     proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                                                     staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                                                     staff_village 200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                                                     admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}                                                                     admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                                                               grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                                                               proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                                                               staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                                                               staff_village 200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                                                               admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{matter}/print                                                               admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                                                                grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                                                                proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                                                                staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                                                                staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                                                                admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}                                                                admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                                                                 grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                                                                 proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                                                                 staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                                                                 staff_village 200                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                                                                 admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{conflict}                                                                 admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                                                                  grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                                                                  proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                                                                  staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                                                                  staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                                                                  admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports?area={area}                                                                  admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                                                            grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                                                            proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                                                            staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                                                            staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                                                            admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}                                                            admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                                                          grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                                                          proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                                                          staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                                                          staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                                                          admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}                                                          admin_all     200                               200                               303 /staff/login  303 /staff/login
+POST /staff/matters/{matter}/act|action=note&note=跟进                                          grid_worker   403                               403                               403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进                                          proxy_agent   403                               403                               403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进                                          staff         303 /staff/matters/{matter}       404                               403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进                                          staff_village 303 /staff/matters/{matter}       404                               403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进                                          admin_area    303 /staff/matters/{matter}       404                               403               403
+POST /staff/matters/{matter}/act|action=note&note=跟进                                          admin_all     303 /staff/matters/{matter}       303 /staff/matters/{matter}       403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none                                        grid_worker   403                               403                               403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none                                        proxy_agent   403                               403                               403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none                                        staff         303 /staff/conflicts/{conflict}   404                               403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none                                        staff_village 303 /staff/conflicts/{conflict}   404                               403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none                                        admin_area    303 /staff/conflicts/{conflict}   404                               403               403
+POST /staff/conflicts/{conflict}/resolve|resolution=none                                        admin_all     303 /staff/conflicts/{conflict}   303 /staff/conflicts/{conflict}   403               403
+GET /staff/admin/users                                                                          grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/users                                                                          proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/users                                                                          staff         403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/users                                                                          staff_village 403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/users                                                                          admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/users                                                                          admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                                                        grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                                                        proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                                                        staff         403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                                                        staff_village 403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                                                        admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/devices                                                                        admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                                                          grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                                                          proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                                                          staff         403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                                                          staff_village 403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                                                          admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/areas                                                                          admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                                                      grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                                                      proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                                                      staff         403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                                                      staff_village 403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                                                      admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/catalogue                                                                      admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/audit                                                                                grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/audit                                                                                proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/audit                                                                                staff         403                               403                               303 /staff/login  303 /staff/login
+GET /staff/audit                                                                                staff_village 403                               403                               303 /staff/login  303 /staff/login
+GET /staff/audit                                                                                admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/audit                                                                                admin_all     200                               200                               303 /staff/login  303 /staff/login
+POST /staff/admin/users/{user}|action=enable                                                    grid_worker   403                               403                               403               403
+POST /staff/admin/users/{user}|action=enable                                                    proxy_agent   403                               403                               403               403
+POST /staff/admin/users/{user}|action=enable                                                    staff         403                               403                               403               403
+POST /staff/admin/users/{user}|action=enable                                                    staff_village 403                               403                               403               403
+POST /staff/admin/users/{user}|action=enable                                                    admin_area    303 /staff/admin/users            404                               403               403
+POST /staff/admin/users/{user}|action=enable                                                    admin_all     303 /staff/admin/users            303 /staff/admin/users            403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes                                           grid_worker   403                               403                               403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes                                           proxy_agent   403                               403                               403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes                                           staff         403                               403                               403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes                                           staff_village 403                               403                               403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes                                           admin_area    303 /staff/admin/devices          404                               403               403
+POST /staff/admin/devices/{device}/revoke|confirm=yes                                           admin_all     303 /staff/admin/devices          303 /staff/admin/devices          403               403
+POST /staff/admin/users|username=                                                               grid_worker   403                               403                               403               403
+POST /staff/admin/users|username=                                                               proxy_agent   403                               403                               403               403
+POST /staff/admin/users|username=                                                               staff         403                               403                               403               403
+POST /staff/admin/users|username=                                                               staff_village 403                               403                               403               403
+POST /staff/admin/users|username=                                                               admin_area    303 /staff/admin/users            303 /staff/admin/users            403               403
+POST /staff/admin/users|username=                                                               admin_all     303 /staff/admin/users            303 /staff/admin/users            403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      grid_worker   403                               403                               403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      proxy_agent   403                               403                               403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      staff         403                               403                               403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      staff_village 403                               403                               403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      admin_area    303 /staff/admin/areas            404                               403               403
+POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      admin_all     303 /staff/admin/areas            303 /staff/admin/areas            403               403
+POST /staff/admin/catalogue/none|name_zh=                                                       grid_worker   403                               403                               403               403
+POST /staff/admin/catalogue/none|name_zh=                                                       proxy_agent   403                               403                               403               403
+POST /staff/admin/catalogue/none|name_zh=                                                       staff         403                               403                               403               403
+POST /staff/admin/catalogue/none|name_zh=                                                       staff_village 403                               403                               403               403
+POST /staff/admin/catalogue/none|name_zh=                                                       admin_area    403                               403                               403               403
+POST /staff/admin/catalogue/none|name_zh=                                                       admin_all     404                               404                               403               403
+POST /staff/logout                                                                              staff         303 /staff/login                  303 /staff/login                  403               303 /staff/login
+POST /staff/logout                                                                              staff_village 303 /staff/login                  303 /staff/login                  403               303 /staff/login
+# -- the 信访 (petition) target: a sensitive matter in each place, its event, photo and conflicts
+pull_sensitive_matter    grid_worker   hidden         hidden         401 unauthorized  401 device_revoked
+pull_sensitive_matter    proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
+pull_sensitive_matter    staff         visible        hidden         401 unauthorized  401 device_revoked
+pull_sensitive_matter    staff_village hidden         hidden         401 unauthorized  401 device_revoked
+pull_sensitive_matter    admin_area    visible        hidden         401 unauthorized  401 device_revoked
+pull_sensitive_matter    admin_all     visible        visible        401 unauthorized  401 device_revoked
+pull_sensitive_event     grid_worker   hidden         hidden         401 unauthorized  401 device_revoked
+pull_sensitive_event     proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
+pull_sensitive_event     staff         visible        hidden         401 unauthorized  401 device_revoked
+pull_sensitive_event     staff_village hidden         hidden         401 unauthorized  401 device_revoked
+pull_sensitive_event     admin_area    visible        hidden         401 unauthorized  401 device_revoked
+pull_sensitive_event     admin_all     visible        visible        401 unauthorized  401 device_revoked
+proxy_summary_sensitive  grid_worker   404 not_found  404 not_found  401 unauthorized  401 device_revoked
+proxy_summary_sensitive  proxy_agent   404 not_found  404 not_found  401 unauthorized  401 device_revoked
+proxy_summary_sensitive  staff         200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary_sensitive  staff_village 404 not_found  404 not_found  401 unauthorized  401 device_revoked
+proxy_summary_sensitive  admin_area    200            404 not_found  401 unauthorized  401 device_revoked
+proxy_summary_sensitive  admin_all     200            200            401 unauthorized  401 device_revoked
+GET /staff/matters?area={area}&line=xinfang#xf                                                  staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}&line=xinfang#xf                                                  staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}&line=xinfang#xf                                                  admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}&line=xinfang#xf                                                  admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}&q=信访反映#xf                                                    staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}&q=信访反映#xf                                                    staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}&q=信访反映#xf                                                    admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/matters?area={area}&q=信访反映#xf                                                    admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}#xf                                                                staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}#xf                                                                staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}#xf                                                                admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/intake?area={area}#xf                                                                admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}#xf                                                                 staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}#xf                                                                 staff_village 404                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}#xf                                                                 admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}#xf                                                                 admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}/print#xf                                                           staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}/print#xf                                                           staff_village 404                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}/print#xf                                                           admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/matters/{smatter}/print#xf                                                           admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict}#xf                                                             staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict}#xf                                                             staff_village 404                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict}#xf                                                             admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict}#xf                                                             admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict0}#xf                                                            staff         200                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict0}#xf                                                            staff_village 404                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict0}#xf                                                            admin_area    200                               404                               303 /staff/login  303 /staff/login
+GET /staff/conflicts/{sconflict0}#xf                                                            admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}#xf                                                            staff         shown                             404                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}#xf                                                            staff_village hidden                            404                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}#xf                                                            admin_area    shown                             404                               303 /staff/login  303 /staff/login
+GET /staff/households/{household}#xf                                                            admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31#xf                         staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31#xf                         staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31#xf                         admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31#xf                         admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&list=problem&format=csv#xf staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&list=problem&format=csv#xf staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&list=problem&format=csv#xf admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&list=problem&format=csv#xf admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&format=xlsx#xf             staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&format=xlsx#xf             staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&format=xlsx#xf             admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/lists?area={area}&start=2000-01-01&end=2099-12-31&format=xlsx#xf             admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}#xf                                                       staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}#xf                                                       staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}#xf                                                       admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}#xf                                                       admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}&format=xlsx#xf                                           staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}&format=xlsx#xf                                           staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}&format=xlsx#xf                                           admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/reports/monthly?area={area}&format=xlsx#xf                                           admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}#xf                                                             staff         shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}#xf                                                             staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}#xf                                                             admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
+GET /staff/conflicts?area={area}#xf                                                             admin_all     shown                             shown                             303 /staff/login  303 /staff/login
+GET /staff/blobs/{sblob}#xf                                                                     staff         200                               404                               404               404
+GET /staff/blobs/{sblob}#xf                                                                     staff_village 404                               404                               404               404
+GET /staff/blobs/{sblob}#xf                                                                     admin_area    200                               404                               404               404
+GET /staff/blobs/{sblob}#xf                                                                     admin_all     200                               200                               404               404
+POST /staff/conflicts/{sconflict}/resolve#xf|resolution=none                                    staff         303 /staff/conflicts/{sconflict}  404                               403               403
+POST /staff/conflicts/{sconflict}/resolve#xf|resolution=none                                    staff_village 404                               404                               403               403
+POST /staff/conflicts/{sconflict}/resolve#xf|resolution=none                                    admin_area    303 /staff/conflicts/{sconflict}  404                               403               403
+POST /staff/conflicts/{sconflict}/resolve#xf|resolution=none                                    admin_all     303 /staff/conflicts/{sconflict}  303 /staff/conflicts/{sconflict}  403               403
+POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                                      staff         303 /staff/matters/{smatter}      404                               403               403
+POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                                      staff_village 404                               404                               403               403
+POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                                      admin_area    303 /staff/matters/{smatter}      404                               403               403
+POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                                      admin_all     303 /staff/matters/{smatter}      303 /staff/matters/{smatter}      403               403
 """
 
 # Field roles may not sign in to the staff console at all (one cell per role, own credentials).
@@ -317,6 +408,17 @@ class Target:
     device: str = ""    # that worker's phone
     username: str = ""  # that worker's username: only administrators of the area may see it
     village: str = ""   # the village the record is in (what {area} stands for in village staff's rows)
+    event: str = ""     # a note event of the matter, and an attachment of it (append-only records)
+    attachment: str = ""
+    # The 信访 target: a matter of the household on the petition line (category proxy.petition), overdue,
+    # with a photo, an event and two conflicts: one from before it became sensitive, one from after.
+    smatter: str = ""
+    sevent: str = ""
+    sblob: str = ""
+    sconflict: str = ""
+    sconflict0: str = ""
+    smarkers: tuple[str, ...] = ()  # what must never reach anyone outside its handling chain
+    fblob: str = ""     # a photo uploaded by the grid's own worker (a "foreign" blob for everyone else)
 
 
 @dataclasses.dataclass
@@ -330,6 +432,11 @@ class World:
     users: dict[str, str]            # role -> username
     targets: dict[str, Target]       # "g1", "g2", "g3", "t2"
     scope: dict[str, dict[str, str]]  # role -> {"own": target key, "other": target key}
+    people: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # name -> (user id, token)
+    grid: dict[str, str] = dataclasses.field(default_factory=dict)                # place key -> area id
+    paths: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)   # area id -> its path up
+    replicas: dict[str, tuple[str | None, dict[tuple[str, str], Any]]] = dataclasses.field(default_factory=dict)
+    reader: Any = None
 
     def target(self, role: str, column: str) -> Target:
         return self.targets[self.scope[role]["own" if column in ("own", "no_token", "revoked") else "other"]]
@@ -338,15 +445,34 @@ class World:
         h = {"Authorization": f"Bearer {token}"} if token else {}
         return self.client.post(f"{API}/sync/push", json={"protocol": 1, "mutations": list(mutations)}, headers=h)
 
+    def get(self, coll: str, rid: str) -> Any:
+        rec = self.reader.get(coll, rid)
+        assert rec is not None, (coll, rid)
+        return rec
+
     def version(self, coll: str, rid: str) -> int:
-        with contextlib.closing(SQLiteStore(self.db)) as s:
-            rec = s.get(coll, rid)
-            assert rec is not None
-            return rec.version
+        return int(self.get(coll, rid).version)
+
+    def uid(self, role: str) -> str:
+        user = self.reader.user_by_username(self.users[role])
+        assert user is not None
+        return str(user.id)
 
 
 SCOPES = {"grid_worker": ("g1", "g3"), "proxy_agent": ("g1", "g2"), "staff": ("g1", "t2"),
           "staff_village": ("g1", "g3"), "admin_area": ("g1", "t2"), "admin_all": ("g1", "t2")}
+SIG = "5" * 64  # a signature's sha256 (a delegation must cite one)
+
+
+def _field_conflict(t: Town, a: str, b: str, coll: str, rid: str, field: str, values: tuple[Any, Any]) -> str:
+    """Two phones of one user change a field from the same version: the later edit (b's) wins and
+    a's, pushed second, is a field conflict. Returns its id."""
+    base = t.store.get(coll, rid).version  # type: ignore[union-attr]
+    early, late = t.at(), t.at()
+    [rb] = t.push(b, t.mut(coll, rid, {field: values[1]}, base=base, at=late))
+    [ra] = t.push(a, t.mut(coll, rid, {field: values[0]}, base=base, at=early))
+    assert rb.status == "applied" and ra.status == "conflict", (rb, ra)
+    return str(ra.conflict_id)
 
 
 @pytest.fixture(scope="module")
@@ -358,8 +484,11 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
     store = SQLiteStore(db)
     try:
         t = Town(store, dict(town.ids), dict(town.actors), dict(town.tokens))
-        # Another town with a grid, outside staff1's town.
-        for key, parent, level, name in (("t2", "county", "town", "外镇LEAK镇"), ("t2g", "t2", "grid", "外镇LEAK网格")):
+        install_catalogue(store)   # proxy.petition: the sensitive (信访) category
+        # Another town with two grids, outside staff1's town; and a group (组) under grid g1 and under g3.
+        for key, parent, level, name in (("t2", "county", "town", "外镇LEAK镇"), ("t2g", "t2", "grid", "外镇LEAK网格"),
+                                         ("t2g2", "t2", "grid", "外镇第二网格"), ("g1x", "g1", "group", "上岙组"),
+                                         ("g3x", "g3", "group", "下岙组")):
             t.ids[key] = new_id()
             [r] = t.push("admin", t.mut("areas", t.ids[key], {"level": level, "name": name, "parent_id": t.ids[parent]}))
             assert r.status == "applied", r
@@ -377,6 +506,27 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
             res = accounts.login(store, username, PASSWORD, "lost phone")
             accounts.revoke_device(store, res.device_id, by="test")
             revoked[role] = res.token
+
+        # The people of the indirect paths: watchers (a grid worker per place, whose pulls must show
+        # exactly what the place holds), authors with a second phone (to make conflicts), agents elsewhere.
+        people: dict[str, tuple[str, str]] = {}
+
+        def person(name: str, username: str, role: str | None = None, area: str | None = None) -> None:
+            if role is not None:
+                accounts.create_user(store, username, PASSWORD, role, [t.ids[area or ""]], password_hash=password_hash())
+            tok = accounts.login(store, username, PASSWORD, f"{name}'s phone").token
+            people[name] = (accounts.authenticate(store, tok).user_id, tok)
+            t.actors[name], t.tokens[name] = accounts.authenticate(store, tok), tok
+
+        for name, key in (("w1", "w1"), ("w2", "w2"), ("w3", "w3"), ("agent", "agent"), ("admin", "admin")):
+            people[name] = (t.actors[key].user_id, t.tokens[key])
+        person("w1b", "worker1")
+        person("w3b", "worker3")
+        person("admin_b", "admin")
+        person("agent_v2", "agent_v2", "proxy_agent", "v2")
+        person("agent_t2", "agent_t2", "proxy_agent", "t2")
+        person("w_t2g2", "worker_t2g2", "grid_worker", "t2g2")
+
         # One household per scope, each with a resident (ID number), a visit, and a matter with a photo.
         targets = {}
         agent_id = t.actors["agent"].user_id
@@ -397,23 +547,69 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
             assert rej.status == "rejected" and rej.conflict_id, rej
             uname = f"worker_{key}_{new_id()[:6]}"
             uid = accounts.create_user(store, uname, PASSWORD, "grid_worker", [grid], password_hash=password_hash())
-            dev = accounts.login(store, uname, PASSWORD, f"{tag}的手机").device_id
+            login = accounts.login(store, uname, PASSWORD, f"{tag}的手机")
+            people[f"local_{key}"] = (uid, login.token)
+            t.actors[f"local_{key}"], t.tokens[f"local_{key}"] = accounts.authenticate(store, login.token), login.token
             town_of = t.ids["t2"] if key == "t2" else t.ids["town"]
             village_of = {"g1": t.ids["v1"], "g2": t.ids["v1"], "g3": t.ids["v2"], "t2": t.ids["t2"]}[key]
-            targets[key] = Target(hid, mid, vid, rid, town_of, sha, (tag, idn[6:14]), rej.conflict_id, uid, dev, uname,
-                                  village_of)
-        # The photos' bytes: uploaded by the admin (so no subject is their uploader).
+            tg = Target(hid, mid, vid, rid, town_of, sha, (tag, idn[6:14]), rej.conflict_id, uid, login.device_id, uname,
+                        village_of)
+            # append-only records of the matter: a note event and an attachment
+            tg.event, tg.attachment = new_id(), new_id()
+            results = t.push("admin", t.mut("matter_events", tg.event, {"matter_id": mid, "kind": "note", "note": "跟进"}),
+                             t.mut("attachments", tg.attachment, {"record_collection": "matters", "record_id": mid,
+                                                                  "sha256": sha, "kind": "photo"}))
+            assert all(r.status == "applied" for r in results), results
+            # the 信访 target: raised as an ordinary matter, a conflict about it, then put on the petition line
+            stag = f"XF{key}{new_id()[:6]}"
+            tg.smatter, tg.sevent, tg.sblob = new_id(), new_id(), hashlib.sha256(stag.encode()).hexdigest()
+            [r] = t.push("admin", t.mut("matters", tg.smatter, {
+                "household_id": hid, "title": f"{stag}信访反映", "description": "情况", "photos": [tg.sblob],
+                "category": "proxy.utilities"}))
+            assert r.status == "applied", r
+            tg.sconflict0 = _field_conflict(t, "admin", "admin_b", "matters", tg.smatter, "description",
+                                            (f"{stag}说明甲", f"{stag}说明乙"))
+            [r] = t.push("admin", t.mut("matters", tg.smatter, {"category": "proxy.petition", "line": "xinfang",
+                                                                "deadline": "2020-01-02"},
+                                        base=store.get("matters", tg.smatter).version))  # type: ignore[union-attr]
+            assert r.status == "applied" and store.get("matters", tg.smatter).data["sensitive"], r  # type: ignore[union-attr]
+            tg.sconflict = _field_conflict(t, "admin", "admin_b", "matters", tg.smatter, "description",
+                                           (f"{stag}说明丙", f"{stag}说明丁"))
+            [r] = t.push("admin", t.mut("matter_events", tg.sevent, {"matter_id": tg.smatter, "kind": "note",
+                                                                     "note": f"{stag}跟进记录"}))
+            assert r.status == "applied", r
+            tg.smarkers = (stag, tg.sblob, tg.smatter, tg.sevent, tg.sconflict, tg.sconflict0)
+            targets[key] = tg
+        # A foreign blob per place: a photo its own grid worker took on a visit there (uploaded below).
+        uploads: list[tuple[str, bytes, str]] = []   # (sha256, bytes, uploader's token)
+        for key, tg in targets.items():
+            data = f"FOREIGN{key}{new_id()}".encode()
+            tg.fblob = hashlib.sha256(data).hexdigest()
+            [r] = t.push(f"local_{key}", t.mut("visits", new_id(), {"household_id": tg.household, "visited_at": t.at(),
+                                                                  "photos": [tg.fblob]}))
+            assert r.status == "applied", r
+            uploads += [(tg.blob, tg.markers[0].encode(), t.tokens["admin"]),
+                        (tg.sblob, tg.smarkers[0].encode(), t.tokens["admin"]),
+                        (tg.fblob, data, people[f"local_{key}"][1])]
         store.close()
         app = create_app(settings_for(tmp, db))
         with TestClient(app, base_url="http://testserver.local") as client:
-            for tg in targets.values():
-                data = [k for k in tg.markers][0].encode()
-                r = client.patch(f"{API}/blobs/{tg.blob}", content=data, headers={
-                    "Authorization": f"Bearer {t.tokens['admin']}", "Content-Type": "application/offset+octet-stream",
+            # The photos' bytes: uploaded by the admin (so no subject is their uploader); the foreign
+            # blobs by their place's own worker.
+            for sha, data, tok in uploads:
+                r = client.patch(f"{API}/blobs/{sha}", content=data, headers={
+                    "Authorization": f"Bearer {tok}", "Content-Type": "application/offset+octet-stream",
                     "Upload-Offset": "0", "Upload-Length": str(len(data))})
                 assert r.status_code == 204, r.text
             scope = {role: {"own": own, "other": other} for role, (own, other) in SCOPES.items()}
-            yield World(client, app, db, t, tokens, revoked, users, targets, scope)
+            reader = SQLiteStore(db)
+            tree = engine_area_tree(reader)
+            grid = {k: t.ids[k] for k in ("g1", "g2", "g3", "g1x", "g3x", "t2g", "t2g2", "v1", "v2", "town", "t2")}
+            paths = {a: tuple(tree.path(a)) for a in tree.level}
+            try:
+                yield World(client, app, db, t, tokens, revoked, users, targets, scope, people, grid, paths, {}, reader)
+            finally:
+                reader.close()
     finally:
         with contextlib.suppress(Exception):
             store.close()
@@ -554,7 +750,12 @@ ACTIONS: dict[str, Callable[[World, str, str], tuple[str, httpx.Response]]] = {
     "blob_patch": _blob("PATCH"),
     "proxy_summary": _get(lambda tg: f"/matters/{tg.matter}/proxy"),
     "sensitive_reads": _get(lambda tg: f"/audit/sensitive-reads?matter_id={tg.matter}"),
+    # the 信访 target
+    "pull_sensitive_matter": _pull_outcome("matters", "smatter"),
+    "pull_sensitive_event": _pull_outcome("matter_events", "sevent"),
+    "proxy_summary_sensitive": _get(lambda tg: f"/matters/{tg.smatter}/proxy"),
 }
+SENSITIVE_ACTIONS = {"pull_sensitive_matter", "pull_sensitive_event", "proxy_summary_sensitive"}
 
 
 # -- staff pages ---------------------------------------------------------------------------------------
@@ -635,7 +836,8 @@ def _fill(w: World, role: str, column: str, template: str) -> str:
     tg = w.target(role, column)
     area = tg.village if role == "staff_village" else tg.area
     return template.format(household=tg.household, matter=tg.matter, resident=tg.resident, area=area,
-                           blob=tg.blob, conflict=tg.conflict, user=tg.user, device=tg.device)
+                           blob=tg.blob, conflict=tg.conflict, user=tg.user, device=tg.device,
+                           smatter=tg.smatter, sblob=tg.sblob, sconflict=tg.sconflict, sconflict0=tg.sconflict0)
 
 
 def _writes(w: World) -> tuple[int, int, int, int]:
@@ -651,6 +853,7 @@ def _page(w: World, role: str, column: str, action: str) -> tuple[str, httpx.Res
     method, rest = action.split(" ", 1)
     template, _, form = rest.partition("|")
     path, form = _fill(w, role, column, template), _fill(w, role, column, form)
+    path = path.replace("#xf", "")   # the 信访 mark of a row is not part of the request
     c, csrf = _session(w, role, column)
     try:
         if method == "GET":
@@ -684,21 +887,68 @@ def _other_markers(w: World, role: str, column: str) -> tuple[str, ...]:
     pytest.param(a, r, c, e, id=f"{a}|{r}|{c}")
     for a, r, c, e in CELLS])
 def test_authorisation_cell(world: World, action: str, role: str, column: str, expected: str) -> None:
+    sensitive = action in SENSITIVE_ACTIONS or "#xf" in action
+    tg = world.target(role, column)
+    reads_before = _sensitive_reads(world, tg.smatter) if sensitive else {}
     if " " in action:
         got, resp = _page(world, role, column, action)
     else:
         got, resp = ACTIONS[action](world, role, column)
+    text = _text(resp)
+    if sensitive and got == "200" and expected in ("shown", "hidden"):
+        # a list, report or dossier: whether the 信访 matter (or, on the conflicts page, its conflict) is on it
+        got = "shown" if (tg.sconflict if "/staff/conflicts" in action else tg.smarkers[0]) in text else "hidden"
     expected = _fill(world, role, column, expected)
     if ("/staff/admin/" in action or "/staff/audit" in action) and column == "other" and role != "admin_all":
         other = world.targets[world.scope[role]["other"]]
-        assert other.username not in resp.text, (action, role, "a user of another town is listed")
-    assert got == expected, (action, role, column, got, resp.text[:300])
-    text = resp.text
+        assert other.username not in text, (action, role, "a user of another town is listed")
+    assert got == expected, (action, role, column, got, text[:300])
     for marker in _other_markers(world, role, column):
         assert marker not in text, (action, role, column, marker)
     if "?area=" in action and got == "200" and column == "other" and role != "admin_all":
         # A page asked for an area outside the session's scope shows the user's own area instead.
         assert "外镇LEAK镇" not in text, (action, role, column)
+    if sensitive:
+        _check_sensitive(world, action, role, column, got, text, reads_before)
+
+
+def _text(r: httpx.Response) -> str:
+    """What a response shows: its text, or for a workbook (XLSX) the text of every part of it."""
+    if r.content[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    return r.text
+
+
+def _sensitive_reads(w: World, matter: str) -> dict[str, int]:
+    """sensitive.read audit rows about a matter, per reader."""
+    return {u: n for u, n in w.reader.conn.execute(
+        "SELECT user_id, count(*) FROM audit WHERE action = 'sensitive.read' AND record_id = ? GROUP BY user_id",
+        (matter,))}
+
+
+def _check_sensitive(w: World, action: str, role: str, column: str, got: str, text: str,
+                     before: dict[str, int]) -> None:
+    """The 信访 rows: shown only to its handling chain, and every read of it audited.
+
+    A cell that does not show the matter must not carry any of it: its title, event, photo, id or
+    conflicts (``smarkers``). A read that shows it writes a ``sensitive.read`` audit row for the
+    reader; one that does not writes none. Pages of conflicts and photos, and the console's
+    actions, are not matter reads and are not counted (their rows check who reaches them).
+    """
+    tg = w.target(role, column)
+    shown = got in ("shown", "visible", "200")
+    if not shown and not got.startswith("303 /staff/matters") and not got.startswith("303 /staff/conflicts"):
+        for marker in tg.smarkers:
+            assert marker not in text, (action, role, column, "信访 leaked", marker)
+    if action.startswith("POST") or "/staff/conflicts" in action or "/staff/blobs" in action:
+        return
+    after = _sensitive_reads(w, tg.smatter)
+    if shown:
+        me = w.uid(role)
+        assert after.get(me, 0) > before.get(me, 0), (action, role, column, "a read of a 信访 matter not audited")
+    else:
+        assert after == before, (action, role, column, "a read audited that showed nothing", before, after)
 
 
 @pytest.mark.parametrize("role,expected", sorted(STAFF_SIGN_IN.items()))
@@ -720,7 +970,8 @@ def test_the_matrix_covers_every_role_endpoint_and_page(world: World) -> None:
     routes = {(m, re.sub(r"\{\w+(:\w+)?\}", "{}", r.path_format).rstrip("/")) for r in world.app.routes
               for m in getattr(r, "methods", ()) if r.path.startswith("/staff") and not r.path.startswith("/staff/static")
               and m in ("GET", "POST")}
-    pages = {(a.split(" ", 1)[0], re.sub(r"\{\w+\}", "{}", a.split(" ", 1)[1].split("|")[0].split("?")[0]).rstrip("/"))
+    pages = {(a.split(" ", 1)[0], re.sub(r"\{\w+\}", "{}", a.split(" ", 1)[1].split("|")[0].split("?")[0]
+                                        .split("#")[0]).rstrip("/"))
              for a in actions if " " in a}
     pages |= {("POST", "/staff/login")}  # sign-in: test_staff_console_sign_in_by_role
     missing = {r for r in routes if r not in pages and (r[0], r[1].replace("{}", "none")) not in pages}
