@@ -61,71 +61,71 @@ from .test_api import API, Template, settings_for, town_template  # noqa: F401
 COLUMNS = ("own", "other", "no_token", "revoked")
 
 MATRIX = """
-# action                 role          own            other          no_token          revoked
-pull                     grid_worker   visible        hidden         401 unauthorized  401 device_revoked
-pull                     proxy_agent   visible        hidden         401 unauthorized  401 device_revoked
-pull                     staff         visible        hidden         401 unauthorized  401 device_revoked
-pull                     staff_village visible        hidden         401 unauthorized  401 device_revoked
-pull                     admin_area    visible        hidden         401 unauthorized  401 device_revoked
-pull                     admin_all     visible        visible        401 unauthorized  401 device_revoked
-pull_visit               grid_worker   visible        hidden         401 unauthorized  401 device_revoked
-pull_visit               proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
-pull_visit               staff         visible        hidden         401 unauthorized  401 device_revoked
-pull_visit               staff_village visible        hidden         401 unauthorized  401 device_revoked
-pull_visit               admin_area    visible        hidden         401 unauthorized  401 device_revoked
-pull_id_number           grid_worker   masked         hidden         401 unauthorized  401 device_revoked
-pull_id_number           proxy_agent   masked         hidden         401 unauthorized  401 device_revoked
-pull_id_number           staff         full           hidden         401 unauthorized  401 device_revoked
-pull_id_number           staff_village full           hidden         401 unauthorized  401 device_revoked
-pull_id_number           admin_area    full           hidden         401 unauthorized  401 device_revoked
-push_update              grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_update              proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
-push_update              staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_update              staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_update              admin_area    applied        forbidden      401 unauthorized  401 device_revoked
-push_update              admin_all     applied        applied        401 unauthorized  401 device_revoked
-push_create              grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_create              proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
-push_create              staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_create              staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_create              admin_area    applied        forbidden      401 unauthorized  401 device_revoked
-push_delete              grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_delete              proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
-push_delete              staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_delete              staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_delete              admin_area    applied        forbidden      401 unauthorized  401 device_revoked
-push_event               grid_worker   applied        forbidden      401 unauthorized  401 device_revoked
-push_event               proxy_agent   applied        forbidden      401 unauthorized  401 device_revoked
-push_event               staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_event               staff_village applied        forbidden      401 unauthorized  401 device_revoked
-push_supervise           grid_worker   forbidden      forbidden      401 unauthorized  401 device_revoked
-push_supervise           proxy_agent   forbidden      forbidden      401 unauthorized  401 device_revoked
-push_supervise           staff         applied        forbidden      401 unauthorized  401 device_revoked
-push_supervise           staff_village applied        forbidden      401 unauthorized  401 device_revoked
-blob_get                 grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
-blob_get                 proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
-blob_get                 staff         200            404 not_found  401 unauthorized  401 device_revoked
-blob_get                 staff_village 200            404 not_found  401 unauthorized  401 device_revoked
-blob_get                 admin_area    200            404 not_found  401 unauthorized  401 device_revoked
-blob_head                grid_worker   200            404            401               401
-blob_head                proxy_agent   200            404            401               401
-blob_head                staff         200            404            401               401
-blob_head                staff_village 200            404            401               401
-blob_patch               grid_worker   204            204            401 unauthorized  401 device_revoked
-blob_patch               proxy_agent   204            204            401 unauthorized  401 device_revoked
-blob_patch               staff         204            204            401 unauthorized  401 device_revoked
-blob_patch               staff_village 204            204            401 unauthorized  401 device_revoked
-proxy_summary            grid_worker   200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary            proxy_agent   200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary            staff         200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary            staff_village 200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary            admin_area    200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary            admin_all     200            200            401 unauthorized  401 device_revoked
-sensitive_reads          grid_worker   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
-sensitive_reads          proxy_agent   403 forbidden  403 forbidden  401 unauthorized  401 device_revoked
-sensitive_reads          staff         200            200            401 unauthorized  401 device_revoked
-sensitive_reads          staff_village 200            200            401 unauthorized  401 device_revoked
-sensitive_reads          admin_area    200            200            401 unauthorized  401 device_revoked
+# action                               role          own              other            no_token          revoked
+pull                                   grid_worker   visible          hidden           401 unauthorized  401 device_revoked
+pull                                   proxy_agent   visible          hidden           401 unauthorized  401 device_revoked
+pull                                   staff         visible          hidden           401 unauthorized  401 device_revoked
+pull                                   staff_village visible          hidden           401 unauthorized  401 device_revoked
+pull                                   admin_area    visible          hidden           401 unauthorized  401 device_revoked
+pull                                   admin_all     visible          visible          401 unauthorized  401 device_revoked
+pull_visit                             grid_worker   visible          hidden           401 unauthorized  401 device_revoked
+pull_visit                             proxy_agent   hidden           hidden           401 unauthorized  401 device_revoked
+pull_visit                             staff         visible          hidden           401 unauthorized  401 device_revoked
+pull_visit                             staff_village visible          hidden           401 unauthorized  401 device_revoked
+pull_visit                             admin_area    visible          hidden           401 unauthorized  401 device_revoked
+pull_id_number                         grid_worker   masked           hidden           401 unauthorized  401 device_revoked
+pull_id_number                         proxy_agent   masked           hidden           401 unauthorized  401 device_revoked
+pull_id_number                         staff         full             hidden           401 unauthorized  401 device_revoked
+pull_id_number                         staff_village full             hidden           401 unauthorized  401 device_revoked
+pull_id_number                         admin_area    full             hidden           401 unauthorized  401 device_revoked
+push_update                            grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+push_update                            proxy_agent   applied          forbidden        401 unauthorized  401 device_revoked
+push_update                            staff         applied          forbidden        401 unauthorized  401 device_revoked
+push_update                            staff_village applied          forbidden        401 unauthorized  401 device_revoked
+push_update                            admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+push_update                            admin_all     applied          applied          401 unauthorized  401 device_revoked
+push_create                            grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+push_create                            proxy_agent   applied          forbidden        401 unauthorized  401 device_revoked
+push_create                            staff         applied          forbidden        401 unauthorized  401 device_revoked
+push_create                            staff_village applied          forbidden        401 unauthorized  401 device_revoked
+push_create                            admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+push_delete                            grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+push_delete                            proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+push_delete                            staff         applied          forbidden        401 unauthorized  401 device_revoked
+push_delete                            staff_village applied          forbidden        401 unauthorized  401 device_revoked
+push_delete                            admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+push_event                             grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+push_event                             proxy_agent   applied          forbidden        401 unauthorized  401 device_revoked
+push_event                             staff         applied          forbidden        401 unauthorized  401 device_revoked
+push_event                             staff_village applied          forbidden        401 unauthorized  401 device_revoked
+push_supervise                         grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+push_supervise                         proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+push_supervise                         staff         applied          forbidden        401 unauthorized  401 device_revoked
+push_supervise                         staff_village applied          forbidden        401 unauthorized  401 device_revoked
+blob_get                               grid_worker   200              404 not_found    401 unauthorized  401 device_revoked
+blob_get                               proxy_agent   200              404 not_found    401 unauthorized  401 device_revoked
+blob_get                               staff         200              404 not_found    401 unauthorized  401 device_revoked
+blob_get                               staff_village 200              404 not_found    401 unauthorized  401 device_revoked
+blob_get                               admin_area    200              404 not_found    401 unauthorized  401 device_revoked
+blob_head                              grid_worker   200              404              401               401
+blob_head                              proxy_agent   200              404              401               401
+blob_head                              staff         200              404              401               401
+blob_head                              staff_village 200              404              401               401
+blob_patch                             grid_worker   204              204              401 unauthorized  401 device_revoked
+blob_patch                             proxy_agent   204              204              401 unauthorized  401 device_revoked
+blob_patch                             staff         204              204              401 unauthorized  401 device_revoked
+blob_patch                             staff_village 204              204              401 unauthorized  401 device_revoked
+proxy_summary                          grid_worker   200              404 not_found    401 unauthorized  401 device_revoked
+proxy_summary                          proxy_agent   200              404 not_found    401 unauthorized  401 device_revoked
+proxy_summary                          staff         200              404 not_found    401 unauthorized  401 device_revoked
+proxy_summary                          staff_village 200              404 not_found    401 unauthorized  401 device_revoked
+proxy_summary                          admin_area    200              404 not_found    401 unauthorized  401 device_revoked
+proxy_summary                          admin_all     200              200              401 unauthorized  401 device_revoked
+sensitive_reads                        grid_worker   403 forbidden    403 forbidden    401 unauthorized  401 device_revoked
+sensitive_reads                        proxy_agent   403 forbidden    403 forbidden    401 unauthorized  401 device_revoked
+sensitive_reads                        staff         200              200              401 unauthorized  401 device_revoked
+sensitive_reads                        staff_village 200              200              401 unauthorized  401 device_revoked
+sensitive_reads                        admin_area    200              200              401 unauthorized  401 device_revoked
 GET /staff/login                                                                                staff         200                               200                               200               200
 GET /staff/lang?to=en&next=/staff/                                                              staff         303 /staff/                       303 /staff/                       303 /staff/       303 /staff/
 GET /staff/?area={area}                                                                         grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
@@ -281,24 +281,24 @@ POST /staff/admin/catalogue/none|name_zh=                                       
 POST /staff/logout                                                                              staff         303 /staff/login                  303 /staff/login                  403               303 /staff/login
 POST /staff/logout                                                                              staff_village 303 /staff/login                  303 /staff/login                  403               303 /staff/login
 # -- the 信访 (petition) target: a sensitive matter in each place, its event, photo and conflicts
-pull_sensitive_matter    grid_worker   hidden         hidden         401 unauthorized  401 device_revoked
-pull_sensitive_matter    proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
-pull_sensitive_matter    staff         visible        hidden         401 unauthorized  401 device_revoked
-pull_sensitive_matter    staff_village hidden         hidden         401 unauthorized  401 device_revoked
-pull_sensitive_matter    admin_area    visible        hidden         401 unauthorized  401 device_revoked
-pull_sensitive_matter    admin_all     visible        visible        401 unauthorized  401 device_revoked
-pull_sensitive_event     grid_worker   hidden         hidden         401 unauthorized  401 device_revoked
-pull_sensitive_event     proxy_agent   hidden         hidden         401 unauthorized  401 device_revoked
-pull_sensitive_event     staff         visible        hidden         401 unauthorized  401 device_revoked
-pull_sensitive_event     staff_village hidden         hidden         401 unauthorized  401 device_revoked
-pull_sensitive_event     admin_area    visible        hidden         401 unauthorized  401 device_revoked
-pull_sensitive_event     admin_all     visible        visible        401 unauthorized  401 device_revoked
-proxy_summary_sensitive  grid_worker   404 not_found  404 not_found  401 unauthorized  401 device_revoked
-proxy_summary_sensitive  proxy_agent   404 not_found  404 not_found  401 unauthorized  401 device_revoked
-proxy_summary_sensitive  staff         200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary_sensitive  staff_village 404 not_found  404 not_found  401 unauthorized  401 device_revoked
-proxy_summary_sensitive  admin_area    200            404 not_found  401 unauthorized  401 device_revoked
-proxy_summary_sensitive  admin_all     200            200            401 unauthorized  401 device_revoked
+pull_sensitive_matter                  grid_worker   hidden           hidden           401 unauthorized  401 device_revoked
+pull_sensitive_matter                  proxy_agent   hidden           hidden           401 unauthorized  401 device_revoked
+pull_sensitive_matter                  staff         visible          hidden           401 unauthorized  401 device_revoked
+pull_sensitive_matter                  staff_village hidden           hidden           401 unauthorized  401 device_revoked
+pull_sensitive_matter                  admin_area    visible          hidden           401 unauthorized  401 device_revoked
+pull_sensitive_matter                  admin_all     visible          visible          401 unauthorized  401 device_revoked
+pull_sensitive_event                   grid_worker   hidden           hidden           401 unauthorized  401 device_revoked
+pull_sensitive_event                   proxy_agent   hidden           hidden           401 unauthorized  401 device_revoked
+pull_sensitive_event                   staff         visible          hidden           401 unauthorized  401 device_revoked
+pull_sensitive_event                   staff_village hidden           hidden           401 unauthorized  401 device_revoked
+pull_sensitive_event                   admin_area    visible          hidden           401 unauthorized  401 device_revoked
+pull_sensitive_event                   admin_all     visible          visible          401 unauthorized  401 device_revoked
+proxy_summary_sensitive                grid_worker   404 not_found    404 not_found    401 unauthorized  401 device_revoked
+proxy_summary_sensitive                proxy_agent   404 not_found    404 not_found    401 unauthorized  401 device_revoked
+proxy_summary_sensitive                staff         200              404 not_found    401 unauthorized  401 device_revoked
+proxy_summary_sensitive                staff_village 404 not_found    404 not_found    401 unauthorized  401 device_revoked
+proxy_summary_sensitive                admin_area    200              404 not_found    401 unauthorized  401 device_revoked
+proxy_summary_sensitive                admin_all     200              200              401 unauthorized  401 device_revoked
 GET /staff/matters?area={area}&line=xinfang#xf                                                  staff         shown                             hidden                            303 /staff/login  303 /staff/login
 GET /staff/matters?area={area}&line=xinfang#xf                                                  staff_village hidden                            hidden                            303 /staff/login  303 /staff/login
 GET /staff/matters?area={area}&line=xinfang#xf                                                  admin_area    shown                             hidden                            303 /staff/login  303 /staff/login
@@ -367,6 +367,176 @@ POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                    
 POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                                      staff_village 404                               404                               403               403
 POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                                      admin_area    303 /staff/matters/{smatter}      404                               403               403
 POST /staff/matters/{smatter}/act#xf|action=note&note=跟进                                      admin_all     303 /staff/matters/{smatter}      303 /staff/matters/{smatter}      403               403
+# -- moves: every scope-deciding field, own / other record, or one held only through a delegation
+move_household_grid_in                 grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+move_household_grid_in                 proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_in                 staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_household_grid_in                 staff_village applied          forbidden        401 unauthorized  401 device_revoked
+move_household_grid_in                 admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_household_grid_in                 admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_household_grid_out                grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_out                proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_out                staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_out                staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_out                admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_out                admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_household_grid_delegated_in       grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_in       proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_in       staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_in       staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_in       admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_in       admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_household_grid_delegated_out      grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_out      proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_out      staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_out      staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_out      admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_household_grid_delegated_out      admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_resident_household_in             grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+move_resident_household_in             proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_in             staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_resident_household_in             staff_village applied          forbidden        401 unauthorized  401 device_revoked
+move_resident_household_in             admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_resident_household_in             admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_resident_household_out            grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_out            proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_out            staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_out            staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_out            admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_out            admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_resident_household_delegated_in   grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_in   proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_in   staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_in   staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_in   admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_in   admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_resident_household_delegated_out  grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_out  proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_out  staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_out  staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_out  admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_resident_household_delegated_out  admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_category_in                grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_in                proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_in                staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_in                staff_village applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_in                admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_in                admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_category_out               grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_out               proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_out               staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_out               staff_village applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_out               admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_out               admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_category_lower             grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_lower             proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_lower             staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_lower             staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_lower             admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_category_lower             admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_category_delegated_in      grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_in      proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_in      staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_in      staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_in      admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_in      admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_category_delegated_out     grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_out     proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_out     staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_out     staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_out     admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_out     admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_category_delegated_lower   grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_lower   proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_lower   staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_lower   staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_lower   admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_category_delegated_lower   admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_line_in                    grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_in                    proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_in                    staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_in                    staff_village applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_in                    admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_in                    admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_line_out                   grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_out                   proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_out                   staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_out                   staff_village applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_out                   admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_out                   admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_line_lower                 grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_lower                 proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_lower                 staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_lower                 staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_lower                 admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_line_lower                 admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_line_delegated_in          grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_in          proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_in          staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_in          staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_in          admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_in          admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_line_delegated_out         grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_out         proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_out         staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_out         staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_out         admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_out         admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_line_delegated_lower       grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_lower       proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_lower       staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_lower       staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_lower       admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_line_delegated_lower       admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_assignee_in                grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_in                proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_in                staff         applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_in                staff_village applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_in                admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_in                admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_assignee_out               grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_out               proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_out               staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_out               staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_out               admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_out               admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_in      grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_in      proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_in      staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_in      staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_in      admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_in      admin_all     applied          applied          401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_out     grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_out     proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_out     staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_out     staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_out     admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+move_matter_assignee_delegated_out     admin_all     applied          applied          401 unauthorized  401 device_revoked
+# -- append-only records (and a matter's household, create-only) are never re-homed
+move_visit_household                   grid_worker   invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_visit_household                   proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+move_visit_household                   staff         invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_visit_household                   staff_village invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_visit_household                   admin_area    invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_visit_household                   admin_all     invalid_request  invalid_request  401 unauthorized  401 device_revoked
+move_event_matter                      grid_worker   invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_event_matter                      proxy_agent   invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_event_matter                      staff         invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_event_matter                      staff_village invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_event_matter                      admin_area    invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_event_matter                      admin_all     invalid_request  invalid_request  401 unauthorized  401 device_revoked
+move_attachment_record                 grid_worker   invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_attachment_record                 proxy_agent   invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_attachment_record                 staff         invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_attachment_record                 staff_village invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_attachment_record                 admin_area    invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_attachment_record                 admin_all     invalid_request  invalid_request  401 unauthorized  401 device_revoked
+move_matter_household                  grid_worker   invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_matter_household                  proxy_agent   invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_matter_household                  staff         invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_matter_household                  staff_village invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_matter_household                  admin_area    invalid_request  forbidden        401 unauthorized  401 device_revoked
+move_matter_household                  admin_all     invalid_request  invalid_request  401 unauthorized  401 device_revoked
 """
 
 # Field roles may not sign in to the staff console at all (one cell per role, own credentials).
@@ -756,6 +926,228 @@ ACTIONS: dict[str, Callable[[World, str, str], tuple[str, httpx.Response]]] = {
     "proxy_summary_sensitive": _get(lambda tg: f"/matters/{tg.smatter}/proxy"),
 }
 SENSITIVE_ACTIONS = {"pull_sensitive_matter", "pull_sensitive_event", "proxy_summary_sensitive"}
+
+
+# -- the indirect paths (issue 12): fresh records, places, watchers ---------------------------------------
+#
+# A cell that may change where a record lives (a move, a resolution) acts on records made for it
+# alone (a ``Bundle``: household, resident, matter), so that no cell depends on another. After it,
+# every watcher (a grid worker of each place, syncing incrementally like a phone) must hold exactly
+# what the place should hold: the moved record arrives at its new place only if the move was applied,
+# and never anywhere else.
+
+# Per role: where its own and other records lie; where a record it holds only through a matter
+# delegated to it lies; the places and people "in" and "out" of its scope that a move goes to.
+PLACES: dict[str, dict[str, str]] = {
+    "grid_worker": {"own": "g1", "other": "g3", "delegated": "g3", "in": "g1x", "out": "g2",
+                    "in_user": "w2", "out_user": "w3"},
+    "proxy_agent": {"own": "g1", "other": "g2", "delegated": "g3", "in": "g1x", "out": "g3x",
+                    "in_user": "w2", "out_user": "w3"},
+    "staff": {"own": "g1", "other": "t2g", "delegated": "t2g", "in": "g3", "out": "t2g2",
+              "in_user": "w2", "out_user": "local_t2"},
+    "staff_village": {"own": "g1", "other": "g3", "delegated": "g3", "in": "g2", "out": "g3x",
+                      "in_user": "w2", "out_user": "w3"},
+    "admin_area": {"own": "g1", "other": "t2g", "delegated": "t2g", "in": "g3", "out": "t2g2",
+                   "in_user": "w2", "out_user": "local_t2"},
+    "admin_all": {"own": "g1", "other": "t2g", "delegated": "t2g", "in": "g3", "out": "t2g2",
+                  "in_user": "w2", "out_user": "local_t2"},
+}
+WATCHERS = {"w2": "g1", "local_g2": "g2", "w3": "g3", "local_t2": "t2g", "w_t2g2": "t2g2"}  # person -> grid
+PEERS = {"g1": "w2", "g2": "local_g2", "g3": "local_g3", "t2g": "w_t2g2"}  # someone else, for the place's matters
+
+
+@dataclasses.dataclass
+class Bundle:
+    """A household with a resident and a matter, made for one cell; the model of who should see them."""
+    household: str
+    resident: str
+    matter: str
+    grid: str                  # area id of the household
+    assignee: str | None       # the matter's assignee
+    creator: str               # who raised the matter
+    sensitive: bool
+    resident_grid: str = ""    # where the resident lives (its household's grid)
+    resident_assignees: frozenset[str] = frozenset()  # assignees of matters of the resident's household
+
+    def __post_init__(self) -> None:
+        self.resident_grid = self.resident_grid or self.grid
+        if not self.resident_assignees and self.assignee:
+            self.resident_assignees = frozenset({self.assignee})
+
+
+def _fresh(w: World, grid_key: str, assignee: str | None = None, sensitive: str | None = None,
+           by: str | None = None) -> Bundle:
+    """A new household in ``grid_key`` with a resident and a matter (handed to ``assignee``; 信访 by its
+    ``category`` or its ``line`` when ``sensitive`` says so; raised by the person ``by``, else the admin)."""
+    t, admin = w.town, w.people["admin"]
+    tag = f"FRESH{new_id()[:8]}"
+    hid, rid, mid = new_id(), new_id(), new_id()
+    agent = assignee is not None and w.reader.get("users", assignee).data.get("role") == "proxy_agent"
+    matter = {"household_id": hid, "resident_id": rid, "title": f"{tag}事项",
+              "category": "proxy.petition" if sensitive == "category" else "proxy.citizen_card",
+              **({"line": "xinfang"} if sensitive == "line" else {}),
+              **({"assignee_id": assignee, "handling_mode": "proxy" if agent else "direct"} if assignee else {})}
+    muts = [t.mut("households", hid, {"grid_id": w.grid[grid_key], "address": f"{tag}号", "head_name": f"{tag}户主"}),
+            t.mut("residents", rid, {"household_id": hid, "name": f"{tag}居民", "id_number": "110105198801013333"})]
+    if by is None:
+        muts.append(t.mut("matters", mid, matter))
+    r = w.push(admin[1], *muts)
+    assert all(x["status"] == "applied" for x in r.json()["results"]), r.text
+    if by is not None:
+        r = w.push(w.people[by][1], t.mut("matters", mid, matter))
+        assert r.json()["results"][0]["status"] == "applied", r.text
+    return Bundle(hid, rid, mid, w.grid[grid_key], assignee, w.people[by or "admin"][0], sensitive is not None)
+
+
+def _bundle(w: World, role: str, where: str, **kw: Any) -> Bundle:
+    """The fresh records of a cell: ``own`` or ``other`` place of the role (an agent's own household
+    holds a matter delegated to it); ``delegated``: held by the subject only through a matter
+    delegated to it; ``delegated_other``: the same, delegated to somebody else."""
+    p = PLACES[role]
+    if where == "own":
+        return _fresh(w, p["own"], w.people["agent"][0] if role == "proxy_agent" else None, **kw)
+    if where == "other":
+        return _fresh(w, p["other"], **kw)
+    if where == "delegated":
+        return _fresh(w, p["delegated"], w.uid(role), **kw)
+    return _fresh(w, p["delegated"], w.people[PEERS[p["delegated"]]][0], **kw)
+
+
+def _sync(w: World, person: str) -> dict[tuple[str, str], Any]:
+    """The person's replica, brought up to date by an incremental pull (as a phone does)."""
+    cursor, replica = w.replicas.get(person, (None, {}))
+    h = {"Authorization": f"Bearer {w.people[person][1]}"}
+    while True:
+        r = w.client.get(f"{API}/sync/pull", params={"cursor": cursor} if cursor else {}, headers=h)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        for c in page["changes"]:
+            if c.get("removed") or c.get("deleted"):
+                replica.pop((c["collection"], c["id"]), None)
+            else:
+                replica[(c["collection"], c["id"])] = c
+        cursor = page["cursor"]
+        if not page["more"]:
+            w.replicas[person] = (cursor, replica)
+            return replica
+
+
+def _should_see(w: World, person: str, b: Bundle) -> dict[tuple[str, str], bool]:
+    """What a watcher's phone should hold of a bundle: its place's records, and what is delegated to it;
+    a 信访 matter only if the watcher raised it or handles it."""
+    me, grid = w.people[person][0], w.grid[WATCHERS[person]]
+    def placed(area: str) -> bool:
+        return grid in w.paths[area]
+    return {("households", b.household): placed(b.grid) or me == b.assignee,
+            ("residents", b.resident): placed(b.resident_grid) or me in b.resident_assignees,
+            ("matters", b.matter): me in (b.assignee, b.creator) if b.sensitive else (placed(b.grid) or me == b.assignee)}
+
+
+def _check_watchers(w: World, where: Any, *bundles: Bundle) -> None:
+    for person in WATCHERS:
+        replica = _sync(w, person)
+        for b in bundles:
+            for rec, expected in _should_see(w, person, b).items():
+                assert (rec in replica) == expected, (where, person, rec, "held" if rec in replica else "not held")
+
+
+def _result(r: httpx.Response) -> str:
+    """One mutation's outcome as the matrix writes it: applied, conflict, or the error code."""
+    if r.status_code != 200:
+        return _status(r)
+    [res] = r.json()["results"]
+    if res["status"] == "rejected":
+        return str(res["error"]["code"])
+    return "applied" if res["status"] in ("applied", "merged") else str(res["status"])
+
+
+MOVES = {"household_grid": ("households", "grid_id", "household"),
+         "resident_household": ("residents", "household_id", "resident"),
+         "matter_category": ("matters", "category", "matter"),
+         "matter_line": ("matters", "line", "matter"),
+         "matter_assignee": ("matters", "assignee_id", "matter")}
+
+
+def _move(stem: str, dest: str, delegated: bool = False) -> Callable[[World, str, str], tuple[str, httpx.Response]]:
+    """Change a scope-deciding field (``SCOPE_FIELDS``) of a fresh record of the column: to a place
+    (or person) ``in`` or ``out`` of the subject's scope; for category and line, ``out`` is 信访
+    (the matter leaves the grid for the town's handling chain) and ``lower`` takes a 信访 matter back
+    to an ordinary one. ``delegated``: the record is one the subject holds only through a delegation."""
+    coll, field, attr = MOVES[stem]
+
+    def act(w: World, role: str, column: str) -> tuple[str, httpx.Response]:
+        p = PLACES[role]
+        if column in ("no_token", "revoked"):
+            tg = w.target(role, "own")
+            rid = getattr(tg, attr)
+            r = w.push(_token(w, role, column), w.town.mut(coll, rid, {field: "x"}, base=w.version(coll, rid)))
+            return _result(r), r
+        where = ("delegated" if column == "own" else "delegated_other") if delegated else column
+        sensitive = ("category" if stem == "matter_category" else "line") if dest == "lower" else None
+        # worker1 raised its own 信访 matter (by category: a worker may not set the line), so it sees it
+        by = "w1" if sensitive == "category" and role == "grid_worker" and where == "own" else None
+        b = _bundle(w, role, where, sensitive=sensitive, by=by)
+        extra: list[Bundle] = []
+        if stem == "household_grid":
+            value: Any = w.grid[p[dest]]
+        elif stem == "resident_household":
+            # into a household of the place: for an agent, "in" is one it holds through a delegation
+            d = _fresh(w, p[dest], w.people["agent"][0] if role == "proxy_agent" and dest == "in" else None)
+            extra.append(d)
+            value = d.household
+        elif stem == "matter_category":
+            value = {"in": "proxy.utilities", "out": "proxy.petition", "lower": "proxy.utilities"}[dest]
+        elif stem == "matter_line":
+            value = {"in": "sifa", "out": "xinfang", "lower": "sifa"}[dest]
+        else:
+            value = w.people[p["in_user" if dest == "in" else "out_user"]][0]
+        rid = getattr(b, attr)
+        old = w.get(coll, rid).data.get(field)
+        r = w.push(_token(w, role, column), w.town.mut(coll, rid, {field: value}, base=w.version(coll, rid)))
+        got = _result(r)
+        now = w.get(coll, rid).data.get(field)
+        assert now == (value if got == "applied" else old), (stem, dest, role, column, got, "stored", now)
+        if got == "applied":   # the model follows the move
+            if stem == "household_grid":
+                b.grid = b.resident_grid = value
+            elif stem == "resident_household":
+                b.resident_grid, b.resident_assignees = extra[0].grid, extra[0].resident_assignees
+            elif stem in ("matter_category", "matter_line"):
+                b.sensitive = dest == "out"
+            else:
+                b.assignee, b.resident_assignees = value, frozenset({value})
+        _check_watchers(w, (stem, dest, role, column, got), b, *extra)
+        return got, r
+    return act
+
+
+def _append_only(coll: str, attr: str, field: str, value: Callable[[World, str], str]
+                 ) -> Callable[[World, str, str], tuple[str, httpx.Response]]:
+    """Re-home an append-only record (a visit, an event, an attachment) or a matter (its household
+    is create-only): refused whoever asks; outside scope as for an unknown id."""
+    def act(w: World, role: str, column: str) -> tuple[str, httpx.Response]:
+        tg = w.target(role, column)
+        rid = getattr(tg, attr)
+        before = w.get(coll, rid)
+        r = w.push(_token(w, role, column), w.town.mut(coll, rid, {field: value(w, role)}, base=before.version))
+        assert w.get(coll, rid).data.get(field) == before.data.get(field) and w.version(coll, rid) == before.version
+        return _result(r), r
+    return act
+
+
+for _stem in MOVES:
+    for _dest in ("in", "out", "lower") if _stem in ("matter_category", "matter_line") else ("in", "out"):
+        ACTIONS[f"move_{_stem}_{_dest}"] = _move(_stem, _dest)
+        ACTIONS[f"move_{_stem}_delegated_{_dest}"] = _move(_stem, _dest, delegated=True)
+ACTIONS.update({
+    "move_visit_household": _append_only("visits", "visit", "household_id",
+                                         lambda w, role: w.targets["g2"].household),
+    "move_event_matter": _append_only("matter_events", "event", "matter_id", lambda w, role: w.targets["g2"].matter),
+    "move_attachment_record": _append_only("attachments", "attachment", "record_id",
+                                           lambda w, role: w.targets["g2"].matter),
+    "move_matter_household": _append_only("matters", "matter", "household_id",
+                                          lambda w, role: w.targets["g2"].household),
+})
 
 
 # -- staff pages ---------------------------------------------------------------------------------------
