@@ -537,6 +537,38 @@ move_matter_household                  staff         invalid_request  forbidden 
 move_matter_household                  staff_village invalid_request  forbidden        401 unauthorized  401 device_revoked
 move_matter_household                  admin_area    invalid_request  forbidden        401 unauthorized  401 device_revoked
 move_matter_household                  admin_all     invalid_request  invalid_request  401 unauthorized  401 device_revoked
+# -- creation on foreign parents: 信访 or ordinary matters on own / other / delegated households;
+#    events and attachments on the 信访 matter of each place
+create_matter_delegated                grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+create_matter_delegated                proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+create_matter_delegated                staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+create_matter_delegated                staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+create_matter_delegated                admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+create_matter_delegated                admin_all     applied          applied          401 unauthorized  401 device_revoked
+create_sensitive_matter                grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter                proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter                staff         applied          forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter                staff_village applied          forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter                admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter                admin_all     applied          applied          401 unauthorized  401 device_revoked
+create_sensitive_matter_delegated      grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter_delegated      proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter_delegated      staff         forbidden        forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter_delegated      staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter_delegated      admin_area    forbidden        forbidden        401 unauthorized  401 device_revoked
+create_sensitive_matter_delegated      admin_all     applied          applied          401 unauthorized  401 device_revoked
+push_event_sensitive                   grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+push_event_sensitive                   proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+push_event_sensitive                   staff         applied          forbidden        401 unauthorized  401 device_revoked
+push_event_sensitive                   staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+push_event_sensitive                   admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+push_event_sensitive                   admin_all     applied          applied          401 unauthorized  401 device_revoked
+push_attachment_sensitive              grid_worker   forbidden        forbidden        401 unauthorized  401 device_revoked
+push_attachment_sensitive              proxy_agent   forbidden        forbidden        401 unauthorized  401 device_revoked
+push_attachment_sensitive              staff         applied          forbidden        401 unauthorized  401 device_revoked
+push_attachment_sensitive              staff_village forbidden        forbidden        401 unauthorized  401 device_revoked
+push_attachment_sensitive              admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+push_attachment_sensitive              admin_all     applied          applied          401 unauthorized  401 device_revoked
 """
 
 # Field roles may not sign in to the staff console at all (one cell per role, own credentials).
@@ -1147,6 +1179,58 @@ ACTIONS.update({
                                            lambda w, role: w.targets["g2"].matter),
     "move_matter_household": _append_only("matters", "matter", "household_id",
                                           lambda w, role: w.targets["g2"].household),
+})
+
+
+def _create_on(sensitive: bool, delegated: bool) -> Callable[[World, str, str], tuple[str, httpx.Response]]:
+    """Raise a matter (信访 by category, or ordinary) on the household of the column: the target's, or
+    a fresh one held only through a delegation (to the subject, or to somebody else). A 信访 matter,
+    once raised, reaches no grid worker's phone; an ordinary one only its place's."""
+    def act(w: World, role: str, column: str) -> tuple[str, httpx.Response]:
+        if delegated and column in ("own", "other"):
+            b = _bundle(w, role, "delegated" if column == "own" else "delegated_other")
+            household, grid = b.household, b.grid
+        else:
+            tg = w.target(role, column)
+            household, grid = tg.household, w.get("households", tg.household).data["grid_id"]
+        mid = new_id()
+        fields = {"household_id": household, "title": f"{role} 反映", "category": "proxy.petition" if sensitive
+                  else "proxy.citizen_card"}
+        r = w.push(_token(w, role, column), w.town.mut("matters", mid, fields))
+        got = _result(r)
+        assert (w.reader.get("matters", mid) is not None) == (got == "applied"), (role, column, got)
+        if column in ("own", "other"):
+            for person, g in WATCHERS.items():
+                held = ("matters", mid) in _sync(w, person)
+                assert held == (got == "applied" and not sensitive and w.grid[g] in w.paths[grid]), (person, held)
+        return got, r
+    return act
+
+
+def _on_sensitive(coll: str) -> Callable[[World, str, str], tuple[str, httpx.Response]]:
+    """An event or an attachment on the 信访 matter of the column: only its handling chain writes
+    there, and what is written reaches no grid worker's phone."""
+    def act(w: World, role: str, column: str) -> tuple[str, httpx.Response]:
+        tg = w.target(role, column)
+        rid = new_id()
+        fields = ({"matter_id": tg.smatter, "kind": "note", "note": f"{role} 跟进"} if coll == "matter_events" else
+                  {"record_collection": "matters", "record_id": tg.smatter, "sha256": tg.sblob, "kind": "photo"})
+        r = w.push(_token(w, role, column), w.town.mut(coll, rid, fields))
+        got = _result(r)
+        assert (w.reader.get(coll, rid) is not None) == (got == "applied"), (role, column, got)
+        if column in ("own", "other"):
+            for person in WATCHERS:
+                assert (coll, rid) not in _sync(w, person), (person, "received a record of a 信访 matter")
+        return got, r
+    return act
+
+
+ACTIONS.update({
+    "create_matter_delegated": _create_on(sensitive=False, delegated=True),
+    "create_sensitive_matter": _create_on(sensitive=True, delegated=False),
+    "create_sensitive_matter_delegated": _create_on(sensitive=True, delegated=True),
+    "push_event_sensitive": _on_sensitive("matter_events"),
+    "push_attachment_sensitive": _on_sensitive("attachments"),
 })
 
 
