@@ -716,7 +716,35 @@ resolve_rejected_value                 admin_all     invalid_request  invalid_re
 resolve_rejected_value_lost            grid_worker   invalid_request  not_found        401 unauthorized  401 device_revoked
 resolve_rejected_value_lost            staff         invalid_request  not_found        401 unauthorized  401 device_revoked
 resolve_rejected_value_lost            staff_village invalid_request  not_found        401 unauthorized  401 device_revoked
+# -- citing a blob: own = one the subject can read already; other = one uploaded in another place
+#    (the other cells of these rows but admin_all's wait for the rule of branch blobs: PENDING_BLOB_CITATION_ROWS)
+cite_blob_attachment                   grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_attachment                   proxy_agent   applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_attachment                   staff         applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_attachment                   staff_village applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_attachment                   admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_attachment                   admin_all     applied          applied          401 unauthorized  401 device_revoked
+cite_blob_photo                        grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_photo                        proxy_agent   applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_photo                        staff         applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_photo                        staff_village applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_photo                        admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_photo                        admin_all     applied          applied          401 unauthorized  401 device_revoked
+cite_blob_event                        grid_worker   applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_event                        proxy_agent   applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_event                        staff         applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_event                        staff_village applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_event                        admin_area    applied          forbidden        401 unauthorized  401 device_revoked
+cite_blob_event                        admin_all     applied          applied          401 unauthorized  401 device_revoked
 """
+
+# Citing a blob (issue 12): a record may cite only a blob its pusher uploaded or can already read. The
+# rule is being built on branch ``blobs`` (sync/blobs.py, called from sync/engine.py) and is not in this
+# tree yet: until it is merged, the ``other`` cell of each of these rows (citing a blob uploaded in
+# another place) is applied instead of forbidden, and is marked xfail(strict=True). Their other cells
+# pass today. When the blob branch is merged, delete these rows from the set: the cells must pass.
+PENDING_BLOB_CITATION_ROWS = {(a, r) for a in ("cite_blob_attachment", "cite_blob_photo", "cite_blob_event")
+                              for r in ("grid_worker", "proxy_agent", "staff", "staff_village", "admin_area")}
 
 # Field roles may not sign in to the staff console at all (one cell per role, own credentials).
 STAFF_SIGN_IN = {"grid_worker": 403, "proxy_agent": 403, "staff": 303, "staff_village": 303, "admin_area": 303,
@@ -767,7 +795,6 @@ class Target:
     sconflict: str = ""
     sconflict0: str = ""
     smarkers: tuple[str, ...] = ()  # what must never reach anyone outside its handling chain
-    fblob: str = ""     # a photo uploaded by the grid's own worker (a "foreign" blob for everyone else)
 
 
 @dataclasses.dataclass
@@ -930,22 +957,12 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
             tg.smarkers = (stag, tg.sblob, tg.smatter, tg.sevent, tg.sconflict, tg.sconflict0)
             targets[key] = tg
         person("local_t2b", targets["t2"].username)   # the other town's worker's second phone
-        # A foreign blob per place: a photo its own grid worker took on a visit there (uploaded below).
-        uploads: list[tuple[str, bytes, str]] = []   # (sha256, bytes, uploader's token)
-        for key, tg in targets.items():
-            data = f"FOREIGN{key}{new_id()}".encode()
-            tg.fblob = hashlib.sha256(data).hexdigest()
-            [r] = t.push(f"local_{key}", t.mut("visits", new_id(), {"household_id": tg.household, "visited_at": t.at(),
-                                                                  "photos": [tg.fblob]}))
-            assert r.status == "applied", r
-            uploads += [(tg.blob, tg.markers[0].encode(), t.tokens["admin"]),
-                        (tg.sblob, tg.smarkers[0].encode(), t.tokens["admin"]),
-                        (tg.fblob, data, people[f"local_{key}"][1])]
+        uploads = [(sha, data, t.tokens["admin"]) for tg in targets.values()
+                   for sha, data in ((tg.blob, tg.markers[0].encode()), (tg.sblob, tg.smarkers[0].encode()))]
         store.close()
         app = create_app(settings_for(tmp, db))
         with TestClient(app, base_url="http://testserver.local") as client:
-            # The photos' bytes: uploaded by the admin (so no subject is their uploader); the foreign
-            # blobs by their place's own worker.
+            # The photos' bytes: uploaded by the admin (so no subject is their uploader).
             for sha, data, tok in uploads:
                 r = client.patch(f"{API}/blobs/{sha}", content=data, headers={
                     "Authorization": f"Bearer {tok}", "Content-Type": "application/offset+octet-stream",
@@ -1527,6 +1544,62 @@ for _kind in ("field", "update_deleted", "delete", "transition", "delegation", "
         ACTIONS[f"resolve_{_kind}_{_res}_lost"] = _resolve(_kind, _res, lost=True)
 
 
+
+# -- citing a blob --------------------------------------------------------------------------------------------
+#
+# A record that cites a blob's hash makes the blob readable by everyone who sees the record. So a
+# citation is allowed only of a blob the pusher uploaded or can already read: ``own`` cites the photo
+# of the subject's own matter; ``other`` one that a grid worker of the subject's other place took on a
+# visit there and uploaded (a fresh one per cell). The citing record is always a fresh one of the
+# subject's own place. After the cell, the subject reads the blob only if it could before or the
+# citation was applied.
+
+def _foreign_blob(w: World, grid_key: str) -> str:
+    """A photo uploaded by the grid's own worker and cited by a visit there: nobody else may read it."""
+    worker = next(p for p, g in WATCHERS.items() if g == grid_key)
+    target = w.targets["t2" if grid_key == "t2g" else grid_key]
+    data = f"FOREIGN{grid_key}{new_id()}".encode()
+    sha = hashlib.sha256(data).hexdigest()
+    r = w.push(w.people[worker][1], w.town.mut("visits", new_id(), {"household_id": target.household,
+                                                                    "visited_at": w.town.at(), "photos": [sha]}))
+    assert r.json()["results"][0]["status"] == "applied", r.text
+    r = w.client.patch(f"{API}/blobs/{sha}", content=data, headers={
+        "Authorization": f"Bearer {w.people[worker][1]}", "Content-Type": "application/offset+octet-stream",
+        "Upload-Offset": "0", "Upload-Length": str(len(data))})
+    assert r.status_code == 204, r.text
+    return sha
+
+
+def _cite(how: str) -> Callable[[World, str, str], tuple[str, httpx.Response]]:
+    def act(w: World, role: str, column: str) -> tuple[str, httpx.Response]:
+        token = _token(w, role, column)
+        own = w.target(role, "own")
+        if column in ("no_token", "revoked"):
+            r = w.push(token, w.town.mut("attachments", new_id(), {"record_collection": "matters",
+                                                                   "record_id": own.matter, "sha256": own.blob}))
+            return _result(r), r
+        sha = own.blob if column == "own" else _foreign_blob(w, PLACES[role]["other"])
+        b = _bundle(w, role, "own")
+        if how == "attachment":
+            m = w.town.mut("attachments", new_id(), {"record_collection": "matters", "record_id": b.matter,
+                                                      "sha256": sha, "kind": "photo"})
+        elif how == "photo":
+            m = w.town.mut("matters", b.matter, {"photos": [sha]}, base=w.version("matters", b.matter))
+        else:
+            m = w.town.mut("matter_events", new_id(), {"matter_id": b.matter, "kind": "note", "note": "照片",
+                                                        "attachments": [sha]})
+        r = w.push(token, m)
+        got = _result(r)
+        readable = w.client.get(f"{API}/blobs/{sha}", headers={"Authorization": f"Bearer {token}"}).status_code
+        assert (readable == 200) == (column == "own" or got == "applied"), (how, role, column, got, readable)
+        return got, r
+    return act
+
+
+ACTIONS.update({"cite_blob_attachment": _cite("attachment"), "cite_blob_photo": _cite("photo"),
+                "cite_blob_event": _cite("event")})
+
+
 # -- staff pages ---------------------------------------------------------------------------------------
 
 def _csrf(html: str) -> str:
@@ -1653,7 +1726,9 @@ def _other_markers(w: World, role: str, column: str) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize("action,role,column,expected", [
-    pytest.param(a, r, c, e, id=f"{a}|{r}|{c}")
+    pytest.param(a, r, c, e, id=f"{a}|{r}|{c}",
+                 marks=[pytest.mark.xfail(strict=True, reason="citation rule lands with branch blobs")]
+                 if (a, r) in PENDING_BLOB_CITATION_ROWS and c == "other" else [])
     for a, r, c, e in CELLS])
 def test_authorisation_cell(world: World, action: str, role: str, column: str, expected: str) -> None:
     sensitive = action in SENSITIVE_ACTIONS or "#xf" in action
