@@ -923,9 +923,8 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
             assert rej.status == "rejected" and rej.conflict_id, rej
             uname = f"worker_{key}_{new_id()[:6]}"
             uid = accounts.create_user(store, uname, PASSWORD, "grid_worker", [grid], password_hash=password_hash())
-            login = accounts.login(store, uname, PASSWORD, f"{tag}的手机")
-            people[f"local_{key}"] = (uid, login.token)
-            t.actors[f"local_{key}"], t.tokens[f"local_{key}"] = accounts.authenticate(store, login.token), login.token
+            login = accounts.login(store, uname, PASSWORD, f"{tag}的手机")   # revoked by the administration rows
+            person(f"local_{key}", uname)   # the same worker's other phone: a watcher, an author
             town_of = t.ids["t2"] if key == "t2" else t.ids["town"]
             village_of = {"g1": t.ids["v1"], "g2": t.ids["v1"], "g3": t.ids["v2"], "t2": t.ids["t2"]}[key]
             tg = Target(hid, mid, vid, rid, town_of, sha, (tag, idn[6:14]), rej.conflict_id, uid, login.device_id, uname,
@@ -1839,6 +1838,8 @@ def test_a_session_cookie_replayed_after_sign_out_is_refused(world: World) -> No
     stolen = c.cookies.get("gb_staff")
     dashboard = c.get("/staff/")
     assert c.post("/staff/logout", data={"csrf": _csrf(dashboard.text)}, follow_redirects=False).status_code == 303
+    for key in [k for k in SESSIONS if k[0] == "staff"]:   # signing out ended every session of staff1
+        del SESSIONS[key]
     c.cookies.clear()
     c.cookies.set("gb_staff", stolen or "", domain="testserver.local", path="/staff")
     try:
