@@ -1,33 +1,78 @@
-"""The authorisation matrix (issue 7): every role × every endpoint and staff page × own scope /
-other scope / no token / revoked device, for reads and writes, with the expected outcome of each
-cell written down in ``MATRIX`` below, and zero leaks.
+"""The authorisation matrix (issues 7 and 12): every role × every endpoint and staff page, and every
+indirect path by which a record changes place or audience (moves, creation on foreign parents,
+conflict resolutions, blob citations, the 信访 matter in every console view) × own scope / other
+scope / no token / revoked device, with the expected outcome of each cell written down in
+``MATRIX`` below, and zero leaks.
 
 How to read and extend the table
 --------------------------------
 One row per (action, role); four cells, one per column:
 
 - ``own``: the subject acts on a record of its own scope (its grid; for a proxy agent, the household
-  of a matter delegated to it; for staff and area admins, their town).
+  of a matter delegated to it; for town staff and area admins, their town; for village staff, their
+  village).
 - ``other``: the same act on a record outside that scope (a grid of another village; for an agent,
-  a household of its own village with no matter delegated to it; for staff, another town).
+  a household of its own village with no matter delegated to it; for town staff, another town; for
+  village staff, another village of the same town).
 - ``no_token``: the same request with no credentials at all (no bearer token; no session cookie).
 - ``revoked``: the same request with the credentials of a device that an administrator revoked
   (API); for staff pages, a session cookie of an account disabled after it signed in.
 
+Subjects (the role column): ``grid_worker`` (worker1), ``proxy_agent`` (agent1), ``staff`` (town
+staff), ``staff_village`` (staff whose one area is a village), ``admin_area`` (an admin of the town),
+``admin_all`` (an admin without areas, who sees everything).
+
 An action is an API call (``pull``, ``push_update``, …, see ``ACTIONS``) or a staff page written as
 ``GET /staff/...`` or ``POST /staff/...``, where ``{household}``, ``{matter}``, ``{resident}`` and
-``{area}`` (the record's town) stand for the target record of the column. Staff pages are opened
-with a real session (signed in through ``/staff/login``); field roles cannot sign in there, so they
-are given a correctly signed session cookie (as a staff member demoted since would still hold).
+``{area}`` (the record's town; for village staff its village) stand for the target record of the
+column. Staff pages are opened with a real session (signed in through ``/staff/login``); field roles
+cannot sign in there, so they are given a correctly signed session cookie (as a staff member demoted
+since would still hold).
+
+The row groups (each headed by a comment in the table):
+
+- the direct paths: pulls, pushes, blobs, the proxy summary, every console page;
+- the 信访 target: each place holds a matter on the petition line (category ``proxy.petition``),
+  overdue, with a photo, an event and two conflicts, one made before it became sensitive
+  (``{smatter}``, ``{sblob}``, ``{sconflict}``, ``{sconflict0}``). Console rows marked ``#xf`` are
+  about it (the mark is not sent). Only its handling chain (town staff and above) may see it: a
+  cell that does not show it must carry none of it (title, event, photo, ids, conflicts), and a
+  read that shows it must write a ``sensitive.read`` audit row for the reader (and one that does
+  not, none);
+- moves (``move_<field>_[delegated_]<in|out|lower>``): every scope-deciding field
+  (``sync.engine.SCOPE_FIELDS``) set to a place or person inside (``in``) or outside (``out``) the
+  subject's scope (``PLACES``); for category and line ``out`` is 信访 (the matter leaves the grid for
+  the town's chain) and ``lower`` makes a 信访 matter ordinary again. ``delegated``: the ``own`` cell
+  acts on a record the subject holds only through a matter delegated to it, the ``other`` cell on
+  one delegated to somebody else. Append-only records (and a matter's create-only household) are
+  never re-homed;
+- creation on foreign parents: 信访 and ordinary matters on own, other and delegated households;
+  events and attachments on each place's 信访 matter;
+- conflict resolutions (``resolve_<kind>_<current|incoming|value>[_lost]``): each kind, where what
+  the resolution would write lies outside the resolver's scope; resolved by the author, by village
+  and town staff of the area, by staff of another town (``other``); ``_lost``: after the conflict
+  the record left the resolver's scope, which may then only dismiss (``current``), writing nothing;
+- citing a blob (``cite_blob_*``): ``own`` cites one the subject can read already, ``other`` one
+  uploaded in another place (``PENDING_BLOB_CITATION_ROWS``: their ``other`` cells wait for the
+  citation rule of branch ``blobs`` and are xfail(strict=True) until it is merged).
+
+Cells that may change where a record lives act on records made for that cell alone (``Bundle``,
+``_make_conflict``), so no cell depends on another's outcome.
 
 Outcomes: ``visible``/``hidden`` (pull: the record is on the subject's replica or not),
-``full``/``masked`` (the resident's ID number as pulled), ``applied``/``forbidden`` (push result),
-``<status>`` or ``<status> <code>`` (HTTP status and protocol error code),
-``303 <path>`` (a redirect). There are no known-defect cells: a defect is fixed, not tabled.
+``full``/``masked`` (the resident's ID number as pulled), ``applied`` or the error code of a refused
+mutation (``forbidden``, ``invalid_request``, ``not_found``), ``<status>`` or ``<status> <code>``
+(HTTP status and protocol error code), ``303 <path>`` (a redirect), ``shown``/``hidden`` (a ``#xf``
+list, report or dossier answered 200 with or without the 信访 matter, or on the conflicts page its
+conflict). A defect is never tabled: its cell is written as the secure outcome and fails until the
+defect is fixed.
 
 Zero leaks: besides its own outcome, every response a subject gets for an ``other``, ``no_token``
 or ``revoked`` cell is searched for the other scope's marker strings (its address, names, ID
-number, area name), which must never appear.
+number, area name), which must never appear; workbooks (XLSX) are searched inside. After every
+move, creation and resolution, the phones of every place (``WATCHERS``: a grid worker per place,
+pulling incrementally) must hold exactly what the place should: a moved record reaches its new
+place only if the move was applied, a 信访 record no grid worker who did not raise or handle it.
 """
 
 from __future__ import annotations
