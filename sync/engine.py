@@ -371,6 +371,10 @@ def _check_parent(ctx: _Ctx, coll: str, fields: dict[str, Any]) -> None:
     if coll in ("residents", "visits", "matters") and _agents_village_household(ctx, coll, fields) is None:
         household = _live(ctx, "households", fields["household_id"], "fields.household_id")
         _check_scope(ctx, "households", household.keys, household.id)
+        if coll == "matters" and not _has_area_authority(ctx, household.data.get("grid_id")):
+            # A new matter needs the place itself: a household held through a delegation (an agent's,
+            # a dispatched worker's) takes no new matters, ordinary or 信访 alike.
+            raise MutationRejected("forbidden", f"households {household.id} is outside your area")
     elif coll == "attachments" and fields["record_collection"] in HOUSEHOLD_LINKED:
         target = _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
         _check_scope(ctx, target.collection, target.keys, target.id)
@@ -506,6 +510,24 @@ def _cascade(ctx: _Ctx, coll: str, rid: str, depth: int = 0, only_delegation: bo
             continue
         for did in ctx.store.ids_where(dep, column, rid):
             _refresh_keys(ctx, dep, did, depth + 1)
+    if not only_delegation:
+        _refresh_conflicts(ctx, coll, rid)
+
+
+def _refresh_conflicts(ctx: _Ctx, coll: str, rid: str) -> None:
+    """A record became sensitive (信访) or stopped being: the conflicts about it follow, so that a
+    conflict made while it was ordinary does not keep showing it to the village's staff."""
+    rec = ctx.store.get(coll, rid)
+    if rec is None:
+        return
+    for cid in ctx.store.conflict_ids_about([rid]):
+        c = ctx.store.get("conflicts", cid)
+        area = c.data.get("area_id") if c else None
+        if c is None or not area:
+            continue      # a rejection without a place is seen by its author (and their staff) only
+        new = _conflict_keys(ctx, coll, rid, c.data.get("involved") or [], area)
+        if new != set(c.keys):
+            ctx.store.set_keys("conflicts", cid, c.keys, new, ctx.store.next_seq())
 
 
 def _refresh_keys(ctx: _Ctx, coll: str, rid: str, depth: int = 0) -> None:
@@ -703,10 +725,20 @@ def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bo
     user = ctx.store.get("users", assignee_id)
     if user is None or user.deleted or user.data.get("active") is False:
         raise MutationRejected("invalid_request", "fields.assignee_id: no such active user")
+    grid = _household_grid(ctx, household_id)
     if ctx.actor.is_staff:
+        # Staff hand a matter (交办) only to someone who works where it lives (whose areas hold its
+        # grid: its grid's workers, its village's agent, the town's staff and the county's departments)
+        # or within the dispatcher's own area, or to an administrator of everything: anyone else would
+        # receive the household with it, outside the dispatcher's authority.
+        areas = user.data.get("areas") or []
+        works_there = grid is not None and any(a in ctx.tree.path(grid) for a in areas)
+        within_mine = any(_has_area_authority(ctx, a) for a in areas)
+        if not (works_there or within_mine or (user.data.get("role") == "admin" and not areas)):
+            raise MutationRejected("forbidden", "fields.assignee_id: hand a matter only to someone who works "
+                                                "where it lives or within your area")
         return
     # A grid worker may hand a new matter to a proxy agent of the household's village (代办), nothing more.
-    grid = _household_grid(ctx, household_id)
     village = ctx.tree.village_of(grid) if grid else None
     agent_areas = user.data.get("areas") or []
     if not creating or user.data.get("role") != "proxy_agent" or village is None or not any(

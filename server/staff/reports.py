@@ -20,7 +20,7 @@ from .. import metrics
 from .core import Page, local_today, parse_date, run, when
 from .dashboard import period
 from .matters import query_matters
-from .records import categories, category_name, user_names
+from .records import audit_sensitive, categories, category_name, is_sensitive, user_names
 from .labels import label
 
 LISTS = {"problem": "问题清单", "measure": "落实清单", "owner": "责任清单"}
@@ -62,6 +62,7 @@ def _measures(page: Page, matter_ids: list[str]) -> dict[str, tuple[str, str]]:
 def three_lists(page: Page, area_id: str, start: date, end: date) -> dict[str, Table]:
     rows, _ = query_matters(page, {"area": area_id, "sort": "raised_asc"}, None)
     rows = _period_filter(rows, start, end)
+    _audit_shown(page, rows)
     cats = categories(page.store)
     names = user_names(page.store)
     lang = page.lang
@@ -86,6 +87,13 @@ def three_lists(page: Page, area_id: str, start: date, end: date) -> dict[str, T
                          r.get("deadline") or "", t("是") if r["overdue"] else t("否"),
                          t("是") if r.get("supervised") else t("否")])
     return {"problem": problem, "measure": measure, "owner": owner}
+
+
+def _audit_shown(page: Page, rows: list[dict[str, Any]]) -> None:
+    """A report or export that shows a 信访 matter's text is a read of it: audited like a page."""
+    shown = [r["id"] for r in rows if is_sensitive(r)]
+    if shown:
+        audit_sensitive(page, shown, "report")
 
 
 def monthly(page: Page, area_id: str, month: date) -> dict[str, Any]:
@@ -118,6 +126,7 @@ def monthly(page: Page, area_id: str, month: date) -> dict[str, Any]:
         c[1] += r.get("status") in metrics.DONE
     lines: Table = ([t("归口"), t("收集"), t("化解")], [[k, v[0], v[1]] for k, v in sorted(by_line.items())])
     names = user_names(page.store)
+    _audit_shown(page, [r for r in rows if r["overdue"]])
     overdue: Table = ([t("问题"), t("村 / 网格"), t("责任人"), t("办理时限"), t("状态")],
                       [[r.get("title"), page.area_path(r["household"].get("grid_id")),
                         names.get(r.get("assignee_id") or "", ""), r.get("deadline"),
