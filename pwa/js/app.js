@@ -1,5 +1,6 @@
 // Boot, hash router, top bar with the sync badge, bottom navigation, banners (new version,
-// storage not persistent, device revoked). The app opens fully offline once signed in.
+// storage not persistent, device revoked). The app opens fully offline once
+// signed in. The service worker is registered by js/register_sw.js, before any of this loads.
 
 import * as db from "./db.js";
 import * as model from "./model.js";
@@ -9,6 +10,7 @@ import { h, clear, replace, append } from "./dom.js";
 import { icon } from "./icons.js";
 import { relTime } from "./format.js";
 import { invalidate } from "./lookups.js";
+import { swEvents, swRegistration, swSupported } from "./register_sw.js";
 
 import login from "./views/login.js";
 import households from "./views/households.js";
@@ -325,38 +327,33 @@ function renderBanners() {
 }
 
 // ---- service worker: update banner --------------------------------------------------------------
+// js/register_sw.js registered the worker before this module loaded; here only the update banner.
 
-let registration = null;
-
-async function registerSW() {
-  if (!("serviceWorker" in navigator)) return;
-  try {
-    registration = await navigator.serviceWorker.register("/sw.js");
-  } catch (e) {
-    console.warn("service worker", e);
-    return;
-  }
-  if (!registration) return;
+function watchUpdates() {
+  if (!swSupported()) return;
   const check = () => {
-    if (registration.waiting && navigator.serviceWorker.controller) {
+    const registration = swRegistration();
+    if (registration && registration.waiting && navigator.serviceWorker.controller) {
       banners.update = true;
       renderBanners();
     }
   };
   check();
-  registration.addEventListener("updatefound", () => {
-    const w = registration.installing;
-    if (w) w.addEventListener("statechange", () => { if (w.state === "installed") check(); });
-  });
+  swEvents.addEventListener("registered", check);
+  swEvents.addEventListener("installed", check);
   // Reload only when the user asked for the new version: the local data is not touched by any of it.
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     if (state.updateRequested) location.reload();
   });
-  setInterval(() => { if (navigator.onLine) registration.update().catch(() => {}); }, 60 * 60 * 1000);
+  setInterval(() => {
+    const registration = swRegistration();
+    if (registration && navigator.onLine) registration.update().catch(() => {});
+  }, 60 * 60 * 1000);
 }
 
 function applyUpdate() {
   state.updateRequested = true;
+  const registration = swRegistration();
   if (registration && registration.waiting) registration.waiting.postMessage({ type: "SKIP_WAITING" });
   else location.reload();
 }
@@ -459,7 +456,7 @@ async function boot() {
 
   if (!history.state) history.replaceState({ depth: 0 }, "", location.hash || "#/households");
   renderBadge(sync.status());
-  registerSW();
+  watchUpdates();
   if (state.session) {
     sync.start();
     checkStorage();
