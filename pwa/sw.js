@@ -36,6 +36,7 @@ const SHELL = [
   "/js/icons.js",
   "/js/lookups.js",
   "/js/model.js",
+  "/js/offline_ready.js",
   "/js/photo.js",
   "/js/prefill.js",
   "/js/proxy.js",
