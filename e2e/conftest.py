@@ -115,10 +115,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
                      "--disable-background-networking", "--disable-component-update", "--disable-sync"]}
 
 
+# A cheap phone's screen, in China. Also used for the persistent contexts of test_offline_ready.py.
+CONTEXT_ARGS: dict[str, Any] = {"viewport": {"width": 360, "height": 740}, "locale": "zh-CN",
+                                "timezone_id": "Asia/Shanghai", "service_workers": "allow"}
+
+
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": {"width": 360, "height": 740}, "locale": "zh-CN",
-            "timezone_id": "Asia/Shanghai", "service_workers": "allow"}
+    return {**browser_context_args, **CONTEXT_ARGS}
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ instance per URL, so the page's `sync` object is the very one the app runs.
 from __future__ import annotations
 
 import hashlib
+import socket
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,6 +102,82 @@ def wait_service_worker(page: Page, timeout: float = 20.0) -> None:
 
 
 # --- the server's side --------------------------------------------------------------------------
+
+class Gate:
+    """A TCP forwarder in front of a server: the browser talks to `gate.url`; `gate.close()` makes
+    the server unreachable (connections refused, open ones cut) while the server itself runs on
+    for the next test. 127.0.0.1 only."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._accept, name=f"gate-{self.port}", daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._closed:
+                    client.close()
+                    upstream.close()
+                    return
+                self._open |= {client, upstream}
+                pipes = [threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                         for a, b in ((client, upstream), (upstream, client))]
+                self._threads += pipes
+            for t in pipes:
+                t.start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._drop(src, dst)
+
+    def _drop(self, *socks: socket.socket) -> None:
+        with self._lock:
+            for s in socks:
+                self._open.discard(s)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        """No more connections, and the open ones are cut."""
+        with self._lock:
+            self._closed = True
+            socks = list(self._open)
+            threads = list(self._threads)
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
+        self._listener.close()
+        self._drop(*socks)
+        for t in threads:
+            t.join(timeout=5)
+
 
 @contextmanager
 def api(server: Server, username: str) -> Iterator[httpx.Client]:

@@ -40,7 +40,7 @@ def render_sw(pwa_dir: Path) -> str:
 def service_worker(state: State) -> Response[str]:
     """Computed per request: cheap (a few hundred KB hashed) and never stale after a deploy."""
     body = render_sw(Path(state["settings"].pwa_dir))
-    return Response(content=body, media_type="text/javascript; charset=utf-8",
+    return Response(content=body, media_type="text/javascript",
                     headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 

@@ -88,6 +88,22 @@ def test_sw_is_served_versioned_and_uncached(tmp_path: Path) -> None:
     app = create_app(Settings(db=str(tmp_path / "g.db"), pwa_dir=str(PWA)))
     with TestClient(app) as c:
         r = c.get("/sw.js")
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+        assert r.status_code == 200 and r.headers["content-type"] == "text/javascript; charset=utf-8"
         assert PLACEHOLDER not in r.text and "no-cache" in r.headers["cache-control"]
+        # the browser compares the worker byte for byte: the same shell must give the same bytes,
+        # or every update check would install a "new" version that then waits
+        assert c.get("/sw.js").content == r.content
         assert c.get("/").status_code == 200 and c.get("/js/app.js").status_code == 200
+
+
+def test_the_worker_is_registered_before_the_app_loads() -> None:
+    """index.html registers the service worker from a module that imports nothing, ahead of app.js:
+    a failed or stalled app start (a module that did not arrive, IndexedDB) must not leave a phone
+    without its offline copy (issue 18)."""
+    html = (PWA / "index.html").read_text(encoding="utf-8")
+    scripts = re.findall(r'<script type="module"[^>]*src="([^"]+)"', html)
+    assert scripts == ["/js/register_sw.js", "/js/app.js"]
+    reg = (PWA / "js" / "register_sw.js").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*import\b", reg, re.M)
+    assert 'navigator.serviceWorker.register("/sw.js")' in reg
+    assert "serviceWorker.register(" not in (PWA / "js" / "app.js").read_text(encoding="utf-8")

@@ -1,5 +1,6 @@
-// Boot, hash router, top bar with the sync badge, bottom navigation, banners (new version,
-// storage not persistent, device revoked). The app opens fully offline once signed in.
+// Boot, hash router, top bar with the sync badge, bottom navigation, banners (ready for offline or
+// not yet, new version, storage not persistent, device revoked). The app opens fully offline once
+// signed in. The service worker is registered by js/register_sw.js, before any of this loads.
 
 import * as db from "./db.js";
 import * as model from "./model.js";
@@ -9,6 +10,8 @@ import { h, clear, replace, append } from "./dom.js";
 import { icon } from "./icons.js";
 import { relTime } from "./format.js";
 import { invalidate } from "./lookups.js";
+import { swEvents, swRegistration, swSupported } from "./register_sw.js";
+import { readiness, watchReadiness, refresh as refreshReadiness } from "./offline_ready.js";
 
 import login from "./views/login.js";
 import households from "./views/households.js";
@@ -306,11 +309,46 @@ export function toast(message, { kind = "ok", ms = 2600 } = {}) {
   el.toastTimer = setTimeout(() => { el.toast.className = "toast"; }, ms);
 }
 
-// Banners: the new version, storage that the browser may evict, a revoked device.
-const banners = { update: false, storage: false };
+// Banners: ready for offline (or what is missing), the new version, storage that the browser may
+// evict, a revoked device.
+const banners = { update: false, storage: false, readiness: null, readyNews: false };
+
+function missingText(r) {
+  const items = r.missing.filter((k) => k !== "unsupported").map((k) => {
+    if (k === "worker") return r.shell && r.shell.total ? t("offline.item_worker_n", { done: r.shell.cached, total: r.shell.total }) : t("offline.item_worker");
+    if (k === "shell") return t("offline.item_shell", { done: r.shell ? r.shell.cached : 0, total: r.shell ? r.shell.total : 0 });
+    if (k === "signin") return t("offline.item_signin");
+    return t("offline.item_sync");
+  });
+  return t("offline.missing", { items: items.join(t("offline.item_sep")) });
+}
+
+function readinessBanner() {
+  const r = banners.readiness;
+  if (!r) return null;
+  if (r.ready) {
+    // Said once, when this phone becomes ready (the moment the worker may leave signal); the sync
+    // panel says it always.
+    if (!banners.readyNews) return null;
+    return h("div", { class: "banner banner-ok", role: "status", dataset: { testid: "offline-ready", state: "ready" } },
+      h("span", null, t("offline.ready")),
+      h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => { banners.readyNews = false; renderBanners(); } }, t("common.dismiss")));
+  }
+  if (r.missing.includes("unsupported")) {
+    return h("div", { class: "banner banner-warn", role: "status", dataset: { testid: "offline-ready", state: "unsupported" } },
+      h("span", null, t("offline.unsupported")));
+  }
+  const offline = !navigator.onLine;
+  return h("div", { class: "banner banner-warn", role: "status", dataset: { testid: "offline-ready", state: offline ? "not-ready-offline" : "preparing" } },
+    h("span", null,
+      h("strong", null, offline ? t("offline.not_ready_offline") : t("offline.preparing")), " ",
+      missingText(r),
+      r.installError && !offline ? " " + t("offline.retrying") : ""));
+}
 
 function renderBanners() {
   clear(el.banners);
+  append(el.banners, readinessBanner());
   if (banners.update) {
     append(el.banners, h("div", { class: "banner banner-info", role: "status" },
       h("span", null, t("banner.update")),
@@ -325,38 +363,33 @@ function renderBanners() {
 }
 
 // ---- service worker: update banner --------------------------------------------------------------
+// js/register_sw.js registered the worker before this module loaded; here only the update banner.
 
-let registration = null;
-
-async function registerSW() {
-  if (!("serviceWorker" in navigator)) return;
-  try {
-    registration = await navigator.serviceWorker.register("/sw.js");
-  } catch (e) {
-    console.warn("service worker", e);
-    return;
-  }
-  if (!registration) return;
+function watchUpdates() {
+  if (!swSupported()) return;
   const check = () => {
-    if (registration.waiting && navigator.serviceWorker.controller) {
+    const registration = swRegistration();
+    if (registration && registration.waiting && navigator.serviceWorker.controller) {
       banners.update = true;
       renderBanners();
     }
   };
   check();
-  registration.addEventListener("updatefound", () => {
-    const w = registration.installing;
-    if (w) w.addEventListener("statechange", () => { if (w.state === "installed") check(); });
-  });
+  swEvents.addEventListener("registered", check);
+  swEvents.addEventListener("installed", check);
   // Reload only when the user asked for the new version: the local data is not touched by any of it.
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     if (state.updateRequested) location.reload();
   });
-  setInterval(() => { if (navigator.onLine) registration.update().catch(() => {}); }, 60 * 60 * 1000);
+  setInterval(() => {
+    const registration = swRegistration();
+    if (registration && navigator.onLine) registration.update().catch(() => {});
+  }, 60 * 60 * 1000);
 }
 
 function applyUpdate() {
   state.updateRequested = true;
+  const registration = swRegistration();
   if (registration && registration.waiting) registration.waiting.postMessage({ type: "SKIP_WAITING" });
   else location.reload();
 }
@@ -380,6 +413,7 @@ async function checkStorage() {
   if (!navigator.storage || !navigator.storage.persist) return;
   let persisted = await navigator.storage.persisted().catch(() => false);
   if (!persisted) persisted = await navigator.storage.persist().catch(() => false);
+  refreshReadiness();
   if (persisted) { banners.storage = false; renderBanners(); return; }
   const dismissed = await db.getMeta("storage_notice_dismissed").catch(() => null);
   if (dismissed && Date.now() - dismissed < 3 * 86400000) return;
@@ -459,7 +493,18 @@ async function boot() {
 
   if (!history.state) history.replaceState({ depth: 0 }, "", location.hash || "#/households");
   renderBadge(sync.status());
-  registerSW();
+  watchUpdates();
+  readiness.addEventListener("change", (e) => {
+    const { state: r, previous } = e.detail;
+    // a phone that was not ready and now is: tell the worker they may go
+    if (r.ready && previous && !previous.ready) banners.readyNews = true;
+    if (!r.ready) banners.readyNews = false;
+    banners.readiness = r;
+    renderBanners();
+  });
+  window.addEventListener("online", renderBanners);
+  window.addEventListener("offline", renderBanners);
+  watchReadiness();
   if (state.session) {
     sync.start();
     checkStorage();

@@ -1,6 +1,7 @@
 // The sync panel: what waits to be sent, when the phone last synced, a "sync now" button with
-// progress, whether the browser may evict the data, the edits the server refused (with its
-// reason, to fix and resend or dismiss), the account and the language.
+// progress, whether this phone is ready to work offline (and what is missing), whether the browser
+// may evict the data, the edits the server refused (with its reason, to fix and resend or
+// dismiss), the account and the language.
 
 import { h, clear, append, replace } from "../dom.js";
 import { t, has, getLang, setLang, LANGS } from "../i18n.js";
@@ -14,6 +15,7 @@ import { setPrefill } from "../prefill.js";
 import { icon } from "../icons.js";
 import { fieldLabel, display, ID_FIELDS } from "../values.js";
 import { describe } from "./conflicts.js";
+import { readiness, currentReadiness, refresh as refreshReadiness } from "../offline_ready.js";
 
 const ROLES = ["grid_worker", "proxy_agent", "staff", "admin"];
 
@@ -122,6 +124,31 @@ export default {
     ctx.onCleanup(() => sync.removeEventListener("status", onStatus));
     paint(sync.status());
 
+    // ready for offline: the same facts as the banner, each on its own line
+    const offlineBox = h("div", { class: "card", dataset: { testid: "offline-details" } }, h("p", null, t("syncp.storage_checking")));
+    function paintOffline(r) {
+      if (!r) return;
+      const shellText = r.shell ? t("offline.shell_n", { done: r.shell.cached, total: r.shell.total }) : t("offline.shell_unknown");
+      const storage = r.persisted === null ? t("syncp.storage_unknown") : r.persisted ? t("syncp.storage_persisted") : t("syncp.storage_not_persisted");
+      replace(offlineBox,
+        facts([
+          [t("offline.state"), h("strong", { dataset: { testid: "offline-state", ready: String(r.ready) } }, r.ready ? t("offline.state_ready") : t("offline.state_not_ready"))],
+          [t("offline.worker"), r.missing.includes("unsupported") ? t("offline.unsupported")
+            : r.worker ? t("offline.worker_on", { version: r.version || "?" })
+            : r.shell ? t("offline.worker_installing", { done: r.shell.cached, total: r.shell.total }) : t("offline.worker_off")],
+          [t("offline.shell"), shellText],
+          [t("offline.first_sync"), !r.signedIn ? t("offline.first_sync_signin") : r.firstSync ? t("offline.first_sync_done") : t("offline.first_sync_not")],
+          [t("offline.storage"), storage],
+        ]),
+        r.installError && !r.worker ? h("p", { class: "form-error" }, t("offline.error", { error: r.installError })) : null,
+        h("p", { class: "muted small" }, r.ready ? t("offline.hint_ready") : t("offline.hint_not_ready")));
+    }
+    const onReadiness = (e) => paintOffline(e.detail.state);
+    readiness.addEventListener("change", onReadiness);
+    ctx.onCleanup(() => readiness.removeEventListener("change", onReadiness));
+    paintOffline(currentReadiness());
+    refreshReadiness();
+
     // storage
     const storageBox = h("div", { class: "card" }, h("p", null, t("syncp.storage_checking")));
     (async () => {
@@ -181,6 +208,7 @@ export default {
     return h("div", { class: "view sync-panel" },
       statusBox,
       runBtn,
+      section(t("offline.title"), offlineBox),
       section(t("syncp.rejected", { n: openRejected.length }),
         h("p", { class: "muted small" }, t("syncp.rejected_hint")),
         shownRejected.length ? h("ul", { class: "rejected-list" }, shownRejected.map((c) => rejectedItem(ctx, c, labels.get(c.id)))) : empty(t("syncp.rejected_none"))),
