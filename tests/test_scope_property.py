@@ -372,8 +372,9 @@ PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, print_blo
                                            HealthCheck.data_too_large])
 
 
-def test_scope_holds_on_every_path(template: Any, tmp_path: Path) -> None:
-    @PROPERTY
+def the_property(template: Any, tmp_path: Path, config: settings) -> Any:
+    """The property under ``config``: a fresh world per example, the drawn steps, the invariants."""
+    @config
     @given(drawn=steps)
     def prop(drawn: list[tuple[Any, ...]]) -> None:
         w = world(template, tmp_path)
@@ -381,7 +382,11 @@ def test_scope_holds_on_every_path(template: Any, tmp_path: Path) -> None:
             run(w, drawn)
         finally:
             w.store.close()
-    prop()
+    return prop
+
+
+def test_scope_holds_on_every_path(template: Any, tmp_path: Path) -> None:
+    the_property(template, tmp_path, PROPERTY)()
 
 
 # -- the property finds the findings when their fixes are reverted ------------------------------------------
@@ -400,14 +405,8 @@ def test_the_property_finds_the_findings_when_their_fixes_are_reverted(
     monkeypatch.setattr(engine, check, _no_check)
 
     # no shrinking: the first failing example is proof enough, and shrinking a world costs minutes
-    @settings(PROPERTY, max_examples=400, phases=[Phase.explicit, Phase.generate])
-    @given(drawn=steps)
-    def prop(drawn: list[tuple[Any, ...]]) -> None:
-        w = world(template, tmp_path)
-        try:
-            run(w, drawn)
-        finally:
-            w.store.close()
+    prop = the_property(template, tmp_path, settings(PROPERTY, max_examples=400,
+                                                     phases=[Phase.explicit, Phase.generate]))
     with pytest.raises(AssertionError) as caught:
         prop()
     assert "outside" in str(caught.value) or "moved" in str(caught.value) or "lacks" in str(caught.value), \
