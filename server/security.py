@@ -61,13 +61,34 @@ def refusal(scope: Scope) -> str | None:
         return "The path contains a control character."
     decoded = unquote_to_bytes(query.replace(b"+", b" "))
     if _CONTROL_BYTES.search(decoded) or _CONTROL.search(decoded.decode("utf-8", "replace")):
-        return "The query string contains a control character."
+        name = _bad_parameter(query)
+        return (f"The query parameter {name} contains a control character." if name
+                else "The query string contains a control character.")
+    return None
+
+
+def bad_parameter(scope: Scope) -> str | None:
+    """The query parameter whose name or value holds a control character, for the error's details."""
+    return _bad_parameter(scope.get("query_string", b""))
+
+
+def _bad_parameter(query: bytes) -> str | None:
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        raw_name = unquote_to_bytes(name.replace(b"+", b" "))
+        text = unquote_to_bytes(value.replace(b"+", b" "))
+        if _CONTROL_BYTES.search(raw_name + b"=" + text) or _CONTROL.search(
+                (raw_name + b"=" + text).decode("utf-8", "replace")):
+            shown = raw_name.decode("utf-8", "replace")
+            return shown if shown.isascii() and shown.replace("_", "").isalnum() and len(shown) <= 40 else None
     return None
 
 
 async def refuse(scope: Scope, receive: Receive, send: Send, reason: str) -> None:
     """A 400 in the protocol's error shape, with the headers of every other answer."""
-    body = msgspec.json.encode(error_body("invalid_request", reason + " Send the request without it."))
+    name = bad_parameter(scope)
+    body = msgspec.json.encode(error_body("invalid_request", reason + " Send the request without it.",
+                                          {"parameter": name} if name else None))
     start: Any = {"type": "http.response.start", "status": 400, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store")]}

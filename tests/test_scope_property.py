@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from sync import accounts, engine, workflow
@@ -70,8 +70,11 @@ class World:
         return next((k for k in USERS if self.t.actors[k].user_id == user_id), None)
 
     def records(self, coll: str) -> list[Any]:
-        rows = self.store.conn.execute(f"SELECT id FROM {coll} WHERE deleted = 0 ORDER BY rowid")
-        return list(self.store.get_many(coll, [r[0] for r in rows]).values())
+        # in the order they were made (get_many's dict follows the ids' order in the index, that is
+        # the random UUIDs': a pick by position must not depend on them, or examples are not repeatable)
+        ids = [r[0] for r in self.store.conn.execute(f"SELECT id FROM {coll} WHERE deleted = 0 ORDER BY rowid")]
+        found = self.store.get_many(coll, ids)
+        return [found[i] for i in ids if i in found]
 
     def pick(self, coll: str, n: int) -> Any | None:
         recs = self.records(coll)
@@ -372,17 +375,19 @@ PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, print_blo
                                            HealthCheck.data_too_large])
 
 
-def the_property(template: Any, tmp_path: Path, config: settings) -> Any:
-    """The property under ``config``: a fresh world per example, the drawn steps, the invariants."""
-    @config
-    @given(drawn=steps)
+def the_property(template: Any, tmp_path: Path, config: settings,
+                 first: list[tuple[Any, ...]] | None = None) -> Any:
+    """The property under ``config``: a fresh world per example, the drawn steps, the invariants
+    (``first``: steps to try before any drawn ones)."""
     def prop(drawn: list[tuple[Any, ...]]) -> None:
         w = world(template, tmp_path)
         try:
             run(w, drawn)
         finally:
             w.store.close()
-    return prop
+    if first is not None:
+        prop = example(drawn=first)(prop)
+    return config(given(drawn=steps)(prop))
 
 
 def test_scope_holds_on_every_path(template: Any, tmp_path: Path) -> None:
@@ -395,18 +400,31 @@ def _no_check(*args: Any, **kwargs: Any) -> None:
     return None
 
 
+# Each finding as the penetration test reported it, in the property's own steps over the starting
+# town (households 0 and 1 in g1, 2 in g2, 3 in g3; the matter delegated to agent1 is on household 0;
+# the open conflict is about where worker1's resident lives):
+REPORTED = {
+    "_check_move": [("move_household", "agent", 0, 2, 0)],          # agent1 re-homes its delegated household
+    "_check_parent": [("matter", "w1", 3, 2, 0)],                    # worker1 files a 信访 matter in g3
+    "_check_resolution": [("resolve", "w1", 0, 2, 3)],               # worker1 resolves into g3's household
+}
+
+
 @pytest.mark.parametrize("finding, check", [
     ("1: a delegated household moved into any grid", "_check_move"),
     ("2: a sensitive matter filed on any household", "_check_parent"),
     ("3: a resolution skips the checks of an update", "_check_resolution"),
 ])
+@pytest.mark.parametrize("how", ["reported", "searched"])
 def test_the_property_finds_the_findings_when_their_fixes_are_reverted(
-        template: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, finding: str, check: str) -> None:
+        template: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, finding: str, check: str, how: str) -> None:
+    """``reported``: the invariants catch the finding in the steps of its report; ``searched``: random
+    search finds it too, with no hint (derandomized: the same examples every run)."""
     monkeypatch.setattr(engine, check, _no_check)
-
     # no shrinking: the first failing example is proof enough, and shrinking a world costs minutes
-    prop = the_property(template, tmp_path, settings(PROPERTY, max_examples=400,
-                                                     phases=[Phase.explicit, Phase.generate]))
+    config = settings(PROPERTY, max_examples=1 if how == "reported" else 600,
+                      phases=[Phase.explicit] if how == "reported" else [Phase.generate])
+    prop = the_property(template, tmp_path, config, REPORTED[check] if how == "reported" else None)
     with pytest.raises(AssertionError) as caught:
         prop()
     assert "outside" in str(caught.value) or "moved" in str(caught.value) or "lacks" in str(caught.value), \
