@@ -34,7 +34,6 @@ import hashlib
 import os
 import re
 import secrets
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Protocol, Sequence
@@ -205,10 +204,11 @@ class LocalBytes:
         <root>/ab/abcdef…            complete blobs, under the first two hex characters of their hash
         <root>/partial/abcdef….0f1e…  one file per unfinished upload, each chunk written where it starts
 
-    Every chunk is flushed to disk (fsync) before the database counts it; a complete blob appears
-    at once (a hard link, or a copy renamed into place), its directory fsynced. Only servers that
-    share this directory (one server, usually) can take each other's chunks; several servers share
-    an S3 bucket instead (``sync.blobs_s3``).
+    Every chunk is flushed to disk (fsync) before the database counts it; a complete blob is
+    written from the bytes hashed into a file of its own under ``partial/``, fsynced and renamed
+    into place, its directory fsynced. Only servers that share this directory (one server,
+    usually) can take each other's chunks; several servers share an S3 bucket instead
+    (``sync.blobs_s3``).
     """
 
     def __init__(self, root: str) -> None:
@@ -241,44 +241,47 @@ class LocalBytes:
         return upload
 
     def finish(self, upload: str, chunks: Sequence[Chunk], sha: str, length: int) -> bool:
-        if length == 0:   # an empty blob: no chunk was ever written, so there is no file to link
+        if length == 0:   # an empty blob: no chunk was ever written, so there is no partial file
             if sha != _EMPTY:
                 return False
             if self.length(sha) is None:
                 self.put(sha, b"")
             return True
+        # The complete blob is a new file written from the very bytes that were hashed, never the
+        # partial file itself (renamed or linked): a request that lost a race for a chunk may still
+        # write into the partial, and the blob under a hash must stay the bytes of that hash.
         # Chunks are written where they start and never cut anything off: bytes a crash left past
         # the counted offset are overwritten by the chunks that follow (every chunk ends within
-        # Upload-Length), and a server that lost a race for a chunk wrote the phone's same bytes.
-        p = self.partial_path(upload)
+        # Upload-Length). The partial stays until the database says the upload is finished.
+        final = self.final_path(sha)
+        copy = None if os.path.exists(final) else self.partial_path(f"{sha}.{secrets.token_hex(8)}")
         h = hashlib.sha256()
+        size = 0
         try:
-            with open(p, "rb") as fh:
-                if os.fstat(fh.fileno()).st_size != length:
-                    return False
-                for block in iter(lambda: fh.read(1 << 16), b""):
+            with open(self.partial_path(upload), "rb") as src, \
+                    (open(copy, "wb") if copy else contextlib.nullcontext()) as out:
+                for block in iter(lambda: src.read(1 << 16), b""):
                     h.update(block)
+                    size += len(block)
+                    if out is not None:
+                        out.write(block)
+                if out is not None:
+                    out.flush()
+                    os.fsync(out.fileno())
+            if size != length or h.hexdigest() != sha:
+                return False
+            if copy is not None:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(copy, final)
+                copy = None
+                _fsync_dir(os.path.dirname(final))
+            return True
         except FileNotFoundError:
             return False
-        if h.hexdigest() != sha:
-            return False
-        final = self.final_path(sha)
-        if not os.path.exists(final):
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            try:
-                # A link, not a rename: the partial stays until the database says the upload is
-                # finished, so that a crash in between leaves an upload that can be finished again.
-                os.link(p, final)
-            except FileExistsError:
-                pass   # the same bytes, finished by someone else meanwhile
-            except OSError:   # a file system without hard links: a checked copy, renamed into place
-                tmp = f"{final}.{secrets.token_hex(8)}.tmp"
-                shutil.copyfile(p, tmp)
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
-            _fsync_dir(os.path.dirname(final))
-        return True
+        finally:
+            if copy is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(copy)
 
     def drop_upload(self, upload: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -301,7 +304,7 @@ class LocalBytes:
     def put(self, sha: str, data: bytes) -> None:
         final = self.final_path(sha)
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        tmp = f"{final}.{secrets.token_hex(8)}.tmp"
+        tmp = self.partial_path(f"{sha}.{secrets.token_hex(8)}")   # a crash leaves a stray that gc sweeps
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -124,6 +124,27 @@ def test_a_retry_that_finishes_first_is_no_mismatch(
         assert a.stored() == [f"{digest[:2]}/{digest}"]
 
 
+def test_a_late_write_into_the_upload_never_changes_the_stored_blob(
+        town_template: Template, blob_backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that lost a race for a chunk may still be writing its bytes (any bytes: the
+    uploader may be hostile) when the blob has been checked and stored: what others read under the
+    hash stays the bytes that hashed to it."""
+    digest, n = sha(PHOTO), len(PHOTO)
+    with serve(town_template, blob_backend, tmp_path) as a:
+        storage, writer = a.app.state["blobs"].bytes, a.app.state["stores"].writer
+        real = writer.blob_uploaded
+
+        def late_write(sha256: str, user_id: str, length: int, at: str) -> None:
+            [upload] = writer.blob_uploads_unfinished()
+            storage.put_chunk(upload["partial"], 0, b"\0" * 100_000)   # the loser's write lands now
+            real(sha256, user_id, length, at)
+
+        monkeypatch.setattr(writer, "blob_uploaded", late_write)
+        assert patch(a, "w1", digest, PHOTO[:200_000], 0, n).status_code == 204
+        assert patch(a, "w1", digest, PHOTO[200_000:], 200_000, n).status_code == 204
+        assert get(a, "w1", digest).content == PHOTO
+
+
 def test_a_finish_cut_short_is_done_by_the_next_patch_on_any_server_or_at_start(
         town_template: Template, blob_backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The server dies after storing the complete blob and before the database says so. The upload
