@@ -60,6 +60,11 @@ class BlobState:
     complete: bool
 
 
+def is_upload_name(name: str) -> bool:
+    """Whether ``name`` is one the server gives an upload's bytes (``blob_uploads.partial``)."""
+    return bool(_PARTIAL_RE.match(name))
+
+
 def check_sha(sha: str) -> str:
     if not isinstance(sha, str) or not SHA256_RE.match(sha):
         raise SyncError("invalid_request", "The blob name must be a SHA-256: 64 lowercase hex characters.",
@@ -219,7 +224,7 @@ class LocalBytes:
         return os.path.join(self.root, check_sha(sha)[:2], sha)
 
     def partial_path(self, name: str) -> str:
-        if not _PARTIAL_RE.match(name):
+        if not is_upload_name(name):
             raise ValueError(f"not a partial upload's file name: {name!r}")
         return os.path.join(self.root, "partial", name)
 
@@ -318,7 +323,7 @@ class LocalBytes:
         out = []
         for name in sorted(os.listdir(folder)):
             p = os.path.join(folder, name)
-            if _PARTIAL_RE.match(name) and os.path.isfile(p) and os.path.getmtime(p) < cutoff:
+            if is_upload_name(name) and os.path.isfile(p) and os.path.getmtime(p) < cutoff:
                 out.append(name)
         return out
 

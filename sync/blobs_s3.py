@@ -34,7 +34,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .blobs import Chunk, StorageError, StoredBlob, check_sha
+from .blobs import Chunk, StorageError, StoredBlob, check_sha, is_upload_name
 
 PART = 5 * 1024 * 1024   # S3's smallest multipart part (every part but the last)
 
@@ -97,7 +97,7 @@ class S3Bytes:
         return f"{self.prefix}{check_sha(sha)[:2]}/{sha}"
 
     def upload_prefix(self, upload: str) -> str:
-        if not upload or "/" in upload:
+        if not is_upload_name(upload):
             raise ValueError(f"not an upload's name: {upload!r}")
         return f"{self.prefix}partial/{upload}/"
 
@@ -240,9 +240,9 @@ class S3Bytes:
         root = f"{self.prefix}partial/"
         newest: dict[str, datetime] = {}
         for key, modified in self._list(root):
-            upload = key[len(root):].split("/", 1)[0]
-            if upload and (upload not in newest or modified > newest[upload]):
-                newest[upload] = modified
+            upload, _, chunk = key[len(root):].partition("/")
+            if is_upload_name(upload) and chunk and (upload not in newest or modified > newest[upload]):
+                newest[upload] = modified   # only what this module names: partial/<upload>/<chunk>
         return sorted(u for u, at in newest.items() if at < before)
 
     def legacy_partial(self, upload: str) -> tuple[int, float] | None:
