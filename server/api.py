@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import logging
 import time
 import zlib
+from email.utils import formatdate
 from typing import Any
 
 import anyio
@@ -13,10 +15,11 @@ import msgspec
 from litestar import Request, Response, get, head, patch, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, RawBody
-from litestar.response import File
+from litestar.response import Stream
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from sync import accounts, engine, proxy
+from sync.blobs import StoredBlob
 from sync.errors import SyncError
 from sync.protocol import (Health, LoginResponse, LoginUser, PullResponse, PushResponse, login_decoder)
 from sync.scope import Actor
@@ -227,9 +230,8 @@ async def blob_patch(request: Request, sha256: FromPath[str], body: RawBody, sta
                     headers={"Upload-Offset": str(st.offset), "Upload-Length": str(st.length)})
 
 
-def sniff(path: str) -> str:
-    with open(path, "rb") as fh:
-        head_bytes = fh.read(12)
+def sniff(head_bytes: bytes) -> str:
+    """The media type of a blob, from its first bytes."""
     if head_bytes.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if head_bytes.startswith(b"\x89PNG"):
@@ -241,17 +243,28 @@ def sniff(path: str) -> str:
     return "application/octet-stream"
 
 
-@get("/api/v1/blobs/{sha256:str}", operation_id="blobGet", tags=["blobs"])
-async def blob_get(request: Request, sha256: FromPath[str], state: State) -> File:
-    """The bytes, to users in whose scope a record refers to the blob (or who uploaded it)."""
-    def work() -> tuple[str, str]:
-        actor = authenticate(request)
-        path = state["blobs"].open_for(state["stores"].reader(), actor, sha256)
-        return path, sniff(path)
+def blob_response(blob: StoredBlob, sha256: str) -> Stream:
+    """A complete blob, streamed from wherever it is stored (never whole in memory), typed by its
+    first bytes. Cache-Control: no-store, as the blob may not outlive a wiped phone or a shared
+    office computer in an HTTP cache. The ETag is the hash: the same on every server."""
+    try:
+        first = blob.body.read(1 << 16)
+    except BaseException:
+        blob.body.close()
+        raise
+    return Stream(itertools.chain([first], blob.blocks()), media_type=sniff(first[:12]), headers={
+        "Content-Length": str(blob.length), "Content-Disposition": f'inline; filename="{sha256}"',
+        "Last-Modified": formatdate(blob.modified, usegmt=True), "ETag": f'"{sha256}"', "Cache-Control": "no-store"})
 
-    path, media_type = await anyio.to_thread.run_sync(work)
-    return File(path=path, media_type=media_type, content_disposition_type="inline", filename=sha256,
-                headers={"Cache-Control": "no-store"})  # a wiped phone must not keep photos in its HTTP cache
+
+@get("/api/v1/blobs/{sha256:str}", operation_id="blobGet", tags=["blobs"])
+async def blob_get(request: Request, sha256: FromPath[str], state: State) -> Stream:
+    """The bytes, to users in whose scope a record refers to the blob (or who uploaded it)."""
+    def work() -> Stream:
+        actor = authenticate(request)
+        return blob_response(state["blobs"].open_for(state["stores"].reader(), actor, sha256), sha256)
+
+    return await anyio.to_thread.run_sync(work)
 
 
 @get("/api/v1/matters/{matter_id:str}/proxy", operation_id="proxyMatter", tags=["proxy"])

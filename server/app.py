@@ -23,12 +23,12 @@ from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
-from sync import blobs as blobstore
 from sync.catalogue import install_catalogue
 from sync.protocol import ErrorResponse, LoginRequest, PushRequest
 from sync.store import SQLiteStore
 
 from . import __version__, keys, security
+from .blobstore import blob_store
 from .errors import EXCEPTION_HANDLERS
 from .ratelimit import LoginLimiter
 from .settings import Settings
@@ -226,8 +226,7 @@ def create_app(settings: Settings) -> GridbookApp:
     os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
     stores = Stores(settings.db)
-    blobs = blobstore.BlobStore(settings.blobs, settings.max_blob_bytes, settings.max_chunk_bytes,
-                                settings.max_pending_upload_bytes)
+    blobs = blob_store(settings)   # the local blob directory, or an S3-compatible bucket
     blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
     state = State({"settings": settings, "stores": stores, "blobs": blobs, "console_key": key,
                    "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,

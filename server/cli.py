@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from sync import accounts
+from sync.blobs import StorageError
 from sync.engine import area_tree
 from sync.errors import SyncError
 from sync.storage import Store
@@ -96,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .blobstore import blob_bytes
     from .demo import seed
 
     if os.path.exists(args.db) and not getattr(args, "force", False):
@@ -103,9 +105,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
+    blobs = blob_bytes(_settings(args))   # the signatures go where the server will look for them
     if os.path.exists(args.db):  # --force: add to the existing database
         store = _store(args)
-        summary = seed(store, seed_value=getattr(args, "seed", 20261123))
+        summary = seed(store, seed_value=getattr(args, "seed", 20261123), blob_dir=blobs)
         store.close()
     else:
         # Seed beside it and move into place at the end: a failed seed never leaves a half-seeded
@@ -116,7 +119,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 os.remove(partial + suffix)
         store = SQLiteStore(partial)
         store.migrate()
-        summary = seed(store, seed_value=getattr(args, "seed", 20261123))
+        summary = seed(store, seed_value=getattr(args, "seed", 20261123), blob_dir=blobs)
         store.checkpoint()
         store.close()
         os.replace(partial, args.db)
@@ -269,10 +272,11 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
     from sync.store import iso, utcnow
 
-    from sync.blobs import BlobStore
+    from .blobstore import blob_store
 
     store = _store(args)
     settings = _settings(args)
+    blobs = blob_store(settings)   # first: blob settings that cannot work stop gc before it changes anything
     days = max(args.days or settings.tombstone_retention_days, 180)  # the protocol keeps deletions and push results at least 180 days
     out = store.purge(iso(utcnow() - timedelta(days=days)))
     print(f"forgot {out['tombstones']} deletions, {out['exits']} scope exits and {out['results']} push results "
@@ -280,10 +284,10 @@ def cmd_gc(args: argparse.Namespace) -> int:
     # Abandoned uploads: nobody else can finish them (they are their uploader's), and they count
     # against the uploader's quota of unfinished bytes (max_pending_upload_bytes).
     upload_days = settings.upload_expiry_days
-    uploads, freed, strays = BlobStore(settings.blobs).expire_uploads(store, utcnow() - timedelta(days=upload_days))
+    uploads, freed, strays = blobs.expire_uploads(store, utcnow() - timedelta(days=upload_days))
     print(f"deleted {uploads} unfinished upload{'' if uploads == 1 else 's'} ({freed} bytes) untouched for more "
           f"than {upload_days} day{'' if upload_days == 1 else 's'}"
-          + (f", and {strays} stray partial file{'' if strays == 1 else 's'}" if strays else "")
+          + (f", and {strays} stray partial upload{'' if strays == 1 else 's'}" if strays else "")
           + "; phones start those again from the beginning")
     return 0
 
@@ -380,5 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e} exists", file=sys.stderr)
         return 1
     except SettingError as e:   # the console key file, trusted_proxies …
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except StorageError as e:   # the blob storage (an S3 bucket) failed
         print(f"error: {e}", file=sys.stderr)
         return 1

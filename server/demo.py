@@ -27,6 +27,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Sequence
 
 from sync import accounts, engine
+from sync.blobs import BlobBytes
 from sync.catalogue import install_catalogue, load_catalogue
 from sync.protocol import MutationIn, PushRequest, PushResult
 from sync.scope import Actor
@@ -695,7 +696,7 @@ class _Seeder:
         self.blobs[sha] = data
         return sha
 
-    def write_blobs(self, root: str) -> None:
+    def write_blobs(self, root: str | BlobBytes) -> None:
         """The demo's signature images, as complete blobs: uploaded, as phones would have, by the
         users whose records cite them (so those citations count, docs/protocol.md §10)."""
         from sync.blobs import BlobStore
@@ -1478,11 +1479,12 @@ COUNTED = ("areas", "categories", "users", "households", "residents", "visits", 
            "conflicts")
 
 
-def seed(store: SQLiteStore, seed_value: int = 20261123, blob_dir: str | None = None) -> dict[str, int]:
+def seed(store: SQLiteStore, seed_value: int = 20261123, blob_dir: str | BlobBytes | None = None) -> dict[str, int]:
     """Seed the demo town into a migrated, empty database; return the record count per collection.
 
-    The signatures of the proxy stories go to ``blob_dir`` (default: the server's default,
-    ``<db>.blobs`` beside the database, the ``.seeding`` suffix of the CLI's temporary copy removed).
+    The signatures of the proxy stories go to ``blob_dir``, a directory or a byte storage (default:
+    the server's default, ``<db>.blobs`` beside the database, the ``.seeding`` suffix of the CLI's
+    temporary copy removed).
 
     Accounts (password ``demo``): worker1 and worker2 (杖锡村第一网格), worker3 (李家坑村第一网格),
     agent1 (杖锡村's proxy agent), staff1 (章水镇), admin; every other grid has its own worker.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,15 @@ class SettingError(Exception):
 SETTINGS: list[tuple[str, Any, str]] = [
     ("db", "data/gridbook.db", "path of the SQLite database"),
     ("blob_dir", "", "directory for photos and documents; default: <db>.blobs beside the database"),
+    ("blob_store", "local", "where blob bytes are kept: local (the blob_dir directory) or s3 (an S3-compatible "
+                            "bucket, which several servers sharing one database may share)"),
+    ("s3_endpoint_url", "", "URL of the S3-compatible service, e.g. http://127.0.0.1:9000; empty: AWS S3 itself"),
+    ("s3_bucket", "", "the bucket for blobs (it must exist); needed when blob_store is s3"),
+    ("s3_prefix", "", "a prefix for every key in the bucket, e.g. zhangshui/ to share a bucket"),
+    ("s3_region", "us-east-1", "the bucket's region"),
+    ("s3_access_key_id", "", "the S3 access key; empty: boto3's own chain (AWS_ACCESS_KEY_ID, ~/.aws, "
+                             "an instance role)"),
+    ("s3_secret_access_key", "", "the secret of that access key"),
     ("pwa_dir", str(ROOT / "pwa"), "directory of the field app served at /"),
     ("host", "127.0.0.1", "address to listen on"),
     ("port", 8000, "port to listen on"),
@@ -52,6 +61,13 @@ SETTINGS: list[tuple[str, Any, str]] = [
 class Settings:
     db: str = "data/gridbook.db"
     blob_dir: str = ""
+    blob_store: str = "local"
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
     pwa_dir: str = str(ROOT / "pwa")
     host: str = "127.0.0.1"
     port: int = 8000

@@ -252,8 +252,20 @@ class Store(Protocol):
     def blob_upload_start(self, sha: str, user_id: str, length: int, partial: str, at: str) -> None:
         """Start the user's upload of the blob (the blob becomes known, incomplete, if it was not)."""
 
-    def blob_upload_forget(self, sha: str, user_id: str) -> None:
-        """Drop the user's upload (and the blob, if incomplete and nobody else is uploading it)."""
+    def blob_chunk_received(self, sha: str, user_id: str, partial: str, start: int, length: int, name: str,
+                            at: str) -> bool:
+        """Count a chunk stored as ``name`` at ``start`` of the user's upload ``partial`` (its offset moves on
+        by ``length``); False, changing nothing, unless that upload holds exactly ``start`` bytes now."""
+
+    def blob_upload_received(self, sha: str, user_id: str, received: int, touched_at: str) -> None:
+        """Set how many bytes an upload begun before chunks were counted holds."""
+
+    def blob_chunks(self, sha: str, user_id: str) -> list[tuple[int, int, str]]:
+        """The counted chunks of the user's upload, ``(start, length, name)`` in order."""
+
+    def blob_upload_forget(self, sha: str, user_id: str, partial: str, untouched_before: str | None = None) -> bool:
+        """End the user's upload ``partial`` without a blob (expired only if untouched since
+        ``untouched_before``), its chunks and an incomplete blob nobody else uploads; whether there was one."""
 
     def blob_uploaded(self, sha: str, user_id: str, length: int, at: str) -> None:
         """The user sent every byte: they hold the blob, their citations are proven, the blob is complete."""

@@ -222,6 +222,19 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "WHERE id = record_id) WHERE collection = 'matters'",
         "UPDATE blob_refs SET proven = 1 WHERE sha256 IN (SELECT sha256 FROM blobs WHERE complete = 1)",
     ]),
+    # Issue 13, item 5: blobs on shared storage. Several servers may share one database and one
+    # bucket, so what an upload holds is the database's to say, not a file on one server's disk:
+    # ``received`` (the upload offset) and ``touched_at`` (its last chunk, for expiry), and a row per
+    # chunk stored (``blob_chunks``: where it starts, its length, the name the byte storage gave it).
+    # Any server can then take the next chunk or finish the upload. Uploads begun before keep NULL
+    # until a server starts and reads their partial file (``BlobStore.recover``).
+    ("0003 blob upload offsets and chunks in the database", [
+        "ALTER TABLE blob_uploads ADD COLUMN received INTEGER",
+        "ALTER TABLE blob_uploads ADD COLUMN touched_at TEXT",
+        """CREATE TABLE blob_chunks (
+  sha256 TEXT NOT NULL, user_id TEXT NOT NULL, start INTEGER NOT NULL, length INTEGER NOT NULL, name TEXT NOT NULL,
+  PRIMARY KEY (sha256, user_id, start)) WITHOUT ROWID""",
+    ]),
 ]
 
 
@@ -677,20 +690,57 @@ class SQLiteStore:
                                      (user_id,)).fetchone()[0])
 
     def blob_upload_start(self, sha: str, user_id: str, length: int, partial: str, at: str) -> None:
-        """Start the user's upload; ``blobs`` gets a row (incomplete) the first time a hash is uploaded."""
-        self.conn.execute("INSERT INTO blob_uploads VALUES (?, ?, ?, ?, ?)", (sha, user_id, length, partial, at))
+        """Start the user's upload, unless they have one already; ``blobs`` gets a row (incomplete)
+        the first time a hash is uploaded."""
+        self.conn.execute("INSERT INTO blob_uploads (sha256, user_id, length, partial, started_at, received, touched_at) "
+                          "VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT DO NOTHING", (sha, user_id, length, partial, at, at))
         self.conn.execute("INSERT INTO blobs (sha256, length, complete, uploaded_by, created_at) VALUES (?, ?, 0, ?, ?) "
                           "ON CONFLICT(sha256) DO NOTHING", (sha, length, user_id, at))
 
-    def blob_upload_forget(self, sha: str, user_id: str) -> None:
-        self.conn.execute("DELETE FROM blob_uploads WHERE sha256 = ? AND user_id = ?", (sha, user_id))
+    def blob_chunk_received(self, sha: str, user_id: str, partial: str, start: int, length: int, name: str,
+                            at: str) -> bool:
+        """Count a chunk stored (as ``name``) at ``start`` of the user's upload ``partial``: its offset
+        moves on by ``length``. False, and nothing changes, when that upload no longer holds exactly
+        ``start`` bytes: another server took that chunk first, or the upload ended meanwhile."""
+        cur = self.conn.execute("UPDATE blob_uploads SET received = coalesce(received, 0) + ?, touched_at = ? "
+                                "WHERE sha256 = ? AND user_id = ? AND partial = ? AND coalesce(received, 0) = ?",
+                                (length, at, sha, user_id, partial, start))
+        if cur.rowcount != 1:
+            return False
+        self.conn.execute("INSERT INTO blob_chunks VALUES (?, ?, ?, ?, ?)", (sha, user_id, start, length, name))
+        return True
+
+    def blob_upload_received(self, sha: str, user_id: str, received: int, touched_at: str) -> None:
+        """Set what an upload begun before migration 0003 holds (read from its partial file)."""
+        self.conn.execute("UPDATE blob_uploads SET received = ?, touched_at = ? WHERE sha256 = ? AND user_id = ?",
+                          (received, touched_at, sha, user_id))
+
+    def blob_chunks(self, sha: str, user_id: str) -> list[tuple[int, int, str]]:
+        """The chunks of the user's upload, ``(start, length, name)`` in order."""
+        return [(int(r[0]), int(r[1]), str(r[2])) for r in self.conn.execute(
+            "SELECT start, length, name FROM blob_chunks WHERE sha256 = ? AND user_id = ? ORDER BY start", (sha, user_id))]
+
+    def blob_upload_forget(self, sha: str, user_id: str, partial: str, untouched_before: str | None = None) -> bool:
+        """End the user's upload ``partial`` without a blob (discarded, or expired when
+        ``untouched_before`` is given and no chunk came since). Returns whether there was one."""
+        sql = "DELETE FROM blob_uploads WHERE sha256 = ? AND user_id = ? AND partial = ?"
+        args = [sha, user_id, partial]
+        if untouched_before is not None:
+            sql += " AND coalesce(touched_at, started_at) < ?"
+            args.append(untouched_before)
+        cur = self.conn.execute(sql, args)
+        if cur.rowcount == 0:
+            return False
+        self.conn.execute("DELETE FROM blob_chunks WHERE sha256 = ? AND user_id = ?", (sha, user_id))
         self.conn.execute("DELETE FROM blobs WHERE sha256 = ? AND complete = 0 AND NOT EXISTS "
                           "(SELECT 1 FROM blob_uploads WHERE sha256 = ?)", (sha, sha))
+        return True
 
     def blob_uploaded(self, sha: str, user_id: str, length: int, at: str) -> None:
         """The user uploaded every byte (hash checked): their upload ends, they hold the blob, their
         citations of it are proven, and the blob is complete (``uploaded_by``: its first holder)."""
         self.conn.execute("DELETE FROM blob_uploads WHERE sha256 = ? AND user_id = ?", (sha, user_id))
+        self.conn.execute("DELETE FROM blob_chunks WHERE sha256 = ? AND user_id = ?", (sha, user_id))
         self.conn.execute("INSERT INTO blob_holders VALUES (?, ?, ?) ON CONFLICT DO NOTHING", (sha, user_id, at))
         self.conn.execute(
             "INSERT INTO blobs (sha256, length, complete, uploaded_by, created_at, completed_at) VALUES (?, ?, 1, ?, ?, ?) "

@@ -13,16 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import time
 from datetime import timedelta
 from typing import Any, Callable
 
 import httpx
 import pytest
 
+from .blobstores import Backend, BlobApi as Api, api, blob_backend, moto_s3, serve  # noqa: F401
 from .conftest import new_id
-from .test_api import API, Api, api, assert_error, town_template  # noqa: F401
-from .test_blobs_api import JPEG, files_under, head, patch, sha, upload, url
+from .test_api import API, assert_error, town_template  # noqa: F401
+from .test_blobs_api import JPEG, head, patch, sha, upload, url
 
 MiB = 1024 * 1024
 ID_CARD = b"\xff\xd8\xff\xe0 id card of a resident of another village " + os.urandom(20000)
@@ -141,7 +141,7 @@ def test_an_outsider_holding_the_same_bytes_proves_it_by_uploading_them(api: Api
     assert r2.headers["upload-offset"] == r2.headers["upload-length"] == str(len(ID_CARD))
     for who in ("w1", "w2", "w3"):
         assert readable(api, who, digest, ID_CARD), who
-    assert files_under(api.tmp / "blobs") == [os.path.join(digest[:2], digest)]   # one copy, no partial left
+    assert api.stored() == [f"{digest[:2]}/{digest}"]   # one copy, no partial left
 
 
 def test_citing_a_blob_one_may_read_keeps_counting_when_the_first_record_goes(api: Api) -> None:
@@ -230,7 +230,7 @@ def test_two_users_uploading_the_same_bytes_each_resume_their_own_upload(api: Ap
     r = patch(api, "w3", digest, data[40_000:], 40_000, len(data))
     assert r.status_code == 204 and r.headers["upload-offset"] == str(len(data))
     assert readable(api, "w3", digest, data)
-    assert files_under(api.tmp / "blobs") == [os.path.join(digest[:2], digest)]
+    assert api.stored() == [f"{digest[:2]}/{digest}"]
 
 
 def test_a_partial_upload_with_wrong_bytes_is_discarded_for_its_uploader_only(api: Api) -> None:
@@ -260,7 +260,7 @@ def test_unfinished_uploads_have_a_per_user_quota(api: Api) -> None:
     assert err["details"] == {"max_pending_bytes": 64 * MiB, "pending_bytes": 60 * MiB}
     assert "unfinished" in err["message"] and str(64 * MiB) in err["message"]
     assert head(api, "w1", announced[6]).status_code == 404          # nothing of a refused upload is kept
-    assert len(files_under(api.tmp / "blobs" / "partial")) == 6
+    assert len(api.partials()) == 6
     # The quota is per user: worker2 uploads as usual.
     assert upload(api, "w2", JPEG) == sha(JPEG)
     # Resuming an upload already started is never refused.
@@ -271,21 +271,8 @@ def test_unfinished_uploads_have_a_per_user_quota(api: Api) -> None:
     assert patch(api, "w1", announced[6], b"y" * 1024, 0, 10 * MiB).status_code == 204
 
 
-def test_the_quota_is_a_setting(town_template: Any, tmp_path: Any) -> None:
-    import dataclasses
-    import shutil
-
-    from litestar.testing import TestClient
-
-    from server.app import create_app
-
-    from .test_api import settings_for
-
-    db = str(tmp_path / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
-    town = dataclasses.replace(town_template.town, clock=0)
-    with TestClient(create_app(settings_for(tmp_path, db, max_pending_upload_bytes=2000))) as client:
-        small = Api(client, client.app, town, db, tmp_path)
+def test_the_quota_is_a_setting(town_template: Any, tmp_path: Any, blob_backend: Backend) -> None:
+    with serve(town_template, blob_backend, tmp_path, max_pending_upload_bytes=2000) as small:
         assert patch(small, "w1", sha(b"a"), b"x" * 10, 0, 1500).status_code == 204
         err = assert_error(patch(small, "w1", sha(b"b"), b"x" * 10, 0, 501), 413, "too_large")
         assert err["details"]["max_pending_bytes"] == 2000
@@ -295,22 +282,29 @@ def test_the_quota_is_a_setting(town_template: Any, tmp_path: Any) -> None:
 # -- gc: abandoned uploads are deleted ---------------------------------------------------------------
 
 def _age(api: Api, digest: str, who: str, days: float) -> None:
-    """Make worker ``who``'s upload of ``digest`` look untouched for ``days`` days."""
-    when = time.time() - days * 86400
+    """Make worker ``who``'s upload of ``digest`` look untouched for ``days`` days: begun, and its
+    last chunk stored, that long ago (the database keeps both, whichever storage holds the bytes)."""
+    from sync.store import iso, utcnow
+
     with contextlib.closing(sqlite3.connect(api.db)) as c:
-        (partial,) = c.execute("SELECT partial FROM blob_uploads WHERE sha256 = ? AND user_id = ?",
-                               (digest, api.user_id(who))).fetchone()
-        from sync.store import iso, utcnow
-        c.execute("UPDATE blob_uploads SET started_at = ? WHERE sha256 = ? AND user_id = ?",
-                  (iso(utcnow() - timedelta(days=days)), digest, api.user_id(who)))
+        when = iso(utcnow() - timedelta(days=days))
+        cur = c.execute("UPDATE blob_uploads SET started_at = ?, touched_at = ? WHERE sha256 = ? AND user_id = ?",
+                        (when, when, digest, api.user_id(who)))
+        assert cur.rowcount == 1
         c.commit()
-    os.utime(api.tmp / "blobs" / "partial" / partial, (when, when))
+
+
+def _gc(api: Api, monkeypatch: pytest.MonkeyPatch) -> int:
+    """``gridbook gc`` on the test's database and blob storage (S3's settings from the environment)."""
+    from server import cli
+
+    for name, value in api.backend.env.items():
+        monkeypatch.setenv(name, value)
+    return cli.main(["gc", "--db", api.db, "--blob-dir", str(api.tmp / "blobs")])
 
 
 def test_gc_deletes_unfinished_uploads_untouched_for_longer_than_the_limit(
-        api: Api, capsys: pytest.CaptureFixture[str]) -> None:
-    from server import cli
-
+        api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     old, fresh = os.urandom(30_000), os.urandom(30_000)
     assert patch(api, "w1", sha(old), old[:10_000], 0, len(old)).status_code == 204
     assert patch(api, "w3", sha(old), old[:5_000], 0, len(old)).status_code == 204
@@ -319,15 +313,15 @@ def test_gc_deletes_unfinished_uploads_untouched_for_longer_than_the_limit(
     _age(api, sha(old), "w1", 8)
     _age(api, sha(old), "w3", 6)
     _age(api, sha(fresh), "w1", 8)
-    os.utime(next((api.tmp / "blobs" / "partial").glob(sha(fresh) + "*")))   # a chunk just arrived
-    assert cli.main(["gc", "--db", api.db, "--blob-dir", str(api.tmp / "blobs")]) == 0
+    assert patch(api, "w1", sha(fresh), fresh[10_000:12_000], 10_000, len(fresh)).status_code == 204  # a chunk now
+    assert _gc(api, monkeypatch) == 0
     out = capsys.readouterr().out
     assert "deleted 1 unfinished upload (10000 bytes) untouched for more than 7 days" in out, out
     assert head(api, "w1", sha(old)).status_code == 404
     assert head(api, "w3", sha(old)).headers["upload-offset"] == "5000"
-    assert head(api, "w1", sha(fresh)).headers["upload-offset"] == "10000"
+    assert head(api, "w1", sha(fresh)).headers["upload-offset"] == "12000"
     assert readable(api, "w1", done, JPEG)
-    assert len(files_under(api.tmp / "blobs" / "partial")) == 2
+    assert len(api.partials()) == 2
     # The next upload of the expired one starts again from zero.
     assert_error(patch(api, "w1", sha(old), old[10_000:20_000], 10_000, len(old)), 409, "offset_mismatch")
     assert upload(api, "w1", old) == sha(old)
@@ -335,25 +329,24 @@ def test_gc_deletes_unfinished_uploads_untouched_for_longer_than_the_limit(
 
 def test_gc_takes_the_limit_from_the_settings(api: Api, capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from server import cli
-
     data = os.urandom(20_000)
     assert patch(api, "w1", sha(data), data[:1000], 0, len(data)).status_code == 204
     _age(api, sha(data), "w1", 2)
-    assert cli.main(["gc", "--db", api.db, "--blob-dir", str(api.tmp / "blobs")]) == 0
+    assert _gc(api, monkeypatch) == 0
     assert "deleted 0 unfinished uploads" in capsys.readouterr().out
     monkeypatch.setenv("GRIDBOOK_UPLOAD_EXPIRY_DAYS", "1")
-    assert cli.main(["gc", "--db", api.db, "--blob-dir", str(api.tmp / "blobs")]) == 0
+    assert _gc(api, monkeypatch) == 0
     assert "deleted 1 unfinished upload (1000 bytes) untouched for more than 1 day" in capsys.readouterr().out
     assert head(api, "w1", sha(data)).status_code == 404
-    assert files_under(api.tmp / "blobs") == []
+    assert api.stored() == []
 
 
 # -- blobs stored before this release ----------------------------------------------------------------
 
 def test_blobs_stored_before_the_migration_keep_their_uploader_and_citations(tmp_path: Any) -> None:
-    """Uploads begun before the migration resume for their uploader only; citations written
-    before it keep granting what they granted."""
+    """Uploads begun before the migrations resume for their uploader only, from what their partial
+    file holds (0003 moved offsets into the database); citations written before them keep granting
+    what they granted. Blobs were only ever local then."""
     from litestar.testing import TestClient
 
     from server.app import create_app
@@ -392,7 +385,7 @@ def test_blobs_stored_before_the_migration_keep_their_uploader_and_citations(tmp
     s.conn.execute("INSERT INTO blob_refs VALUES (?, 'visits', ?)", (sha(done), visit))
     s.close()
     with TestClient(create_app(settings_for(tmp_path, db))) as client:
-        a = Api(client, client.app, town, db, tmp_path)
+        a = Api(client, client.app, town, db, tmp_path, Backend("local", blobs, {}))
         for who in ("w1", "w2", "staff"):     # the uploader, and through the visit
             assert readable(a, who, sha(done), done), who
         assert not readable(a, "w3", sha(done), done)

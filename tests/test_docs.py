@@ -416,7 +416,7 @@ def test_every_setting_is_documented(operations: str) -> None:
     tables = [t for s in sections(operations) for t in s.tables()
               if t.header and t.header[0].lower().startswith("setting")]
     assert tables, "docs/operations.md needs the settings table: | Setting | Environment variable | Default | Meaning |"
-    rows = {m.group(1): r for t in tables for r in t.rows if (m := re.match(r"^`([a-z_]+)`", r[0]))}
+    rows = {m.group(1): r for t in tables for r in t.rows if (m := re.match(r"^`([a-z0-9_]+)`", r[0]))}
     problems = []
     for name, default, help_text in SETTINGS:
         row = rows.get(name)

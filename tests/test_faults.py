@@ -260,11 +260,13 @@ def test_photos_finish_uploading_through_the_faulty_proxy(served: tuple[Server, 
     print(f"photo uploads: {len(photos)} photos, {requests} rounds, faults {dict(proxy.stats)}")
 
 
-def test_a_photo_whose_last_chunk_was_written_when_the_server_died_is_finished_at_start(tmp_path: Path) -> None:
-    """Found by the upload test above: killed after appending the last chunk and before checking
+def test_a_photo_whose_last_chunk_was_written_when_the_server_died_is_finished_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the upload test above: killed after storing the last chunk and before checking
     the hash, the server kept the upload as a partial holding every byte. HEAD then reported
     ``Upload-Offset == Upload-Length``, the phone counted the photo as uploaded, and it was never
-    readable (404 for ever). The server now finishes such uploads when it starts."""
+    readable (404 for ever). The server now finishes such uploads when it starts (and so does the
+    next PATCH, on any server: tests/test_blob_storage.py)."""
     db = tmp_path / "gridbook.db"
     store = SQLiteStore(str(db))
     store.migrate()
@@ -274,15 +276,24 @@ def test_a_photo_whose_last_chunk_was_written_when_the_server_died_is_finished_a
     data = random.Random(7).randbytes(100_000)
     sha = hashlib.sha256(data).hexdigest()
     auth = {"Authorization": f"Bearer {town.tokens['w1']}"}
-    with TestClient(create_app(settings)) as client:
-        r = client.patch(f"/api/v1/blobs/{sha}", content=data[:60_000], headers={
-            **auth, "Upload-Offset": "0", "Upload-Length": str(len(data)),
+
+    def chunk(client: TestClient[Any], start: int, end: int) -> Any:
+        return client.patch(f"/api/v1/blobs/{sha}", content=data[start:end], headers={
+            **auth, "Upload-Offset": str(start), "Upload-Length": str(len(data)),
             "Content-Type": "application/offset+octet-stream"})
+
+    class Killed(Exception):
+        pass
+
+    def killed(*_: Any) -> Any:
+        raise Killed("the server died here")
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        r = chunk(client, 0, 60_000)
         assert r.status_code == 204 and r.headers["upload-offset"] == "60000"
-    # the server died right after appending the last chunk: the partial file holds every byte
-    [partial] = (Path(settings.blobs) / "partial").glob(sha + "*")   # worker1's upload of it
-    with open(partial, "ab") as fh:
-        fh.write(data[60_000:])
+        # the server dies right after storing and counting the last chunk, before the hash check
+        monkeypatch.setattr(client.app.state["blobs"], "_finish", killed)
+        assert chunk(client, 60_000, len(data)).status_code == 500
     with TestClient(create_app(settings)) as client:
         h = client.head(f"/api/v1/blobs/{sha}", headers=auth)
         assert h.status_code == 200 and h.headers["upload-offset"] == h.headers["upload-length"] == str(len(data))

@@ -7,12 +7,11 @@ from typing import Any
 import anyio
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
-from litestar.response import File
 
 from sync.errors import SyncError
 from sync.schema import is_uuid, mask_id_number
 
-from ..api import sniff
+from ..api import blob_response
 from .core import FormData, Page, Refused, current_user, run, run_form, _page
 from .matters import _common
 from .records import audit_sensitive, household_of, is_sensitive
@@ -81,22 +80,21 @@ def _reveal_id_number(page: Page, form: dict[str, Any], household_id: str) -> Re
 @get("/staff/blobs/{sha256:str}", include_in_schema=False)
 async def staff_blob(request: Request, sha256: FromPath[str]) -> Response[Any]:
     """A photo, document or signature, to staff in whose scope a record refers to it."""
-    def work() -> tuple[str, str] | None:
+    def work() -> Response[Any] | None:
         user = current_user(request)
         if user is None:
             return None
         page = _page(request, user)
         try:
-            path = request.app.state["blobs"].open_for(page.store, page.actor(), sha256)
+            blob = request.app.state["blobs"].open_for(page.store, page.actor(), sha256)
         except SyncError:
             return None
-        return path, sniff(path)
+        return blob_response(blob, sha256)   # Cache-Control: no-store, nor a shared office computer
 
     found = await anyio.to_thread.run_sync(work)
     if found is None:
         return Response("Not found", status_code=404, media_type="text/plain; charset=utf-8")
-    return File(path=found[0], media_type=found[1], content_disposition_type="inline", filename=sha256,
-                headers={"Cache-Control": "no-store"})  # nor a shared office computer
+    return found
 
 
 ROUTES: list[Any] = [household_search, household_dossier, reveal_id_number, staff_blob]
