@@ -28,19 +28,9 @@ def test_photo_upload_resumes_from_the_server_offset(context: BrowserContext, pa
     original = make_photo(page, tmp_path / "wall.jpg", noise=90)
     assert 1_000_000 <= len(original) <= 2_500_000, len(original)
 
-    tag = uuid.uuid4().hex[:8]
-    page.get_by_test_id("household-row").first.click()
-    visit_id = record_visit(page, f"断点续传测试 {tag}：房屋裂缝拍照", photo=tmp_path / "wall.jpg")
-    stored = app_eval(page, """
-        const v = await m.model.view("visits", arg);
-        const b = await m.db.getBlob(v.photos[0]);
-        return {sha: v.photos[0], size: b.blob.size, bytes: Array.from(new Uint8Array(await b.blob.arrayBuffer()))};
-    """, visit_id)
-    sha, size = stored["sha"], stored["size"]
-    assert sha256(bytes(stored["bytes"])) == sha, "the phone names the photo by the SHA-256 of its bytes"
-    assert size > (LET_THROUGH + 1) * CHUNK, f"the stored photo ({size} B) is too small to cut after {LET_THROUGH} chunks"
-
-    # PATCH bodies as they leave the browser: the first chunks pass, then the link drops
+    # PATCH bodies as they leave the browser: the first chunks pass, then the link drops. Watched from
+    # before the visit is saved: the app syncs by itself 3 s after an edit, and on a fast server the
+    # whole photo could otherwise be up before the watch began.
     phase = {"now": "before"}
     patches: list[dict[str, Any]] = []
 
@@ -60,6 +50,19 @@ def test_photo_upload_resumes_from_the_server_offset(context: BrowserContext, pa
             route.continue_()
 
     page.route("**/api/v1/blobs/*", on_blob)
+
+    tag = uuid.uuid4().hex[:8]
+    page.get_by_test_id("household-row").first.click()
+    visit_id = record_visit(page, f"断点续传测试 {tag}：房屋裂缝拍照", photo=tmp_path / "wall.jpg")
+    stored = app_eval(page, """
+        const v = await m.model.view("visits", arg);
+        const b = await m.db.getBlob(v.photos[0]);
+        return {sha: v.photos[0], size: b.blob.size, bytes: Array.from(new Uint8Array(await b.blob.arrayBuffer()))};
+    """, visit_id)
+    sha, size = stored["sha"], stored["size"]
+    assert sha256(bytes(stored["bytes"])) == sha, "the phone names the photo by the SHA-256 of its bytes"
+    assert size > (LET_THROUGH + 1) * CHUNK, f"the stored photo ({size} B) is too small to cut after {LET_THROUGH} chunks"
+
     tab(page, "sync")
     page.get_by_role("button", name=zh["syncp.sync_now"]).click()
 
