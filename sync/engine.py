@@ -499,18 +499,21 @@ DEPENDENTS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _cascade(ctx: _Ctx, coll: str, rid: str, depth: int = 0, only_delegation: bool = False) -> None:
-    """A record's keys changed: recompute the keys of the records that hang off it.
+def _cascade(ctx: _Ctx, coll: str, rid: str, old_keys: Iterable[str], new_keys: Iterable[str], depth: int = 0) -> None:
+    """A record's keys changed from ``old_keys`` to ``new_keys``: recompute the keys of the records
+    that hang off it, and of the conflicts about it when it became sensitive or stopped being.
 
     When only a household's delegation keys changed, visits and matters cannot change (they take
     the household's area keys only), so they are not even read.
     """
+    old, new = set(old_keys), set(new_keys)
+    only_delegation = all(k.startswith("d:") for k in old ^ new)
     for dep, column in DEPENDENTS.get(coll, ()):
         if only_delegation and coll == "households" and dep in ("visits", "matters"):
             continue
         for did in ctx.store.ids_where(dep, column, rid):
             _refresh_keys(ctx, dep, did, depth + 1)
-    if not only_delegation:
+    if (SENSITIVE_KEY in old) != (SENSITIVE_KEY in new):
         _refresh_conflicts(ctx, coll, rid)
 
 
@@ -540,8 +543,7 @@ def _refresh_keys(ctx: _Ctx, coll: str, rid: str, depth: int = 0) -> None:
     if new == set(rec.keys):
         return
     ctx.store.set_keys(coll, rid, rec.keys, new, ctx.store.next_seq())
-    only_delegation = all(k.startswith("d:") for k in new ^ set(rec.keys))
-    _cascade(ctx, coll, rid, depth, only_delegation)
+    _cascade(ctx, coll, rid, rec.keys, new, depth)
 
 
 def _delegation_changed(ctx: _Ctx, matter: dict[str, Any]) -> None:
@@ -588,7 +590,7 @@ def _rederive_matters(ctx: _Ctx, code: Any) -> None:
         _write(ctx, StoredRecord("matters", rec.id, seq, rec.deleted, data, meta, sorted(keys), rec.created_at,
                                  ctx.now_iso, rec.created_by, ctx.actor.user_id), rec.keys, seq)
         if set(keys) != set(rec.keys):
-            _cascade(ctx, "matters", rec.id)
+            _cascade(ctx, "matters", rec.id, rec.keys, keys)
 
 
 def _events_of(ctx: _Ctx, matter_id: str) -> list[dict[str, Any]]:
@@ -675,8 +677,6 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
     elif coll.name == "matter_events":
         return _create_event(ctx, m, coll, rid, fields, edit)
     elif coll.name == "attachments":
-        if fields["record_collection"] in HOUSEHOLD_LINKED:
-            _live(ctx, fields["record_collection"], fields["record_id"], "fields.record_id")
         _check_parent(ctx, coll.name, fields)
     seq = ctx.store.next_seq()
     edit.version = seq
@@ -783,7 +783,7 @@ def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, 
         _write(ctx, rec, existing.keys, seq)
         version = seq
         if set(keys) != set(existing.keys):
-            _cascade(ctx, coll.name, existing.id)
+            _cascade(ctx, coll.name, existing.id, existing.keys, keys)
         if coll.name == "matters" and "assignee_id" in d.changes:
             _delegation_changed(ctx, data)
         if coll.name == "categories" and any(k in d.changes for k in ("sensitive", "code")):
@@ -1004,7 +1004,7 @@ def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str, level: str | 
                        ctx.now_iso, matter.created_by, ctx.actor.user_id)
     _write(ctx, rec, matter.keys, seq)
     if set(keys) != set(matter.keys):
-        _cascade(ctx, "matters", matter.id)
+        _cascade(ctx, "matters", matter.id, matter.keys, keys)
     if workflow.delegation_active(matter.data.get("status") or workflow.INITIAL) != workflow.delegation_active(to):
         _delegation_changed(ctx, data)
     return rec
@@ -1160,7 +1160,7 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
     _write(ctx, StoredRecord(target_coll, rid, seq, deleted, data, meta, sorted(keys), target.created_at,
                              ctx.now_iso, target.created_by, ctx.actor.user_id), target.keys, seq)
     if set(keys) != set(target.keys):
-        _cascade(ctx, target_coll, rid)
+        _cascade(ctx, target_coll, rid, target.keys, keys)
     if target_coll == "matters":
         _delegation_changed(ctx, data)
     if target_coll == "categories" and any(k in chosen for k in ("sensitive", "code")):
