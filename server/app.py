@@ -25,7 +25,7 @@ from litestar.static_files import create_static_files_router
 
 from sync.catalogue import install_catalogue
 from sync.protocol import ErrorResponse, LoginRequest, PushRequest
-from sync.store import SQLiteStore
+from sync.store import SQLiteStore, is_postgres, open_store
 
 from . import __version__, keys, security
 from .blobstore import blob_store
@@ -35,11 +35,12 @@ from .settings import Settings
 
 
 class Stores:
-    """One writer connection (writes are serialised by SQLite anyway) and a reader per thread."""
+    """One writer connection (writes are serialised by the database anyway: SQLite has one writer,
+    PostgreSQL's clock row makes one) and a reader per thread."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.writer = SQLiteStore(path)
+        self.writer = open_store(path)
         self.writer.migrate()
         install_catalogue(self.writer)  # the shipped matter catalogue, on a new database only
         self._local = threading.local()
@@ -49,7 +50,7 @@ class Stores:
     def reader(self) -> SQLiteStore:
         s = getattr(self._local, "store", None)
         if s is None:
-            s = SQLiteStore(self.path)
+            s = open_store(self.path)
             self._local.store = s
             with self._lock:
                 self._readers.append(s)
@@ -223,7 +224,8 @@ def create_app(settings: Settings) -> GridbookApp:
     from . import api, staff
     from . import pwa as pwa_routes
 
-    os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
+    if not is_postgres(settings.db):
+        os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
     stores = Stores(settings.db)
     blobs = blob_store(settings)   # the local blob directory, or an S3-compatible bucket

@@ -1,6 +1,7 @@
 """The command line: ``python -m server …`` and ``gridbook …`` are the same.
 
     serve   --db PATH --host 127.0.0.1 --port 8000
+            (--db everywhere: a SQLite path, or a postgresql:// URL; GRIDBOOK_DB sets the default)
     run     --db PATH          migrate, seed the demo town if the database is new, print the demo accounts, serve
     demo    --db PATH          seed the demo town into a new database
     migrate --db PATH
@@ -8,6 +9,7 @@
     device list|revoke
     area list
     backup  --db PATH DEST     an online, consistent copy
+    restore --db TARGET BACKUP put a backup in place as a new database (phones resync)
     gc      --db PATH          forget deletions and push results older than the retention (180 days),
                                delete blob uploads unfinished for upload_expiry_days (7)
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -25,7 +28,7 @@ from sync.blobs import StorageError
 from sync.engine import area_tree
 from sync.errors import SyncError
 from sync.storage import Store
-from sync.store import SQLiteStore
+from sync.store import is_postgres, open_store
 
 from .settings import SETTINGS, SettingError, Settings
 
@@ -39,10 +42,18 @@ DEMO_ACCOUNTS = [
 ]
 
 
-def _store(args: argparse.Namespace) -> SQLiteStore:
-    s = SQLiteStore(args.db)
+def _store(args: argparse.Namespace) -> Store:
+    s = open_store(args.db)
     s.migrate()
     return s
+
+
+def _exists(db: str) -> bool:
+    """Whether there is a Gridbook database at ``db`` (a file; for PostgreSQL, its tables)."""
+    if is_postgres(db):
+        from sync.store_pg import database_exists
+        return database_exists(db)
+    return os.path.exists(db)
 
 
 def _resolve_area(store: Store, ref: str) -> str:
@@ -89,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.db):
+    if not _exists(args.db):
         print(f"No database at {args.db}: seeding the demo town (章水镇) …", flush=True)
         cmd_demo(args)
     print_demo_accounts()
@@ -100,13 +111,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .blobstore import blob_bytes
     from .demo import seed
 
-    if os.path.exists(args.db) and not getattr(args, "force", False):
+    if _exists(args.db) and not getattr(args, "force", False):
         print(f"{args.db} exists; the demo town is seeded only into a new database (use --force to add anyway).",
               file=sys.stderr)
         return 1
-    os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
+    postgres = is_postgres(args.db)
+    if not postgres:
+        os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
     blobs = blob_bytes(_settings(args))   # the signatures go where the server will look for them
-    if os.path.exists(args.db):  # --force: add to the existing database
+    if postgres:
+        # Into the (empty) database itself: a failed seed says so, and the database is to be made
+        # again (dropdb/createdb) before `run` would take a half-seeded one for a real one.
+        store = _store(args)
+        try:
+            summary = seed(store, seed_value=getattr(args, "seed", 20261123), blob_dir=blobs)
+        except BaseException:
+            print(f"error: seeding {args.db} failed; drop and create that database again before the next try",
+                  file=sys.stderr)
+            raise
+        finally:
+            store.close()
+    elif os.path.exists(args.db):  # --force: add to the existing database
         store = _store(args)
         summary = seed(store, seed_value=getattr(args, "seed", 20261123), blob_dir=blobs)
         store.close()
@@ -117,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(partial + suffix):
                 os.remove(partial + suffix)
-        store = SQLiteStore(partial)
+        store = open_store(partial)
         store.migrate()
         summary = seed(store, seed_value=getattr(args, "seed", 20261123), blob_dir=blobs)
         store.checkpoint()
@@ -130,7 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from sync.catalogue import install_catalogue
 
-    s = SQLiteStore(args.db)
+    s = open_store(args.db)
     applied = s.migrate()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     n = install_catalogue(s)
@@ -257,13 +282,37 @@ def cmd_area(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    if not os.path.isfile(args.db):
+    if not (is_postgres(args.db) or os.path.isfile(args.db)):
         # Opening it would create an empty database there, and the "backup" would be of nothing.
         print(f"error: there is no database at {args.db} (check --db)", file=sys.stderr)
         return 1
-    store = SQLiteStore(args.db)
+    store = open_store(args.db)
     store.backup_to(args.dest)
     print(f"backup written to {args.dest} (new cursor epoch: phones resync if it is ever restored)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """A backup becomes the database at ``--db``, which must not exist yet (PostgreSQL: an empty
+    database). Its cursor epoch is the backup's own, new one: phones resync (docs/operations.md)."""
+    import shutil
+
+    if not os.path.isfile(args.backup):
+        print(f"error: there is no backup at {args.backup}", file=sys.stderr)
+        return 1
+    if is_postgres(args.db):
+        from sync.store_pg import restore_into
+        restore_into(args.db, args.backup)
+    else:
+        if os.path.exists(args.db):
+            raise FileExistsError(args.db)
+        os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
+        partial = args.db + ".restoring"
+        shutil.copyfile(args.backup, partial)
+        os.replace(partial, args.db)
+    store = _store(args)   # migrations a newer server added since the backup
+    store.close()
+    print(f"restored {args.backup} into {args.db}; phones will resync when they next pull")
     return 0
 
 
@@ -302,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--db", default=os.environ.get("GRIDBOOK_DB", "data/gridbook.db"), help="SQLite database path")
+        sp.add_argument("--db", default=os.environ.get("GRIDBOOK_DB", "data/gridbook.db"),
+                        help="the database: a SQLite file path or a postgresql:// URL (default: GRIDBOOK_DB, "
+                             "else data/gridbook.db)")
         return sp
 
     for name in ("serve", "run"):
@@ -364,13 +415,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the blob directory (default: the blob_dir setting, or <db>.blobs)")
     sp.add_argument("--days", type=int, default=None,
                     help="retention in days (at least 180; default: the tombstone_retention_days setting)")
-    sp = with_db(sub.add_parser("backup", help="online, consistent backup (SQLite backup API)"))
+    sp = with_db(sub.add_parser("backup", help="online, consistent backup (SQLite's backup API; pg_dump of one "
+                                "snapshot for PostgreSQL)"))
     sp.add_argument("dest")
+    sp = with_db(sub.add_parser("restore", help="make a new database from a backup (phones resync)"))
+    sp.add_argument("backup")
     return p
 
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "user": cmd_user,
-            "device": cmd_device, "area": cmd_area, "backup": cmd_backup, "gc": cmd_gc}
+            "device": cmd_device, "area": cmd_area, "backup": cmd_backup, "restore": cmd_restore,
+            "gc": cmd_gc}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -389,3 +444,11 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as e:   # the blob storage (an S3 bucket) failed
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except subprocess.CalledProcessError as e:   # pg_dump or psql (PostgreSQL backup, restore)
+        print(f"error: {e.cmd[0]} failed with exit status {e.returncode} (its message is above)", file=sys.stderr)
+        return 1
+    except Exception as e:
+        if type(e).__module__.startswith("psycopg"):   # PostgreSQL unreachable, refused, …
+            print(f"error: the database {args.db}: {str(e).strip() or type(e).__name__}", file=sys.stderr)
+            return 1
+        raise

@@ -26,7 +26,7 @@ class KeyProblem(SettingError):
 
 
 def key_file(settings: Settings) -> str:
-    return settings.secret_key_file or settings.db + ".key"
+    return settings.secret_key_file or settings.local_base + ".key"
 
 
 def console_key(settings: Settings) -> bytes:

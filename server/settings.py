@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import urllib.parse
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ class SettingError(Exception):
     """A setting the server cannot start with; the message says which and what to do."""
 
 SETTINGS: list[tuple[str, Any, str]] = [
-    ("db", "data/gridbook.db", "path of the SQLite database"),
+    ("db", "data/gridbook.db", "the database: a SQLite file path, or a postgresql:// URL (several servers, one "
+                               "database)"),
     ("blob_dir", "", "directory for photos and documents; default: <db>.blobs beside the database"),
     ("blob_store", "local", "where blob bytes are kept: local (the blob_dir directory) or s3 (an S3-compatible "
                             "bucket, which several servers sharing one database may share)"),
@@ -89,8 +91,18 @@ class Settings:
     secret_key_file: str = ""
 
     @property
+    def local_base(self) -> str:
+        """Where files that belong beside the database go: the SQLite file's own path, or for a
+        PostgreSQL URL ``data/<database name>`` on this server (several servers share the key and
+        the blobs through settings instead: ``GRIDBOOK_SECRET_KEY``, ``blob_store = s3``)."""
+        if self.db.startswith(("postgresql://", "postgres://")):
+            name = urllib.parse.urlsplit(self.db).path.strip("/") or "postgres"
+            return os.path.join("data", name)
+        return self.db
+
+    @property
     def blobs(self) -> str:
-        return self.blob_dir or (self.db + ".blobs")
+        return self.blob_dir or (self.local_base + ".blobs")
 
     def proxy_options(self) -> dict[str, Any]:
         """uvicorn's ``proxy_headers`` and ``forwarded_allow_ips``, from ``trusted_proxies`` alone.

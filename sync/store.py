@@ -74,22 +74,6 @@ class _Grouped:
         return self.value
 
 
-def _keys_meet_sql(alias: str) -> str:
-    """SQL: the record ``alias`` is visible under one of the keys given as one JSON array parameter.
-
-    The console's lists use it (through the query methods' ``keys``) so that "in scope" is the
-    engine's own rule (``scope.visible``): a record's stored keys meet the user's keys.
-    """
-    return f"EXISTS (SELECT 1 FROM json_each({alias}.keys) WHERE value IN (SELECT value FROM json_each(?)))"
-
-
-def _seen(keys: Iterable[str] | None) -> tuple[str, tuple[str, ...]]:
-    """The condition "the matter ``m`` is visible under ``keys``" and its parameter; nothing for None."""
-    if keys is None:
-        return "", ()
-    return f" AND {_keys_meet_sql('m')}", (dumps(sorted(keys)),)
-
-
 def _contains(text: str) -> str:
     """A LIKE pattern (``ESCAPE '\\'``) matching strings that contain ``text``."""
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -97,13 +81,6 @@ def _contains(text: str) -> str:
 
 # SQLite's modifier from UTC to China Standard Time: ``date(x, LOCAL_SHIFT)`` is x's local date.
 LOCAL_SHIFT = "+8 hours"
-
-_MATTER_ORDER: dict[str, str] = {
-    "raised": "json_extract(m.data, '$.raised_at') DESC",
-    "raised_asc": "json_extract(m.data, '$.raised_at') ASC",
-    "deadline": "coalesce(json_extract(m.data, '$.deadline'), '9999') ASC",
-    "updated": "m.updated_at DESC",
-}
 
 
 @dataclass
@@ -253,14 +230,7 @@ class SQLiteStore:
     def __init__(self, path: str, *, readonly: bool = False) -> None:
         self.path = path
         self.readonly = readonly
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self.conn.execute("PRAGMA busy_timeout = 30000")
-        if path != ":memory:":
-            self.conn.execute("PRAGMA journal_mode = WAL")
-        # FULL: a push acknowledged to a phone survives power loss, not only a process crash.
-        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn = self._connect(path)
         self.write_lock = threading.RLock()
         self._in_tx = False
         self._tx_thread: int | None = None
@@ -268,6 +238,17 @@ class SQLiteStore:
         self._queue: list[_Grouped] = []
         self._leading = False
         self._tx_reset()
+
+    def _connect(self, path: str) -> Any:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a push acknowledged to a phone survives power loss, not only a process crash.
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
 
     def _tx_reset(self) -> None:
         """Forget what one write transaction keeps in memory (the batch write path, issue 13).
@@ -288,6 +269,55 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.conn.close()
+
+    # -- dialect -----------------------------------------------------------------------------
+    # The SQL fragments that differ between SQLite and PostgreSQL, so that every query is written
+    # once (``sync.store_pg.PostgresStore`` overrides these). ``path`` is a dotted JSON path.
+    _like = "LIKE"   # case-insensitive for ASCII in SQLite; PostgreSQL's equivalent is ILIKE
+
+    def _jt(self, expr: str, path: str) -> str:
+        """A JSON field of ``expr`` as SQL text (strings; NULL when missing)."""
+        return f"json_extract({expr}, '$.{path}')"
+
+    def _jv(self, expr: str, path: str) -> str:
+        """A JSON field of ``expr`` as the driver returns a scalar: numbers as numbers, true as 1 or True."""
+        return f"json_extract({expr}, '$.{path}')"
+
+    def _jtrue(self, expr: str, path: str) -> str:
+        """Condition: the JSON field is true (or 1)."""
+        return f"coalesce(json_extract({expr}, '$.{path}'), 0) = 1"
+
+    def _json_has(self, expr: str, path: str) -> str:
+        """Condition: the JSON array at ``path`` holds the string given as the next parameter."""
+        return f"EXISTS (SELECT 1 FROM json_each({expr}, '$.{path}') WHERE value = ?)"
+
+    def _in_list(self) -> str:
+        """``(…)`` for ``x IN …``: the strings of one parameter holding a JSON array (any length)."""
+        return "(SELECT value FROM json_each(?))"
+
+    def _keys_meet(self, alias: str) -> str:
+        """Condition: the record ``alias`` is visible under one of the keys given as one JSON array
+        parameter. The console's lists use it (through the query methods' ``keys``) so that "in
+        scope" is the engine's own rule (``scope.visible``): a record's stored keys meet the user's."""
+        return f"EXISTS (SELECT 1 FROM json_each({alias}.keys) WHERE value IN (SELECT value FROM json_each(?)))"
+
+    def _key_held(self, keys_expr: str, key_expr: str) -> str:
+        """Condition: the JSON array of keys ``keys_expr`` holds ``key_expr``."""
+        return f"EXISTS (SELECT 1 FROM json_each({keys_expr}) k WHERE k.value = {key_expr})"
+
+    def _seen(self, keys: Iterable[str] | None) -> tuple[str, tuple[str, ...]]:
+        """The condition "the matter ``m`` is visible under ``keys``" and its parameter; nothing for None."""
+        if keys is None:
+            return "", ()
+        return f" AND {self._keys_meet('m')}", (dumps(sorted(keys)),)
+
+    def _local_date(self, expr: str) -> str:
+        """The local (China Standard Time) date, 'YYYY-MM-DD', of a stored time with an offset."""
+        return f"date({expr}, '{LOCAL_SHIFT}')"
+
+    def _julian(self, expr: str) -> str:
+        """A stored time (or a parameter, ``?``) as a Julian day number, to compare times that carry offsets."""
+        return f"julianday({expr})"
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -320,8 +350,8 @@ class SQLiteStore:
             if self._in_tx:
                 yield
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
             self._tx_reset()
+            self._begin_write()
             self._in_tx = True
             self._tx_thread = threading.get_ident()
             try:
@@ -337,6 +367,10 @@ class SQLiteStore:
             self._tx_thread = None
             self._tx_reset()
             self.conn.execute("COMMIT")
+
+    def _begin_write(self) -> None:
+        """Begin a write transaction holding the database's write lock (SQLite has one writer)."""
+        self.conn.execute("BEGIN IMMEDIATE")
 
     def grouped(self, work: Callable[[], T]) -> T:
         """Run ``work`` (one push) in a write transaction shared with the pushes waiting meanwhile.
@@ -403,11 +437,13 @@ class SQLiteStore:
         if self._in_tx:
             yield
             return
-        self.conn.execute("BEGIN")
+        self.conn.execute(self._BEGIN_READ)
         try:
             yield
         finally:
             self.conn.execute("COMMIT")
+
+    _BEGIN_READ = "BEGIN"   # a read transaction is a snapshot in SQLite's WAL mode
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -558,7 +594,7 @@ class SQLiteStore:
     def matter_ids_in_category(self, code: str) -> list[str]:
         """Ids of the matters of a category (a catalogue edit: rare, so a scan is fine)."""
         return [r[0] for r in self.conn.execute(
-            "SELECT id FROM matters WHERE json_extract(data, '$.category') = ?", (code,))]
+            f"SELECT id FROM matters WHERE {self._jt('data', 'category')} = ?", (code,))]
 
     def active_assignees(self, household_id: str, ended_statuses: Iterable[str]) -> set[str]:
         ended = list(ended_statuses)
@@ -574,7 +610,7 @@ class SQLiteStore:
         keys = sorted(set(keys))
         if not keys:
             return []
-        part = "SELECT * FROM (SELECT seq, collection, id FROM feed WHERE key = ? AND seq > ? ORDER BY seq LIMIT ?)"
+        part = "SELECT * FROM (SELECT seq, collection, id FROM feed WHERE key = ? AND seq > ? ORDER BY seq LIMIT ?) AS f"
         sql = " UNION ALL ".join([part] * len(keys))
         params: list[Any] = []
         for k in keys:
@@ -586,8 +622,7 @@ class SQLiteStore:
     def all_areas(self) -> list[tuple[str, str | None, str, bool, bool]]:
         """(id, parent_id, level, mountain, deleted) for every area."""
         return [(r[0], r[1], r[2], bool(r[3]), bool(r[4])) for r in self.conn.execute(
-            "SELECT id, parent_id, json_extract(data, '$.level'), coalesce(json_extract(data, '$.mountain'), 0), "
-            "deleted FROM areas")]
+            f"SELECT id, parent_id, {self._jt('data', 'level')}, {self._jtrue('data', 'mountain')}, deleted FROM areas")]
 
     def areas_version(self) -> int:
         """Changes when any area changes: the cache key of the area tree (one indexed read)."""
@@ -669,7 +704,7 @@ class SQLiteStore:
     def revoke_device(self, device_id: str, by: str | None, at: str) -> bool:
         cur = self.conn.execute("UPDATE devices SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
                                 (at, by, device_id))
-        return cur.rowcount > 0
+        return bool(cur.rowcount > 0)
 
     # -- blobs -------------------------------------------------------------------------------
     def blob(self, sha: str) -> dict[str, Any] | None:
@@ -745,7 +780,7 @@ class SQLiteStore:
         self.conn.execute(
             "INSERT INTO blobs (sha256, length, complete, uploaded_by, created_at, completed_at) VALUES (?, ?, 1, ?, ?, ?) "
             "ON CONFLICT(sha256) DO UPDATE SET length = excluded.length, completed_at = coalesce(blobs.completed_at, "
-            "excluded.completed_at), uploaded_by = CASE WHEN blobs.complete THEN blobs.uploaded_by "
+            "excluded.completed_at), uploaded_by = CASE WHEN blobs.complete = 1 THEN blobs.uploaded_by "
             "ELSE excluded.uploaded_by END, complete = 1", (sha, length, user_id, at, at))
         self.conn.execute("UPDATE blob_refs SET proven = 1 WHERE sha256 = ? AND cited_by = ?", (sha, user_id))
 
@@ -855,7 +890,7 @@ class SQLiteStore:
                 # scope exits: feed rows under keys the record no longer has
                 cur = self.conn.execute(
                     f"DELETE FROM feed WHERE collection = ? AND seq <= ? AND id IN (SELECT id FROM {coll}) AND NOT EXISTS "
-                    f"(SELECT 1 FROM {coll} r, json_each(r.keys) k WHERE r.id = feed.id AND k.value = feed.key)",
+                    f"(SELECT 1 FROM {coll} r WHERE r.id = feed.id AND {self._key_held('r.keys', 'feed.key')})",
                     (coll, horizon))
                 out["exits"] += cur.rowcount
             out["results"] = self.conn.execute("DELETE FROM mutation_log WHERE created_at < ?", (before,)).rowcount
@@ -864,9 +899,10 @@ class SQLiteStore:
 
     # -- read models and queries for the console, metrics, CLI ------------------------------------
     # The reads the console pages, the dashboard figures, the CLI and the proxy reports need, named
-    # (``sync.storage.Store`` says what each returns, for other backends). Scope is the caller's
-    # keys, met here by ``_keys_meet_sql``; local dates are SQLite's ``date(x, '+8 hours')``, which
-    # first takes a stored time with an offset to UTC.
+    # (``sync.storage.Store`` says what each returns). Scope is the caller's keys, met here by
+    # ``_keys_meet``; the few fragments that differ between SQLite and PostgreSQL (JSON fields, lists
+    # passed as one JSON parameter, local dates) are the dialect methods above, which
+    # ``sync.store_pg.PostgresStore`` overrides: each query is written once.
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (before the file is moved into place)."""
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -896,16 +932,9 @@ class SQLiteStore:
         return [r[0] for r in self.conn.execute(f"SELECT id FROM {coll} WHERE {column} = ? AND deleted = 0", (value,))]
 
     def live_where_in(self, coll: str, column: str, values: Sequence[str]) -> list[IdData]:
-        """In chunks of 500 values (SQLite's limit on parameters)."""
         assert any(c == column for c, _ in INDEXED[coll])
-        values = list(values)
-        out: list[IdData] = []
-        for i in range(0, len(values), 500):
-            chunk = values[i:i + 500]
-            q = ",".join("?" * len(chunk))
-            out += [(r[0], loads(r[1])) for r in self.conn.execute(
-                f"SELECT id, data FROM {coll} WHERE deleted = 0 AND {column} IN ({q})", chunk)]
-        return out
+        return [(r[0], loads(r[1])) for r in self.conn.execute(
+            f"SELECT id, data FROM {coll} WHERE deleted = 0 AND {column} IN {self._in_list()}", (dumps(list(values)),))]
 
     def live_users(self) -> list[IdData]:
         return [(r[0], loads(r[1])) for r in self.conn.execute(
@@ -913,34 +942,45 @@ class SQLiteStore:
 
     def all_user_names(self) -> dict[str, tuple[str | None, str | None]]:
         return {r[0]: (r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, json_extract(data, '$.display_name'), username FROM users")}
+            f"SELECT id, {self._jt('data', 'display_name')}, username FROM users")}
 
     def live_area_names(self) -> dict[str, str | None]:
         return {r[0]: r[1] for r in self.conn.execute(
-            "SELECT id, json_extract(data, '$.name') FROM areas WHERE deleted = 0")}
+            f"SELECT id, {self._jt('data', 'name')} FROM areas WHERE deleted = 0")}
 
     def area_labels(self, ids: Iterable[str]) -> dict[str, tuple[str | None, Any]]:
         return {r[0]: (r[1], r[2]) for r in self.conn.execute(
-            "SELECT id, json_extract(data, '$.name'), json_extract(data, '$.sort') FROM areas "
-            "WHERE id IN (SELECT value FROM json_each(?))", (dumps(list(ids)),))}
+            f"SELECT id, {self._jt('data', 'name')}, {self._jv('data', 'sort')} FROM areas "
+            f"WHERE id IN {self._in_list()}", (dumps(list(ids)),))}
 
     def active_devices_of(self, user_ids: Iterable[str]) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(
             "SELECT id, user_id, name, last_seen_at, outbox_depth, app_version FROM devices "
-            "WHERE revoked_at IS NULL AND user_id IN (SELECT value FROM json_each(?)) ORDER BY last_seen_at",
+            f"WHERE revoked_at IS NULL AND user_id IN {self._in_list()} ORDER BY last_seen_at",
             (dumps(list(user_ids)),))]
 
     def conflict_ids_about(self, record_ids: Sequence[str], open_only: bool = False) -> list[str]:
         if not record_ids:
             return []
-        q = ",".join("?" * len(record_ids))
         return [r[0] for r in self.conn.execute(
-            f"SELECT id FROM conflicts WHERE json_extract(data, '$.record_id') IN ({q}) AND deleted = 0"
-            + (" AND status = 'open'" if open_only else ""), list(record_ids))]
+            f"SELECT id FROM conflicts WHERE {self._jt('data', 'record_id')} IN {self._in_list()} AND deleted = 0"
+            + (" AND status = 'open'" if open_only else ""), (dumps(list(record_ids)),))]
+
+    def _matter_order(self, sort: MatterSort) -> str:
+        return {
+            "raised": f"{self._jt('m.data', 'raised_at')} DESC",
+            "raised_asc": f"{self._jt('m.data', 'raised_at')} ASC",
+            "deadline": f"coalesce({self._jt('m.data', 'deadline')}, '9999') ASC",
+            "updated": "m.updated_at DESC",
+        }[sort]
+
+    def _deadline(self, alias: str) -> str:
+        """A matter's deadline as it stands: the effective one (extended, paused) or the one set."""
+        return f"coalesce({self._jt(alias + '.data', 'effective_deadline')}, {self._jt(alias + '.data', 'deadline')})"
 
     def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
                      limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
-        where = ["m.deleted = 0", "h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))", _keys_meet_sql("m")]
+        where = ["m.deleted = 0", "h.deleted = 0", f"h.grid_id IN {self._in_list()}", self._keys_meet("m")]
         args: list[Any] = [dumps(list(grid_ids)), dumps(sorted(keys))]
         if flt.statuses:
             where.append(f"m.status IN ({','.join('?' * len(flt.statuses))})")
@@ -948,54 +988,55 @@ class SQLiteStore:
         for name, value in (("category", flt.category), ("line", flt.line), ("channel", flt.channel),
                             ("handling_mode", flt.handling_mode)):
             if value:
-                where.append(f"json_extract(m.data, '$.{name}') = ?")
+                where.append(f"{self._jt('m.data', name)} = ?")
                 args.append(value)
         if flt.assignee_id:
             where.append("m.assignee_id = ?")
             args.append(flt.assignee_id)
         if flt.supervised:
-            where.append("json_extract(m.data, '$.supervised') = 1")
+            where.append(self._jtrue("m.data", "supervised"))
         if flt.overdue_on:
             fin = ",".join("?" * len(flt.ended))
-            where.append(f"coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')) "
-                         f"< ? AND m.status NOT IN ({fin})")
+            where.append(f"{self._deadline('m')} < ? AND m.status NOT IN ({fin})")
             args.extend([flt.overdue_on, *flt.ended])
         if flt.text:
-            where.append("(json_extract(m.data, '$.title') LIKE ? ESCAPE '\\' OR json_extract(m.data, '$.description') "
-                         "LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.head_name') LIKE ? ESCAPE '\\' "
-                         "OR json_extract(h.data, '$.address') LIKE ? ESCAPE '\\')")
+            like = self._like
+            where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
+                         f"{like} ? ESCAPE '\\' OR {self._jt('h.data', 'head_name')} {like} ? ESCAPE '\\' "
+                         f"OR {self._jt('h.data', 'address')} {like} ? ESCAPE '\\')")
             args.extend([_contains(flt.text)] * 4)
         base = f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}"
         total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
         lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
         rows = self.conn.execute(
-            f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {_MATTER_ORDER[sort]}, m.id{lim}", args)
+            f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort)}, m.id{lim}", args)
         return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
 
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:
         return [(r[0], loads(r[1])) for r in self.conn.execute(
-            "SELECT id, data FROM matters m WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
-            "json_extract(data, '$.resident_id') = ?) AND substr(json_extract(data, '$.raised_at'), 1, 10) "
-            "BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND " + _keys_meet_sql("m"),
+            f"SELECT id, data FROM matters m WHERE deleted = 0 AND id != ? AND (household_id = ? OR "
+            f"{self._jt('data', 'resident_id')} = ?) AND substr({self._jt('data', 'raised_at')}, 1, 10) "
+            f"BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND {self._keys_meet('m')}",
             (matter_id, household_id, resident_id, raised_from, raised_to, dumps(sorted(keys))))]
 
     def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
-        where = ["h.deleted = 0", "h.grid_id IN (SELECT value FROM json_each(?))"]
+        where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}"]
         args: list[Any] = [dumps(list(grid_ids))]
         if text:
-            where.append("(json_extract(h.data, '$.head_name') LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.address') "
-                         "LIKE ? ESCAPE '\\' OR json_extract(h.data, '$.phone') LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 "
-                         "FROM residents r WHERE r.household_id = h.id AND r.deleted = 0 AND (json_extract(r.data, "
-                         "'$.name') LIKE ? ESCAPE '\\' OR json_extract(r.data, '$.phone') LIKE ? ESCAPE '\\')))")
+            like, jt = self._like, self._jt
+            where.append(f"({jt('h.data', 'head_name')} {like} ? ESCAPE '\\' OR {jt('h.data', 'address')} "
+                         f"{like} ? ESCAPE '\\' OR {jt('h.data', 'phone')} {like} ? ESCAPE '\\' OR EXISTS (SELECT 1 "
+                         f"FROM residents r WHERE r.household_id = h.id AND r.deleted = 0 AND ({jt('r.data', 'name')} "
+                         f"{like} ? ESCAPE '\\' OR {jt('r.data', 'phone')} {like} ? ESCAPE '\\')))")
             args.extend([_contains(text)] * 5)
         if tag:
-            where.append("EXISTS (SELECT 1 FROM json_each(json_extract(h.data, '$.tags')) WHERE value = ?)")
+            where.append(self._json_has("h.data", "tags"))
             args.append(tag)
         sql = " AND ".join(where)
         total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
         rows = [(r[0], loads(r[1])) for r in self.conn.execute(
-            f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY json_extract(h.data, '$.address'), h.id "
+            f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY {self._jt('h.data', 'address')}, h.id "
             f"LIMIT {int(limit)}", args)]
         return rows, total
 
@@ -1010,93 +1051,91 @@ class SQLiteStore:
 
     def household_matters(self, household_id: str, keys: Iterable[str]) -> list[IdData]:
         return [(r[0], loads(r[1])) for r in self.conn.execute(
-            f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {_keys_meet_sql('m')}",
+            f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {self._keys_meet('m')}",
             (household_id, dumps(sorted(keys))))]
 
     def dashboard_matters(self, grid_ids: Iterable[str], start: str, end: str,
                           keys: Iterable[str] | None) -> list[DashboardMatter]:
-        seen_sql, seen_args = _seen(keys)
+        seen_sql, seen_args = self._seen(keys)
+        raised = self._local_date(self._jt("m.data", "raised_at"))
+        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
         rows = self.conn.execute(
-            f"""SELECT m.id, h.grid_id, m.status, json_extract(m.data, '$.handling_mode'),
-                       coalesce(json_extract(m.data, '$.effective_deadline'), json_extract(m.data, '$.deadline')),
-                       date(json_extract(m.data, '$.raised_at'), '{LOCAL_SHIFT}'),
-                       date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
-                            '{LOCAL_SHIFT}')
+            f"""SELECT m.id, h.grid_id, m.status, {self._jt('m.data', 'handling_mode')}, {self._deadline('m')},
+                       {raised}, {done}
                 FROM matters m JOIN households h ON h.id = m.household_id
-                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
-                  AND date(json_extract(m.data, '$.raised_at'), '{LOCAL_SHIFT}') >= ?
-                  AND date(json_extract(m.data, '$.raised_at'), '{LOCAL_SHIFT}') < ?
-                  AND m.status IS NOT 'merged_duplicate'{seen_sql}""",
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND {raised} >= ? AND {raised} < ?
+                  AND coalesce(m.status, '') != 'merged_duplicate'{seen_sql}""",
             (dumps(list(grid_ids)), start, end, *seen_args))
         return [DashboardMatter(*r) for r in rows]
 
     def matters_with_event(self, matter_ids: Iterable[str], kind: str) -> set[str]:
         return {r[0] for r in self.conn.execute(
-            """SELECT DISTINCT e.matter_id FROM matter_events e
-               WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
-                 AND json_extract(e.data, '$.kind') = ?""", (dumps(list(matter_ids)), kind))}
+            f"""SELECT DISTINCT e.matter_id FROM matter_events e
+               WHERE e.matter_id IN {self._in_list()} AND e.deleted = 0
+                 AND {self._jt('e.data', 'kind')} = ?""", (dumps(list(matter_ids)), kind))}
 
     def matters_now(self, grid_ids: Iterable[str], today: str, ended: Sequence[str],
                     keys: Iterable[str] | None) -> tuple[int, int]:
-        seen_sql, seen_args = _seen(keys)
+        seen_sql, seen_args = self._seen(keys)
         fin = ",".join("?" * len(ended))
         overdue, supervised = self.conn.execute(
-            f"""SELECT coalesce(sum(coalesce(json_extract(m.data, '$.effective_deadline'),
-                                                 json_extract(m.data, '$.deadline')) < ?
-                                        AND m.status IS NOT 'waiting_materials'), 0),
-                       coalesce(sum(json_extract(m.data, '$.supervised') = 1), 0)
+            f"""SELECT coalesce(sum(CASE WHEN {self._deadline('m')} < ?
+                                        AND coalesce(m.status, '') != 'waiting_materials' THEN 1 ELSE 0 END), 0),
+                       coalesce(sum(CASE WHEN {self._jtrue('m.data', 'supervised')} THEN 1 ELSE 0 END), 0)
                 FROM matters m JOIN households h ON h.id = m.household_id
-                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                   AND m.status NOT IN ({fin}){seen_sql}""",
             (today, dumps(list(grid_ids)), *ended, *seen_args)).fetchone()
         return int(overdue), int(supervised)
 
     def feedback_of(self, matter_ids: Iterable[str]) -> list[Feedback]:
         return [Feedback(*r) for r in self.conn.execute(
-            """SELECT e.matter_id, julianday(json_extract(e.data, '$.at')),
-                      json_extract(e.data, '$.data.rating'), json_extract(e.data, '$.data.satisfied')
+            f"""SELECT e.matter_id, {self._julian(self._jt('e.data', 'at'))},
+                      {self._jv('e.data', 'data.rating')}, {self._jv('e.data', 'data.satisfied')}
                FROM matter_events e
-               WHERE e.matter_id IN (SELECT value FROM json_each(?)) AND e.deleted = 0
-                 AND json_extract(e.data, '$.kind') = 'feedback'""", (dumps(list(matter_ids)),))]
+               WHERE e.matter_id IN {self._in_list()} AND e.deleted = 0
+                 AND {self._jt('e.data', 'kind')} = 'feedback'""", (dumps(list(matter_ids)),))]
 
     def visited_households(self, start: str, end: str, recent_from: str) -> dict[str, bool]:
         """Found through the visited_at index: the stored strings carry their own offsets, so the
-        index range is two days wider on each side and julianday() decides."""
+        index range is two days wider on each side and the time itself decides."""
         lo = (datetime.fromisoformat(start).astimezone(timezone.utc).date() - timedelta(days=2)).isoformat()
         hi = (datetime.fromisoformat(end).astimezone(timezone.utc).date() + timedelta(days=2)).isoformat()
+        j = self._julian
         return {r[0]: bool(r[1]) for r in self.conn.execute(
-            """SELECT household_id, max(j) >= julianday(?) FROM (
-                  SELECT household_id, julianday(visited_at) AS j FROM visits
-                  WHERE visited_at >= ? AND visited_at < ? AND deleted = 0)
-                WHERE j >= julianday(?) AND j < julianday(?) GROUP BY household_id""",
+            f"""SELECT household_id, max(j) >= {j('?')} FROM (
+                  SELECT household_id, {j('visited_at')} AS j FROM visits
+                  WHERE visited_at >= ? AND visited_at < ? AND deleted = 0) AS v
+                WHERE j >= {j('?')} AND j < {j('?')} GROUP BY household_id""",
             (recent_from, lo, hi, start, end))}
 
     def households_tagged(self, grid_ids: Iterable[str], tags: Sequence[str]) -> list[TaggedHousehold]:
-        has = "".join(",\n EXISTS (SELECT 1 FROM json_each(h.data, '$.tags') WHERE value = ?)" for _ in tags)
+        has = "".join(f",\n {self._json_has('h.data', 'tags')}" for _ in tags)
         return [TaggedHousehold(r[0], r[1], tuple(bool(x) for x in r[2:])) for r in self.conn.execute(
             f"""SELECT h.id, h.grid_id{has}
                FROM households h
-               WHERE h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))""",
+               WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()}""",
             (*tags, dumps(list(grid_ids))))]
 
     def resolved_per_day(self, grid_ids: Iterable[str], start: str, end: str,
                          keys: Iterable[str] | None) -> list[tuple[str, int]]:
-        seen_sql, seen_args = _seen(keys)
+        seen_sql, seen_args = self._seen(keys)
+        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
         return [(r[0], int(r[1])) for r in self.conn.execute(
             f"""SELECT d, count(*) FROM (
-                  SELECT date(coalesce(json_extract(m.data, '$.resolved_at'), json_extract(m.data, '$.closed_at')),
-                              '{LOCAL_SHIFT}') AS d
+                  SELECT {done} AS d
                   FROM matters m JOIN households h ON h.id = m.household_id
-                  WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?))
-                    AND m.status IN ('resolved', 'closed'){seen_sql})
+                  WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                    AND m.status IN ('resolved', 'closed'){seen_sql}) AS r
                 WHERE d >= ? AND d < ? GROUP BY d""",
             (dumps(list(grid_ids)), *seen_args, start, end))]
 
     def visit_counts(self, grid_ids: Iterable[str], start: str, end: str) -> tuple[int, int]:
+        day = self._local_date("v.visited_at")
         visits, households = self.conn.execute(
             "SELECT count(*), count(DISTINCT v.household_id) FROM visits v JOIN households h ON h.id = v.household_id "
-            "WHERE v.deleted = 0 AND h.grid_id IN (SELECT value FROM json_each(?)) "
-            f"AND date(v.visited_at, '{LOCAL_SHIFT}') >= ? AND date(v.visited_at, '{LOCAL_SHIFT}') < ?",
+            f"WHERE v.deleted = 0 AND h.grid_id IN {self._in_list()} AND {day} >= ? AND {day} < ?",
             (dumps(list(grid_ids)), start, end)).fetchone()
         return int(visits), int(households)
 
@@ -1114,12 +1153,12 @@ class SQLiteStore:
             where.append("a.user_id = ?")
             args.append(user_id)
         if user_ids is not None:
-            where.append("a.user_id IN (SELECT value FROM json_each(?))")
+            where.append(f"a.user_id IN {self._in_list()}")
             args.append(dumps(list(user_ids)))
         if record_id:
             where.append("a.record_id = ?")
             args.append(record_id)
-        sql = ("SELECT a.at, a.user_id, json_extract(u.data, '$.username'), a.action, a.collection, a.record_id, "
+        sql = (f"SELECT a.at, a.user_id, {self._jt('u.data', 'username')}, a.action, a.collection, a.record_id, "
                "a.details FROM audit a LEFT JOIN users u ON u.id = a.user_id")
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -1184,3 +1223,16 @@ class AreaTree:
 
     def is_mountain(self, aid: str) -> bool:
         return any(self.mountain.get(a) for a in self.path(aid))
+
+
+def is_postgres(db: str) -> bool:
+    """Whether ``db`` names a PostgreSQL database (a URL) rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(db: str, *, readonly: bool = False) -> SQLiteStore:
+    """The store for ``db``: a SQLite path, or a ``postgresql://`` URL (``sync.store_pg``)."""
+    if is_postgres(db):
+        from .store_pg import PostgresStore   # psycopg is imported only where PostgreSQL is used
+        return PostgresStore(db, readonly=readonly)
+    return SQLiteStore(db, readonly=readonly)

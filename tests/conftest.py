@@ -17,7 +17,9 @@ import pytest
 from sync import accounts, engine
 from sync.protocol import PushResult
 from sync.scope import Actor
-from sync.store import SQLiteStore
+from sync.store import SQLiteStore, open_store
+
+from . import backend
 
 PASSWORD = "demo"
 _T0 = datetime(2026, 11, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -148,9 +150,23 @@ def _actor(store: SQLiteStore, username: str, t: Town, key: str | None = None) -
     return accounts.authenticate(store, result.token)
 
 
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Any:
+    """PostgreSQL runs: the databases a test made go at its end (``tests/backend.py``)."""
+    yield
+    if backend.POSTGRES:
+        backend.drop_made()
+
+
 @pytest.fixture
-def store(tmp_path: Any) -> Any:
-    s = SQLiteStore(str(tmp_path / "gridbook.db"))
+def db(tmp_path: Any) -> str:
+    """A new, empty database of the backend under test: a SQLite path or a PostgreSQL URL."""
+    return backend.new_db(tmp_path)
+
+
+@pytest.fixture
+def store(db: str) -> Any:
+    s = open_store(db)
     s.migrate()
     yield s
     s.close()
