@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh Debian machine with Python 3.11:
 #   make run    create the venv, install, seed the demo town if there is no database, serve on :8000
-#   make test   install the test dependencies (Debian's chromium included) and run unit + end-to-end tests
+#   make test   install the test dependencies (Debian's chromium and postgresql included) and run unit +
+#               end-to-end tests on SQLite, then the unit tests again on a throwaway PostgreSQL cluster
+#   make run-pg the same demo on PostgreSQL: a local cluster in data/pg (docs/operations.md §PostgreSQL)
 #   make bench  the benchmark against PouchDB and the machine (minutes; docs/benchmarks.md)
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test unit e2e chromium node clean bench
+.PHONY: run run-pg test unit unit-pg e2e chromium node postgres clean bench
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -35,11 +37,37 @@ chromium:
 	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "wqy"; } || \
 	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-wqy-microhei; }
 
-test: $(VENV)/.test-installed chromium node
+# Debian's PostgreSQL server programs (initdb, pg_ctl, pg_dump, psql), for make test and make run-pg.
+PGBIN = $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
+postgres:
+	@[ -x "$(PGBIN)/initdb" ] || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql; }
+
+# Both backends: everything on SQLite, then tests/ again on PostgreSQL (tests/backend.py starts a
+# throwaway cluster on a unix socket and stops it at the end; GRIDBOOK_TEST_PG=URL uses yours instead).
+test: $(VENV)/.test-installed chromium node postgres
 	$(PY) -m pytest
+	GRIDBOOK_TEST_BACKEND=postgres $(PY) -m pytest tests
 
 unit: $(VENV)/.test-installed
 	$(PY) -m pytest tests
+
+unit-pg: $(VENV)/.test-installed postgres
+	GRIDBOOK_TEST_BACKEND=postgres $(PY) -m pytest tests
+
+# The demo on PostgreSQL: a cluster of its own in data/pg (made on first use, listening only on a unix
+# socket there), database "gridbook", then `run` as on SQLite (seeds the demo into a new database).
+PGDIR = $(abspath data/pg)
+PGURL = postgresql://postgres@/gridbook?host=$(PGDIR)
+PGAS = $(shell [ "$$(id -u)" = 0 ] && echo runuser -u postgres --)
+run-pg: $(VENV)/.installed postgres
+	@mkdir -p $(PGDIR)
+	@[ "$$(id -u)" != 0 ] || chown postgres $(PGDIR)
+	@[ -f $(PGDIR)/data/PG_VERSION ] || $(PGAS) $(PGBIN)/initdb -D $(PGDIR)/data -A trust -U postgres -E UTF8 --no-locale >/dev/null
+	@$(PGAS) $(PGBIN)/pg_ctl -D $(PGDIR)/data status >/dev/null 2>&1 || \
+	  $(PGAS) $(PGBIN)/pg_ctl -D $(PGDIR)/data -o "-k $(PGDIR) -c listen_addresses=''" -l $(PGDIR)/log -w start
+	@$(PGBIN)/psql -h $(PGDIR) -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'gridbook'" | grep -q 1 || \
+	  $(PGBIN)/createdb -h $(PGDIR) -U postgres gridbook
+	$(PY) -m server run --db '$(PGURL)' --host $(HOST) --port $(PORT)
 
 e2e: $(VENV)/.test-installed chromium
 	$(PY) -m pytest e2e

@@ -21,6 +21,7 @@ import getpass
 import os
 import subprocess
 import sys
+import urllib.parse
 from typing import Any
 
 from sync import accounts
@@ -46,6 +47,17 @@ def _store(args: argparse.Namespace) -> Store:
     s = open_store(args.db)
     s.migrate()
     return s
+
+
+def shown(db: str) -> str:
+    """The database as printed: a PostgreSQL URL without its password."""
+    if not is_postgres(db):
+        return db
+    parts = urllib.parse.urlsplit(db)
+    if parts.password is None:
+        return db
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def _exists(db: str) -> bool:
@@ -87,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     proxy = settings.proxy_options()
     app = create_app(settings)
-    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {settings.db})\n"
+    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {shown(settings.db)})\n"
           f"  field app:     http://{settings.host}:{settings.port}/\n"
           f"  staff console: http://{settings.host}:{settings.port}/staff/", flush=True)
     # Keep idle connections 75 s (uvicorn's default is 5 s): a 2G phone takes several seconds to
@@ -101,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if not _exists(args.db):
-        print(f"No database at {args.db}: seeding the demo town (章水镇) …", flush=True)
+        print(f"No database at {shown(args.db)}: seeding the demo town (章水镇) …", flush=True)
         cmd_demo(args)
     print_demo_accounts()
     return cmd_serve(args)
@@ -112,7 +124,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import seed
 
     if _exists(args.db) and not getattr(args, "force", False):
-        print(f"{args.db} exists; the demo town is seeded only into a new database (use --force to add anyway).",
+        print(f"{shown(args.db)} exists; the demo town is seeded only into a new database (use --force to add anyway).",
               file=sys.stderr)
         return 1
     postgres = is_postgres(args.db)
@@ -126,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             summary = seed(store, seed_value=getattr(args, "seed", 20261123), blob_dir=blobs)
         except BaseException:
-            print(f"error: seeding {args.db} failed; drop and create that database again before the next try",
+            print(f"error: seeding {shown(args.db)} failed; drop and create that database again before the next try",
                   file=sys.stderr)
             raise
         finally:
@@ -284,7 +296,7 @@ def cmd_area(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     if not (is_postgres(args.db) or os.path.isfile(args.db)):
         # Opening it would create an empty database there, and the "backup" would be of nothing.
-        print(f"error: there is no database at {args.db} (check --db)", file=sys.stderr)
+        print(f"error: there is no database at {shown(args.db)} (check --db)", file=sys.stderr)
         return 1
     store = open_store(args.db)
     store.backup_to(args.dest)
@@ -312,7 +324,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         os.replace(partial, args.db)
     store = _store(args)   # migrations a newer server added since the backup
     store.close()
-    print(f"restored {args.backup} into {args.db}; phones will resync when they next pull")
+    print(f"restored {args.backup} into {shown(args.db)}; phones will resync when they next pull")
     return 0
 
 
@@ -449,6 +461,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as e:
         if type(e).__module__.startswith("psycopg"):   # PostgreSQL unreachable, refused, …
-            print(f"error: the database {args.db}: {str(e).strip() or type(e).__name__}", file=sys.stderr)
+            print(f"error: the database {shown(args.db)}: {str(e).strip() or type(e).__name__}", file=sys.stderr)
             return 1
         raise
