@@ -100,8 +100,27 @@ def table(r: dict[str, Any]) -> str:
         L.append(f"| {b} | {statistics.median(o):,.0f} ({min(o):,.0f}–{max(o):,.0f}) | "
                  f"{statistics.median(p):,.0f} ({min(p):,.0f}–{max(p):,.0f}) | "
                  f"{ratio(statistics.median(o), statistics.median(p))} | {raw / statistics.median(o):.1f}× |")
-    L += [f"| raw SQLite | {raw:,.0f} records/s: the same {w['raw_rows']:,} rows (id, collection, JSON) inserted "
-          f"in one transaction, WAL, synchronous FULL — the machine's limit | | | |", ""]
+    L += [f"| raw SQLite (the old limit row, kept for comparison) | {raw:,.0f} records/s: the same {w['raw_rows']:,} "
+          f"rows (id, collection, JSON) into an empty three-column table in one transaction, WAL, synchronous FULL "
+          f"| | | |"]
+    lim = w.get("schema_limit")
+    o500 = statistics.median(w.get("500", w[[k for k in w if k.isdigit()][-1]])["ours"])
+    if lim:
+        lr = [x["rate"] for x in lim]
+        L.append(f"| the schema's limit, SQLite | {statistics.median(lr):,.0f} records/s ({min(lr):,.0f}–{max(lr):,.0f}): "
+                 f"the rows the engine itself wrote for {lim[0]['records']:,} records (record, {lim[0]['feed_rows']:,} "
+                 f"change-feed rows, push results, counter), prebuilt, inserted by SQL alone in transactions of 500; "
+                 f"ours at batch 500 ÷ this = {o500 / statistics.median(lr):.2f}× | | | |")
+    pgr = r.get("postgres")
+    if pgr:
+        po = pgr["writes_500"]
+        pouch500 = statistics.median(w.get("500", w[[k for k in w if k.isdigit()][-1]])["pouch"])
+        pl = [x["rate"] for x in pgr["schema_limit"]]
+        L.append(f"| 500, PostgreSQL {pgr['version']} | {statistics.median(po):,.0f} ({min(po):,.0f}–{max(po):,.0f}) | "
+                 f"(above) | {ratio(statistics.median(po), pouch500)} | |")
+        L.append(f"| the schema's limit, PostgreSQL | {statistics.median(pl):,.0f} records/s ({min(pl):,.0f}–{max(pl):,.0f}); "
+                 f"ours on PostgreSQL ÷ this = {statistics.median(po) / statistics.median(pl):.2f}× | | | |")
+    L.append("")
     c = r["county"]
     L += ["**4. Pull page latency for one grid as the server database grows** (a grid worker's first sync, "
           "pages of 500, loopback; \"tail\" = an up-to-date phone pulling again)", "",
@@ -115,15 +134,30 @@ def table(r: dict[str, Any]) -> str:
     keys = list(c["latency"])
     p95_lo, p95_hi = c["latency"][keys[0]]["p95_ms"], c["latency"][keys[-1]]["p95_ms"]
     L += [f"| p95 ratio, largest ÷ smallest | | | {p95_hi / p95_lo:.2f}× | | | "
-          f"{'(database reused from bench/results/)' if c.get('cached') else ''} |", ""]
+          f"{'(database reused from bench/results/)' if c.get('cached') else ''} |"]
+    pg_c = (r.get("postgres") or {}).get("county") or {}
+    for k, v in pg_c.items():
+        cp = cps.get(k, {})
+        L.append(f"| {cp.get('records', int(k)):,}, PostgreSQL | {cp.get('grids', '?')} | {v['p50_ms']:.1f} | "
+                 f"{v['p95_ms']:.1f} | {v['tail_p50_ms']:.1f} | {v['tail_p95_ms']:.1f} | copied in {v['copy_s']:.0f} |")
+    if len(pg_c) > 1:
+        pk = list(pg_c)
+        L.append(f"| p95 ratio on PostgreSQL, largest ÷ smallest | | | "
+                 f"{pg_c[pk[-1]]['p95_ms'] / pg_c[pk[0]]['p95_ms']:.2f}× | | | |")
+    L.append("")
     d = r["devices"]
     L += [f"**5. {d['devices']} devices syncing on loopback** (each up to date; pushes "
           f"{r['config']['device_pushes']} new visits, then pulls what the others pushed)", "",
           "| arrivals | requests | wall (s) | requests/s | mutations/s | p50 / p99 request (ms) | p50 / p99 push (ms) | "
           "p50 / p99 pull page (ms) | p99 whole sync (ms) | errors |",
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for label, x in (("all at one instant", d), (f"spread evenly over {d.get('spread', {}).get('spread_s', 0):.0f} s",
-                                                   d.get("spread"))):
+    pd = (r.get("postgres") or {}).get("devices")
+    crowds = [("all at one instant", d), (f"spread evenly over {d.get('spread', {}).get('spread_s', 0):.0f} s",
+                                          d.get("spread"))]
+    if pd:
+        crowds += [(f"PostgreSQL, {pd.get('servers', 1)} servers: all at one instant", pd),
+                   ("PostgreSQL, spread", pd.get("spread"))]
+    for label, x in crowds:
         if not x:
             continue
         L.append(f"| {label} | {x['requests']} | {x['wall_s']:.2f} | {x['req_per_s']:.0f} | {x['mutations_per_s']:.0f} | "
@@ -161,12 +195,21 @@ def table(r: dict[str, Any]) -> str:
           f"| field day on {slow.upper()} at most 1/3 of PouchDB's time | {t_fd:.2f}× | {ok(t_fd <= 1 / 3)} |",
           f"| field day in at most 3 requests | {med(fd['ours'][p0], 'requests'):.0f} | "
           f"{ok(med(fd['ours'][p0], 'requests') <= 3)} |",
-          f"| writes at batch 500 at least 3× PouchDB's | {wr:.2f}× | {ok(wr >= 3)} |",
-          f"| writes within 8× of raw SQLite (aim) | raw is {rawr:.1f}× ours | {ok(rawr <= 8)} |",
-          f"| pull p95 at the largest database within 1.5× of the smallest | {p95_hi / p95_lo:.2f}× | "
-          f"{ok(p95_hi <= 1.5 * p95_lo)} |",
+          f"| writes at batch 500, SQLite, at least 1.5× PouchDB's (aim 3×) | {wr:.2f}× | {ok(wr >= 1.5)} |",
+          *([f"| writes at batch 500, PostgreSQL, at least 0.5× PouchDB's | {pgw:.2f}× | {ok(pgw >= 0.5)} |"]
+            if (pgw := _pg_writes(r, w500)) is not None else []),
+          *([f"| writes at least 0.5× the schema's own limit (SQLite) | {lim_r:.2f}× | {ok(lim_r >= 0.5)} |"]
+            if (lim_r := _limit_ratio(w, w500)) is not None else []),
+          f"| writes within 8× of raw SQLite (the old aim) | raw is {rawr:.1f}× ours | {ok(rawr <= 8)} |",
+          f"| pull p95 at the largest database within 1.2× of the smallest, SQLite | {p95_hi / p95_lo:.2f}× | "
+          f"{ok(p95_hi <= 1.2 * p95_lo)} |",
+          *([f"| the same on PostgreSQL | {pgc_r:.2f}× | {ok(pgc_r <= 1.2)} |"]
+            if (pgc_r := _pg_pull_ratio(r)) is not None else []),
           f"| {d['devices']} devices at one instant: zero errors, p99 under 1 s | {d['errors']} errors, p99 {d['p99_ms']:.0f} ms | "
           f"{ok(d['errors'] == 0 and d['p99_ms'] < 1000)} |",
+          *([f"| the same on PostgreSQL with {pd.get('servers', 1)} servers: zero errors, p99 under 1.5 s | "
+             f"{pd['errors']} errors, p99 {pd['p99_ms']:.0f} ms | {ok(pd['errors'] == 0 and pd['p99_ms'] < 1500)} |"]
+            if pd else []),
           f"| shell under 150 KB gzipped | {kb(pw['shell']['gzip_bytes'])} | {ok(pw['shell']['gzip_bytes'] < 150_000)} |",
           f"| opens offline in under 1 s | {o1['median']:.0f} ms | {ok(o1['median'] < 1000)} |",
           f"| applies at least 5,000 changes/s into IndexedDB | {ap['per_s']['median']:,.0f}/s | "
@@ -174,6 +217,28 @@ def table(r: dict[str, Any]) -> str:
     L.append(f"Grid database: {g['grids']} grids of {g['records_per_grid']:,} records, built through the engine in "
              f"{g['build_s']:.1f} s.")
     return "\n".join(L) + "\n"
+
+
+def _pg_writes(r: dict[str, Any], w500: dict[str, Any]) -> float | None:
+    pgr = r.get("postgres")
+    if not pgr:
+        return None
+    return float(statistics.median(pgr["writes_500"]) / statistics.median(w500["pouch"]))
+
+
+def _pg_pull_ratio(r: dict[str, Any]) -> float | None:
+    c = (r.get("postgres") or {}).get("county") or {}
+    if len(c) < 2:
+        return None
+    k = list(c)
+    return float(c[k[-1]]["p95_ms"] / c[k[0]]["p95_ms"])
+
+
+def _limit_ratio(w: dict[str, Any], w500: dict[str, Any]) -> float | None:
+    lim = w.get("schema_limit")
+    if not lim:
+        return None
+    return float(statistics.median(w500["ours"]) / statistics.median(x["rate"] for x in lim))
 
 
 def write_docs(doc: Path, tbl: str) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import gzip
 import json
 import shutil
@@ -40,9 +42,9 @@ import httpx
 import msgspec
 
 from sync import accounts
-from sync.store import SQLiteStore
+from sync.store import open_store
 
-from . import serverdb, workload
+from . import pg, serverdb, workload
 from .ourclient import HEADERS, PAGE, Phone, _body
 from .procs import ROOT, LinkProxy, PouchServer, Server, ensure_peer, env_info, pouch_job
 
@@ -65,6 +67,7 @@ class Config:
     device_pushes: int
     pwa_runs: int
     apply_changes: int
+    postgres: bool = True            # scenarios 3–5 again on PostgreSQL (bench/pg.py)
 
 
 FULL = Config(False, 3, 1.0, ("none", "3g", "2g"), 50, 100, {100: 20, 500: 10}, (10_000, 100_000, 1_000_000), 6,
@@ -219,8 +222,9 @@ def pouch_field_day(pouch: PouchServer, db: str, day: workload.FieldDay, profile
 # 3. writes
 
 
-def our_writes(server: Server, grid: serverdb.Grid, batch: int, batches: int, run: int) -> dict[str, Any]:
-    recs = workload.write_batch(grid.work.households, batch * batches, salt=f"ours:{batch}:{run}")
+def our_writes(server: Server, grid: serverdb.Grid, batch: int, batches: int, run: int,
+               salt: str = "ours") -> dict[str, Any]:
+    recs = workload.write_batch(grid.work.households, batch * batches, salt=f"{salt}:{batch}:{run}")
     phone = Phone(server.url)
     phone.login(grid.workers[0], device="writes")
     times = []
@@ -301,8 +305,8 @@ def build_county(cfg: Config, work: Path) -> dict[str, Any]:
     return meta
 
 
-def county_latency(cfg: Config, checkpoint: int, work: Path) -> dict[str, Any]:
-    db = county_db(cfg, checkpoint)
+def county_latency(cfg: Config, checkpoint: int, work: Path, db: Path | str | None = None) -> dict[str, Any]:
+    db = db or county_db(cfg, checkpoint)
     with Server(db, work / f"server-county-{checkpoint}.log") as server:
         warm = Phone(server.url)
         warm.login("g1w1", device="warm-up")
@@ -369,10 +373,12 @@ async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]],
         totals.append(time.perf_counter() - t_start)
 
 
-def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path) -> dict[str, Any]:
-    """All devices released at one instant; then again with arrivals spread evenly over five seconds."""
+def many_devices(cfg: Config, db: Path | str, town: serverdb.Town, work: Path, servers: int = 1) -> dict[str, Any]:
+    """All devices released at one instant; then again with arrivals spread evenly over five seconds.
+    With ``servers`` > 1 (PostgreSQL), that many server processes share the database and device i
+    talks to server i mod ``servers``, as behind a load balancer."""
     users = [w for g in town.grids for w in g.workers]
-    store = SQLiteStore(str(db))
+    store = open_store(str(db))
     tokens = []
     for i in range(cfg.devices):
         user = store.user_by_username(users[i % len(users)])
@@ -394,21 +400,22 @@ def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path) -> dict
                         for k in range(cfg.device_pushes)])
         return out
 
-    async def crowd(url: str, cursors: dict[str, str], muts: list[list[dict[str, Any]]], spread: float) -> dict[str, Any]:
+    async def crowd(urls: list[str], cursors: dict[str, str], muts: list[list[dict[str, Any]]],
+                    spread: float) -> dict[str, Any]:
         start = asyncio.Event()
         lat: dict[str, list[float]] = {"push": [], "pull": []}
         errors: list[str] = []
         totals: list[float] = []
         n = len(tokens)
-        tasks = [asyncio.create_task(_device(url, tok, cursors[u], muts[i], start, spread * i / n, lat, errors,
-                                             totals)) for i, (u, tok) in enumerate(tokens)]
+        tasks = [asyncio.create_task(_device(urls[i % len(urls)], tok, cursors[u], muts[i], start, spread * i / n, lat,
+                                             errors, totals)) for i, (u, tok) in enumerate(tokens)]
         await asyncio.sleep(0.5)
         t0 = time.perf_counter()
         start.set()
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - t0
         every = lat["push"] + lat["pull"]
-        return {"devices": n, "spread_s": spread, "wall_s": wall, "requests": len(every), "errors": len(errors),
+        return {"devices": n, "servers": len(urls), "spread_s": spread, "wall_s": wall, "requests": len(every), "errors": len(errors),
                 "error_samples": errors[:3], "req_per_s": len(every) / wall,
                 "mutations_per_s": n * cfg.device_pushes / wall,
                 "p50_ms": pct(every, 50) * 1000, "p99_ms": pct(every, 99) * 1000,
@@ -417,20 +424,74 @@ def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path) -> dict
                 "sync_p50_ms": pct(totals, 50) * 1000 if totals else None,
                 "sync_p99_ms": pct(totals, 99) * 1000 if totals else None}
 
-    with Server(db, work / "server-devices.log") as server:
+    with contextlib.ExitStack() as stack:
+        # one after the other: the first start makes the console key file the others then read
+        urls = [stack.enter_context(Server(db, work / f"server-devices-{k}.log")).url for k in range(servers)]
+
         def up_to_date() -> dict[str, str]:
             cursors = {}
             for u in users:                # every phone is up to date before the crowd arrives
-                p = Phone(server.url)
+                p = Phone(urls[0])
                 p.login(u, device="crowd-cursor")
                 p.pull()
                 cursors[u] = p.cursor or ""
                 p.close()
             return cursors
 
-        at_once = asyncio.run(crowd(server.url, up_to_date(), batches("once"), 0.0))
-        spread = asyncio.run(crowd(server.url, up_to_date(), batches("spread"), 5.0))
+        at_once = asyncio.run(crowd(urls, up_to_date(), batches("once"), 0.0))
+        spread = asyncio.run(crowd(urls, up_to_date(), batches("spread"), 5.0))
     return {**at_once, "spread": spread}
+
+
+# ------------------------------------------------------------------------------------------------
+# the schema's own limit, and the same figures on PostgreSQL
+
+
+def schema_limits(cfg: Config, work: Path, grid_db: Path, grid: serverdb.Grid, n: int) -> list[dict[str, Any]]:
+    """SQLite: the engine's rows for ``n`` records (pushed into a scratch copy) inserted by SQL alone
+    into a copy of the database as it was."""
+    out = []
+    for r in range(cfg.runs):
+        scratch, before = work / f"limit-scratch-{r}.db", work / f"limit-{r}.db"
+        shutil.copyfile(grid_db, scratch)
+        shutil.copyfile(grid_db, before)
+        rows = pg.engine_rows(str(scratch), grid, n, salt=f"limit:{r}")
+        out.append(pg.schema_limit(str(before), rows, n))
+    return out
+
+
+def postgres_part(cfg: Config, work: Path, grid_db: Path, town: serverdb.Town, n_limit: int) -> dict[str, Any]:
+    """Scenarios 3, 4 and 5 on PostgreSQL (a cluster of its own, fsync on), on copies of the same
+    databases: writes at batch 500 and the schema's limit, 200 devices through two servers, pulls
+    at the smallest and the largest county database."""
+    out: dict[str, Any] = {}
+    grid = town.grids[0]
+    with pg.Cluster() as cluster:
+        import psycopg
+        with psycopg.connect(cluster.url()) as c:
+            out["version"] = str(c.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        log("PostgreSQL: writes, batch 500")
+        url = pg.copy_from_sqlite(grid_db, cluster, "grids")
+        with Server(url, work / "server-pg.log") as server:
+            out["writes_500"] = [our_writes(server, grid, 500, cfg.write_batches[500], r, "pg")["rate"]
+                                 for r in range(cfg.runs)]
+        log("PostgreSQL: the schema's limit")
+        out["schema_limit"] = []
+        for r in range(cfg.runs):
+            scratch = pg.copy_from_sqlite(grid_db, cluster, f"scratch{r}")
+            before = pg.copy_from_sqlite(grid_db, cluster, f"limit{r}")
+            rows = pg.engine_rows(scratch, grid, n_limit, salt=f"pglimit:{r}")
+            out["schema_limit"].append(pg.schema_limit(before, rows, n_limit))
+        log(f"PostgreSQL: {cfg.devices} devices at once through 2 servers")
+        out["devices"] = many_devices(cfg, pg.copy_from_sqlite(grid_db, cluster, "crowd"), town, work, servers=2)
+        out["county"] = {}
+        for c in (cfg.county[0], cfg.county[-1]):
+            log(f"PostgreSQL: pull latency at {c:,} records (copied from the SQLite county database)")
+            t0 = time.perf_counter()
+            url = pg.copy_from_sqlite(county_db(cfg, c), cluster, f"county{c}")
+            copy_s = time.perf_counter() - t0
+            out["county"][str(c)] = {**county_latency(cfg, c, work, url), "copy_s": copy_s}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -502,6 +563,8 @@ def run(cfg: Config) -> dict[str, Any]:
         s3["raw_sqlite"] = [raw_sqlite_writes(work, grids[0], n_raw, r)["rate"] for r in range(cfg.runs)]
         s3["raw_rows"] = n_raw
         out["writes"] = s3
+    log("the schema's own limit (SQLite)")
+    s3["schema_limit"] = schema_limits(cfg, work, grid_db, grids[0], n_raw)
     # 5: many devices (its own server on the same database)
     log(f"{cfg.devices} devices at once")
     out["devices"] = many_devices(cfg, grid_db, town, work)
@@ -517,6 +580,9 @@ def run(cfg: Config) -> dict[str, Any]:
     for c in cfg.county:
         log(f"pull latency at {c:,} records")
         out["county"]["latency"][str(c)] = county_latency(cfg, c, work)
+    # 3–5 on PostgreSQL
+    if cfg.postgres:
+        out["postgres"] = postgres_part(cfg, work, grid_db, town, n_raw)
     out["total_s"] = time.perf_counter() - t_all
     out["loadavg_end"] = os.getloadavg()
     shutil.rmtree(work, ignore_errors=True)
@@ -527,6 +593,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tiny scale, same code paths (the smoke run)")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite the table in docs/benchmarks.md")
+    ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL part (scenarios 3–5 again)")
     ap.add_argument("--results", type=Path, help="where results and the cached county database go "
                                                  "(default bench/results/)")
     args = ap.parse_args()
@@ -534,6 +601,8 @@ def main() -> None:
     if args.results:
         RESULTS = args.results
     cfg = QUICK if args.quick else FULL
+    if args.no_postgres:
+        cfg = dataclasses.replace(cfg, postgres=False)
     out = run(cfg)
     from . import report
     name = "quick" if cfg.quick else "latest"

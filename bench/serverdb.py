@@ -18,7 +18,7 @@ from sync import accounts, engine
 from sync.catalogue import install_catalogue
 from sync.protocol import MutationIn, PushRequest
 from sync.scope import Actor
-from sync.store import SQLiteStore
+from sync.store import SQLiteStore, open_store
 
 from . import workload
 
@@ -54,7 +54,7 @@ class Town:
 
     @classmethod
     def create(cls, path: str, seed: int = 20261123) -> "Town":
-        store = SQLiteStore(path)
+        store = open_store(path)
         store.migrate()
         install_catalogue(store)
         t = cls(store, seed)
