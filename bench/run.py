@@ -369,8 +369,9 @@ async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]],
         totals.append(time.perf_counter() - t_start)
 
 
-def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path) -> dict[str, Any]:
-    """All devices released at one instant; then again with arrivals spread evenly over five seconds."""
+def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path, workers: int = 1) -> dict[str, Any]:
+    """All devices released at one instant; then again with arrivals spread evenly over five seconds.
+    ``workers``: the server's worker processes (``bench/devices.py`` compares 1 and 2)."""
     users = [w for g in town.grids for w in g.workers]
     store = SQLiteStore(str(db))
     tokens = []
@@ -417,7 +418,7 @@ def many_devices(cfg: Config, db: Path, town: serverdb.Town, work: Path) -> dict
                 "sync_p50_ms": pct(totals, 50) * 1000 if totals else None,
                 "sync_p99_ms": pct(totals, 99) * 1000 if totals else None}
 
-    with Server(db, work / "server-devices.log") as server:
+    with Server(db, work / "server-devices.log", workers) as server:
         def up_to_date() -> dict[str, str]:
             cursors = {}
             for u in users:                # every phone is up to date before the crowd arrives
