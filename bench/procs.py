@@ -37,8 +37,9 @@ def _stop(proc: subprocess.Popen[Any] | None) -> None:
 class Server:
     """``python -m server serve`` on a database."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path, log: Path, workers: int = 1) -> None:
         self.db, self.log_path = db, log
+        self.workers = workers   # gridbook serve --workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -46,7 +47,7 @@ class Server:
     def __enter__(self) -> "Server":
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--db", str(self.db), "--host",
-                                      "127.0.0.1", "--port", str(self.port)], cwd=ROOT, stdout=self.log,
+                                      "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)], cwd=ROOT, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

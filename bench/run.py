@@ -373,10 +373,12 @@ async def _device(url: str, token: str, cursor: str, muts: list[dict[str, Any]],
         totals.append(time.perf_counter() - t_start)
 
 
-def many_devices(cfg: Config, db: Path | str, town: serverdb.Town, work: Path, servers: int = 1) -> dict[str, Any]:
+def many_devices(cfg: Config, db: Path | str, town: serverdb.Town, work: Path, servers: int = 1,
+                 workers: int = 1) -> dict[str, Any]:
     """All devices released at one instant; then again with arrivals spread evenly over five seconds.
     With ``servers`` > 1 (PostgreSQL), that many server processes share the database and device i
-    talks to server i mod ``servers``, as behind a load balancer."""
+    talks to server i mod ``servers``, as behind a load balancer. ``workers``: each server's worker
+    processes (``bench/devices.py`` compares 1 and 2)."""
     users = [w for g in town.grids for w in g.workers]
     store = open_store(str(db))
     tokens = []
@@ -426,7 +428,8 @@ def many_devices(cfg: Config, db: Path | str, town: serverdb.Town, work: Path, s
 
     with contextlib.ExitStack() as stack:
         # one after the other: the first start makes the console key file the others then read
-        urls = [stack.enter_context(Server(db, work / f"server-devices-{k}.log")).url for k in range(servers)]
+        urls = [stack.enter_context(Server(db, work / f"server-devices-{k}.log", workers)).url
+                for k in range(servers)]
 
         def up_to_date() -> dict[str, str]:
             cursors = {}

@@ -36,13 +36,21 @@ from .settings import Settings
 
 class Stores:
     """One writer connection (writes are serialised by the database anyway: SQLite has one writer,
-    PostgreSQL's clock row makes one) and a reader per thread."""
+    PostgreSQL's clock row makes one) and a reader per thread.
 
-    def __init__(self, path: str) -> None:
+    Each worker process has its own (``gridbook serve --workers N``): SQLite serialises the
+    writers of all of them (BEGIN IMMEDIATE, busy_timeout), and group commit groups the pushes of
+    one process. ``prepared``: the migrations and the catalogue were already done by the parent
+    process (``prepare``), which workers must not repeat at once: two would race to apply the
+    same migration.
+    """
+
+    def __init__(self, path: str, *, prepared: bool = False) -> None:
         self.path = path
         self.writer = open_store(path)
-        self.writer.migrate()
-        install_catalogue(self.writer)  # the shipped matter catalogue, on a new database only
+        if not prepared:
+            self.writer.migrate()
+            install_catalogue(self.writer)  # the shipped matter catalogue, on a new database only
         self._local = threading.local()
         self._readers: list[SQLiteStore] = []
         self._lock = threading.Lock()
@@ -220,19 +228,56 @@ CODES_BY_STATUS = {400: "invalid_request", 401: "invalid_credentials | unauthori
                    422: "hash_mismatch", 429: "rate_limited", 500: "internal"}
 
 
-def create_app(settings: Settings) -> GridbookApp:
+def prepare(settings: Settings) -> None:
+    """What must happen once before several worker processes start on the database: the console
+    key file (made by one process: a worker reading it half-written would refuse to start), the
+    migrations and the shipped catalogue (two workers would race to apply the same migration), and
+    finishing the uploads a crash left with every byte (``BlobStore.recover``)."""
+    if not is_postgres(settings.db):
+        os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
+    keys.console_key(settings)
+    store = open_store(settings.db)
+    try:
+        store.migrate()
+        install_catalogue(store)
+        blob_store(settings).recover(store)
+    finally:
+        store.close()
+
+
+def worker_app() -> GridbookApp:
+    """The app of one worker process of ``gridbook serve --workers N`` (uvicorn's factory, called in
+    each process it spawns). The parent process resolved the settings and wrote every one into the
+    environment as ``GRIDBOOK_<NAME>`` (``cli.worker_environment``), and ran ``prepare``."""
+    return create_app(Settings.load(), prepared=True)
+
+
+def create_app(settings: Settings, *, prepared: bool = False) -> GridbookApp:
+    """The app. ``prepared``: ``prepare(settings)`` already ran (in the parent of worker processes)."""
     from . import api, staff
     from . import pwa as pwa_routes
 
     if not is_postgres(settings.db):
         os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
-    stores = Stores(settings.db)
+    stores = Stores(settings.db, prepared=prepared)
     blobs = blob_store(settings)   # the local blob directory, or an S3-compatible bucket
-    blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
+    if not prepared:
+        blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
+    # What each worker process keeps in its own memory, and why that is safe with several:
+    # - settings, the console key and the blob store's configuration: the same in every process;
+    # - stores: connections, per process by nature; the seq counter, feed order and upload offsets
+    #   are read inside each write transaction, so processes never act on a stale copy;
+    # - limiter: holds no counters, only the stores; the counters are in the database, so every
+    #   process and server enforces one limit (server/ratelimit.py);
+    # - device_touch: a throttle, "write a device's last seen at most once a minute". Per process,
+    #   N workers write it at most N times a minute: bookkeeping for the sync-health screen,
+    #   never a decision, so sharing it would cost a database read per pull for nothing.
+    # The area tree cache (sync.engine.area_tree) is checked against areas_version in the
+    # database on every use.
     state = State({"settings": settings, "stores": stores, "blobs": blobs, "console_key": key,
-                   "limiter": LoginLimiter(settings.login_max_failures, settings.login_max_failures_ip,
-                                           settings.login_window_seconds),
+                   "limiter": LoginLimiter(stores.writer, stores.reader, settings.login_max_failures,
+                                           settings.login_max_failures_ip, settings.login_window_seconds),
                    "device_touch": {}})
     handlers: list[Any] = [*api.ROUTES, *staff.ROUTES]
     pwa = Path(settings.pwa_dir)

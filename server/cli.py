@@ -1,6 +1,6 @@
 """The command line: ``python -m server …`` and ``gridbook …`` are the same.
 
-    serve   --db PATH --host 127.0.0.1 --port 8000
+    serve   --db PATH --host 127.0.0.1 --port 8000 [--workers N]
             (--db everywhere: a SQLite path, or a postgresql:// URL; GRIDBOOK_DB sets the default)
     run     --db PATH          migrate, seed the demo town if the database is new, print the demo accounts, serve
     demo    --db PATH          seed the demo town into a new database
@@ -94,12 +94,26 @@ def print_demo_accounts(out: Any = sys.stdout) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import create_app, prepare
 
     settings = _settings(args)
     proxy = settings.proxy_options()
-    app = create_app(settings)
-    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {shown(settings.db)})\n"
+    workers = args.workers
+    if workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 1
+    app: Any
+    if workers == 1:
+        app = create_app(settings)
+    else:
+        # uvicorn spawns fresh interpreters that import the app by name and call the factory, so
+        # the settings travel in the environment; what must happen once (migrations, catalogue,
+        # key file) happens here, before any worker starts.
+        prepare(settings)
+        os.environ.update(worker_environment(settings))
+        app = "server.app:worker_app"
+    print(f"Gridbook serving on http://{settings.host}:{settings.port}  (database {shown(settings.db)}"
+          + (f", {workers} worker processes" if workers > 1 else "") + ")\n"
           f"  field app:     http://{settings.host}:{settings.port}/\n"
           f"  staff console: http://{settings.host}:{settings.port}/staff/", flush=True)
     # Keep idle connections 75 s (uvicorn's default is 5 s): a 2G phone takes several seconds to
@@ -107,8 +121,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Forwarded headers are believed from trusted_proxies only (never uvicorn's default 127.0.0.1):
     # the login limiter counts the address they give.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False,
-                timeout_graceful_shutdown=5, timeout_keep_alive=75, **proxy)
+                timeout_graceful_shutdown=5, timeout_keep_alive=75, factory=workers > 1,
+                workers=workers if workers > 1 else None, **proxy)
     return 0
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """Every setting as its ``GRIDBOOK_<NAME>`` variable, so that ``Settings.load()`` in a worker
+    process gives exactly the parent's settings (command-line options included)."""
+    out = {}
+    for name, _, _ in SETTINGS:
+        value = getattr(settings, name)
+        out["GRIDBOOK_" + name.upper()] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+    return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -376,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--blob-dir", dest="blob_dir", default=None)
         sp.add_argument("--pwa-dir", dest="pwa_dir", default=None)
         sp.add_argument("--log-level", default="warning")
+        sp.add_argument("--workers", type=int, default=1,
+                        help="worker processes serving one port on one database (default 1)")
         if name == "run":
             sp.add_argument("--seed", type=int, default=20261123)
     sp = with_db(sub.add_parser("demo", help="seed the demo town (章水镇) into a new database"))

@@ -439,6 +439,29 @@ class Store(Protocol):
     def audit_actions(self) -> list[str]:
         """The distinct actions in the audit log, sorted."""
 
+    # -- login limiter (issue 13, item 3) ---------------------------------------------------------
+    # Times are integer milliseconds since the Unix epoch. The limiter's rules are in
+    # ``server/ratelimit.py``; the store only keeps its counters, shared by every process.
+    def login_failures(self, username: str, address: str, since_ms: int) -> tuple[int, int]:
+        """(failures, time of the last one) of the username from the address; (0, 0) when there are
+        none or the last one is before ``since_ms``."""
+
+    def login_address_failures(self, address: str, since_ms: int) -> list[int]:
+        """The times of the address's remembered failures (at most the ``slots`` of ``login_failed``)
+        after ``since_ms``, oldest first."""
+
+    def login_failed(self, username: str, address: str, at_ms: int, since_ms: int, slots: int) -> None:
+        """Count a failure at ``at_ms`` of the username from the address (starting again from 1 when
+        the last one is before ``since_ms``), and remember it for the address, which keeps its
+        ``slots`` most recent failures (the oldest makes way). Inside ``transaction()``."""
+
+    def login_forget(self, username: str, address: str) -> None:
+        """Forget the failures of the username from the address (not the address's own). Inside ``transaction()``."""
+
+    def login_expire(self, before_ms: int, keep: int) -> int:
+        """Forget failures older than ``before_ms``, then all but the ``keep`` most recent of each
+        kind (pairs, address failures); returns how many rows went. Inside ``transaction()``."""
+
 
 if TYPE_CHECKING:
     def _sqlite_store_is_a_store(store: SQLiteStore) -> Store:

@@ -212,6 +212,21 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
   sha256 TEXT NOT NULL, user_id TEXT NOT NULL, start INTEGER NOT NULL, length INTEGER NOT NULL, name TEXT NOT NULL,
   PRIMARY KEY (sha256, user_id, start)) WITHOUT ROWID""",
     ]),
+    # Issue 13, item 3: several worker processes (and several servers) on one database enforce one
+    # login limit, so its counters live here, not in each process's memory (``server/ratelimit.py``).
+    # Times are integer milliseconds since the Unix epoch (wall clock: shared between machines).
+    # ``login_failures``: failures of a username from an address, and the last one's time.
+    # ``login_address_failures``: the most recent failures from an address, whatever the username,
+    # one row per slot of a ring of ``login_max_failures_ip`` slots (the oldest slot is reused).
+    ("0004 login limiter counters in the database", [
+        """CREATE TABLE login_failures (
+  username TEXT NOT NULL, address TEXT NOT NULL, failures INTEGER NOT NULL, last_ms BIGINT NOT NULL,
+  PRIMARY KEY (username, address))""",
+        "CREATE INDEX login_failures_last ON login_failures(last_ms)",
+        """CREATE TABLE login_address_failures (
+  address TEXT NOT NULL, slot INTEGER NOT NULL, at_ms BIGINT NOT NULL, PRIMARY KEY (address, slot))""",
+        "CREATE INDEX login_address_failures_at ON login_address_failures(at_ms)",
+    ]),
 ]
 
 
@@ -1166,6 +1181,50 @@ class SQLiteStore:
 
     def audit_actions(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT action FROM audit ORDER BY action")]
+
+    # -- login limiter (issue 13, item 3) -----------------------------------------------------
+    # The login limiter's counters (``server/ratelimit.py``), shared by every worker process and
+    # server on this database. Portable SQL only (plain placeholders, ON CONFLICT … DO UPDATE,
+    # integer milliseconds for times): the PostgreSQL store reuses it. Writers call these inside
+    # ``transaction()``.
+    def login_failures(self, username: str, address: str, since_ms: int) -> tuple[int, int]:
+        row = self.conn.execute("SELECT failures, last_ms FROM login_failures WHERE username = ? AND address = ? "
+                                "AND last_ms >= ?", (username, address, since_ms)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def login_address_failures(self, address: str, since_ms: int) -> list[int]:
+        return [int(r[0]) for r in self.conn.execute(
+            "SELECT at_ms FROM login_address_failures WHERE address = ? AND at_ms > ? ORDER BY at_ms",
+            (address, since_ms))]
+
+    def login_failed(self, username: str, address: str, at_ms: int, since_ms: int, slots: int) -> None:
+        self.conn.execute(
+            "INSERT INTO login_failures (username, address, failures, last_ms) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT (username, address) DO UPDATE SET failures = CASE WHEN login_failures.last_ms < ? THEN 1 "
+            "ELSE login_failures.failures + 1 END, last_ms = excluded.last_ms", (username, address, at_ms, since_ms))
+        self.conn.execute("DELETE FROM login_address_failures WHERE address = ? AND slot >= ?", (address, slots))
+        rows = self.conn.execute("SELECT slot, at_ms FROM login_address_failures WHERE address = ? "
+                                 "ORDER BY at_ms, slot", (address,)).fetchall()
+        used = {int(r[0]) for r in rows}
+        free = [n for n in range(slots) if n not in used]
+        slot = free[0] if free else int(rows[0][0])   # the ring is full: the oldest failure makes way
+        self.conn.execute("INSERT INTO login_address_failures (address, slot, at_ms) VALUES (?, ?, ?) "
+                          "ON CONFLICT (address, slot) DO UPDATE SET at_ms = excluded.at_ms", (address, slot, at_ms))
+
+    def login_forget(self, username: str, address: str) -> None:
+        self.conn.execute("DELETE FROM login_failures WHERE username = ? AND address = ?", (username, address))
+
+    def login_expire(self, before_ms: int, keep: int) -> int:
+        n = self.conn.execute("DELETE FROM login_failures WHERE last_ms < ?", (before_ms,)).rowcount
+        n += self.conn.execute("DELETE FROM login_address_failures WHERE at_ms <= ?", (before_ms,)).rowcount
+        # Still more than ``keep`` recent rows (a spray from many addresses): the oldest go.
+        n += self.conn.execute(
+            "DELETE FROM login_failures WHERE last_ms < (SELECT last_ms FROM login_failures "
+            "ORDER BY last_ms DESC LIMIT 1 OFFSET ?)", (keep,)).rowcount
+        n += self.conn.execute(
+            "DELETE FROM login_address_failures WHERE at_ms < (SELECT at_ms FROM login_address_failures "
+            "ORDER BY at_ms DESC LIMIT 1 OFFSET ?)", (keep,)).rowcount
+        return n
 
 
 @dataclass

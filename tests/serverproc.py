@@ -31,10 +31,11 @@ def free_port() -> int:
 class Server:
     """``python -m server serve`` as a child process, its output in a log file."""
 
-    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.db = db
         self.log_path = log
         self.env = env or {}  # GRIDBOOK_* settings of this server, on top of the test's environment
+        self.args = args or []  # more options of `serve`, e.g. ["--workers", "2"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.starts = 0
@@ -46,7 +47,8 @@ class Server:
             log.write(f"\n--- start on port {self.port} ---\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server", "serve", "--db", str(self.db), "--port", str(self.port)],
+                [sys.executable, "-m", "server", "serve", "--db", str(self.db), "--port", str(self.port),
+                 *self.args],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env})
         deadline = time.monotonic() + 30

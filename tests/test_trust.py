@@ -423,10 +423,12 @@ def test_guesses_from_one_address_do_not_lock_the_account_for_anyone_else(app_db
         assert r.status_code == 200, r.text                     # the worker, from their own address
 
 
-def test_the_wait_grows_with_each_failure_of_a_user_from_an_address() -> None:
+def test_the_wait_grows_with_each_failure_of_a_user_from_an_address(tmp_path: Any) -> None:
     from server.ratelimit import LoginLimiter
 
-    lim = LoginLimiter(5, 30, 900)
+    store = SQLiteStore(str(tmp_path / "limits.db"))   # the counters are in the database (issue 13)
+    store.migrate()
+    lim = LoginLimiter(store, lambda: store, 5, 30, 900)
     t = 1000.0
     for _ in range(5):                                          # the first five cost nothing
         assert lim.retry_after("worker1", "a", t) == 0
@@ -446,6 +448,55 @@ def test_the_wait_grows_with_each_failure_of_a_user_from_an_address() -> None:
     for _ in range(6):
         lim.failed("worker2", "a", t)
     assert lim.retry_after("worker2", "a", t + 901) == 0
+
+
+def test_limiters_of_two_processes_on_one_database_enforce_one_limit(tmp_path: Any) -> None:
+    """Worker processes (gridbook serve --workers N) each have a limiter: the counts are the
+    database's, so failures spread over them add up, and the right password forgets for all."""
+    from server.ratelimit import LoginLimiter
+
+    path = str(tmp_path / "limits.db")
+    a, b = SQLiteStore(path), SQLiteStore(path)
+    a.migrate()
+    one, two = LoginLimiter(a, lambda: a, 5, 8, 900), LoginLimiter(b, lambda: b, 5, 8, 900)
+    t = 5000.0
+    for i in range(5):
+        assert (one, two)[i % 2].retry_after("worker1", "a", t) == 0
+        (one, two)[i % 2].failed("worker1", "a", t)
+    assert one.retry_after("worker1", "a", t) == two.retry_after("worker1", "a", t) == 2
+    two.succeeded("worker1", "a")
+    assert one.retry_after("worker1", "a", t) == 0
+    for i in range(3):                                          # 5 + 3 = 8 from address "a" in the window
+        (one, two)[i % 2].failed(f"user{i}", "a", t + i)
+    assert one.retry_after("someone", "a", t + 10) == two.retry_after("x", "a", t + 10) == 890
+    assert one.retry_after("someone", "b", t + 10) == 0
+    a.close()
+    b.close()
+
+
+def test_the_limiter_keeps_a_bounded_number_of_rows(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server import ratelimit
+
+    monkeypatch.setattr(ratelimit, "MAX_ENTRIES", 20)
+    store = SQLiteStore(str(tmp_path / "limits.db"))
+    store.migrate()
+    lim = ratelimit.LoginLimiter(store, lambda: store, 5, 8, 900)
+    t = 1000.0
+    for i in range(100):                                        # one address, many usernames
+        lim.failed(f"user{i}", "198.51.100.1", t + i)
+    assert lim.retry_after("anyone", "198.51.100.1", t + 100) == 900 - 8   # until the 92nd leaves the window
+    with contextlib.closing(sqlite3.connect(store.path)) as db:  # a ring of 8 for the address
+        assert db.execute("SELECT count(*) FROM login_address_failures").fetchone()[0] == 8
+    for i in range(100):                                        # many addresses
+        lim.failed("worker1", f"203.0.113.{i}", t + 100 + i)
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        pairs = db.execute("SELECT count(*) FROM login_failures").fetchone()[0]
+        recorded = db.execute("SELECT count(*) FROM login_address_failures").fetchone()[0]
+    assert pairs <= 21 and recorded <= 21, (pairs, recorded)
+    lim.failed("late", "192.0.2.7", t + 2000)                   # a window later, the old rows expire
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        assert db.execute("SELECT count(*) FROM login_failures").fetchone()[0] == 1
+    store.close()
 
 
 def test_forwarded_headers_count_only_from_a_configured_proxy(app_db: str, tmp_path: Any) -> None:
