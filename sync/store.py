@@ -1215,7 +1215,7 @@ class SQLiteStore:
         self.conn.execute("DELETE FROM login_failures WHERE username = ? AND address = ?", (username, address))
 
     def login_expire(self, before_ms: int, keep: int) -> int:
-        n = self.conn.execute("DELETE FROM login_failures WHERE last_ms < ?", (before_ms,)).rowcount
+        n: int = self.conn.execute("DELETE FROM login_failures WHERE last_ms < ?", (before_ms,)).rowcount
         n += self.conn.execute("DELETE FROM login_address_failures WHERE at_ms <= ?", (before_ms,)).rowcount
         # Still more than ``keep`` recent rows (a spray from many addresses): the oldest go.
         n += self.conn.execute(
