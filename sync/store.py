@@ -83,6 +83,42 @@ def _contains(text: str) -> str:
 LOCAL_SHIFT = "+8 hours"
 
 
+_UPSERT = ("INSERT INTO {} (id, version, deleted, data, meta, keys, created_at, updated_at, created_by, updated_by) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, "
+           "deleted = excluded.deleted, data = excluded.data, meta = excluded.meta, keys = excluded.keys, "
+           "updated_at = excluded.updated_at, updated_by = excluded.updated_by")
+# Statements that read no table: the record rows a transaction buffered need not be written first.
+_NO_FLUSH = ("SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT", "BEGIN")
+
+
+class _Conn:
+    """The store's connection: before any statement that may read a table, the record rows the
+    write transaction buffered are written (``SQLiteStore.put``), so every query sees them."""
+
+    __slots__ = ("raw", "store")
+
+    def __init__(self, raw: Any, store: "SQLiteStore") -> None:
+        self.raw = raw
+        self.store = store
+
+    def execute(self, sql: str, *params: Any) -> Any:
+        if (self.store._put_buf or self.store._lazy) and not sql.startswith(_NO_FLUSH):
+            self.store._before_statement()
+        return self.raw.execute(sql, *params)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        if self.store._put_buf or self.store._lazy:
+            self.store._before_statement()
+        return self.raw.executemany(sql, rows)
+
+    def backup(self, target: Any, *args: Any, **kw: Any) -> Any:
+        """sqlite3's online backup, into a connection or a store's connection."""
+        return self.raw.backup(target.raw if isinstance(target, _Conn) else target, *args, **kw)
+
+    def __getattr__(self, name: str) -> Any:   # set_trace_callback, close …
+        return getattr(self.raw, name)
+
+
 @dataclass
 class StoredRecord:
     collection: str
@@ -245,7 +281,9 @@ class SQLiteStore:
     def __init__(self, path: str, *, readonly: bool = False) -> None:
         self.path = path
         self.readonly = readonly
-        self.conn = self._connect(path)
+        self._put_buf: list[tuple[str, tuple[Any, ...]]] = []
+        self._lazy = False
+        self.conn = _Conn(self._connect(path), self)
         self.write_lock = threading.RLock()
         self._in_tx = False
         self._tx_thread: int | None = None
@@ -276,6 +314,9 @@ class SQLiteStore:
         """
         self._seq: int | None = None
         self._seq_written: int | None = None
+        self._put_buf = []
+        self._savepoints: list[list[Any]] = []   # open savepoints: [name, put mark, in the database yet]
+        self._lazy = False                       # one of them is not in the database yet
         self._feed_buf: list[tuple[str, str, str, int]] = []
         self._log_buf: list[tuple[str, str, str, str, str]] = []
         self._logged: dict[tuple[str, str], str] = {}
@@ -432,8 +473,39 @@ class SQLiteStore:
         for it in batch:
             it.done = True
 
+    def _write_puts(self, puts: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Record rows: one ``executemany`` per collection, in the order put (a later row of the same
+        record wins)."""
+        by_coll: dict[str, list[tuple[Any, ...]]] = {}
+        for coll, row in puts:
+            by_coll.setdefault(coll, []).append(row)
+        for coll, rows in by_coll.items():
+            self.conn.raw.executemany(_UPSERT.format(coll), rows)
+
+    def _before_statement(self) -> None:
+        """Before a statement reaches the database: open the savepoints not opened yet and write the
+        buffered record rows, each row inside the savepoints it was put in.
+
+        Savepoints are lazy: a mutation whose writes are all buffered (a new visit: its record, feed
+        and log rows) needs none in the database, since undoing it is dropping its rows from the
+        buffers. Only when a statement is about to run inside one is it opened — after the rows put
+        before it are written, so that a rollback to it undoes exactly what was done inside it."""
+        done = 0
+        for sp in self._savepoints:
+            if not sp[2]:
+                self._write_puts(self._put_buf[done:sp[1]])
+                done = max(done, sp[1])
+                self.conn.raw.execute(f"SAVEPOINT {sp[0]}")
+                sp[2] = True
+        self._write_puts(self._put_buf[done:])
+        self._put_buf = []
+        for sp in self._savepoints:
+            sp[1] = 0          # what is buffered from now on was put inside every open savepoint
+        self._lazy = False
+
     def _flush(self) -> None:
-        """Write what the transaction buffered: the feed rows, the log rows, the counter."""
+        """Write what the transaction buffered: the record rows, the feed rows, the log rows, the counter."""
+        self._before_statement()
         if self._feed_buf:
             self.conn.executemany(
                 "INSERT INTO feed (key, collection, id, seq) VALUES (?, ?, ?, ?) "
@@ -465,19 +537,28 @@ class SQLiteStore:
         """Undo one mutation's partial writes when it is rejected, keeping the rest of the batch."""
         name = "m" + secrets.token_hex(4)
         feed_mark, log_mark = len(self._feed_buf), len(self._log_buf)
-        self.conn.execute(f"SAVEPOINT {name}")
+        sp: list[Any] = [name, len(self._put_buf), False]   # opened in the database when needed
+        self._savepoints.append(sp)
+        self._lazy = True
         try:
             yield
         except BaseException:
-            self.conn.execute(f"ROLLBACK TO {name}")
-            self.conn.execute(f"RELEASE {name}")
+            self._savepoints.pop()
+            if sp[2]:
+                self.conn.raw.execute(f"ROLLBACK TO {name}")
+                self.conn.raw.execute(f"RELEASE {name}")
             # what the undone mutation buffered goes too; its sequence numbers stay used (a gap)
+            del self._put_buf[sp[1]:]
             del self._feed_buf[feed_mark:]
             del self._log_buf[log_mark:]
             self._rows.clear()
             self._meta.clear()
+            self._lazy = any(not x[2] for x in self._savepoints)
             raise
-        self.conn.execute(f"RELEASE {name}")
+        self._savepoints.pop()
+        if sp[2]:
+            self.conn.raw.execute(f"RELEASE {name}")
+        self._lazy = any(not x[2] for x in self._savepoints)
 
     # -- counters and server metadata ---------------------------------------------------------
     def next_seq(self) -> int:
@@ -567,12 +648,13 @@ class SQLiteStore:
         """Write a record at version ``seq`` and mark it changed under its old and new keys."""
         row = (rec.id, rec.version, int(rec.deleted), dumps(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
                rec.created_at, rec.updated_at, rec.created_by, rec.updated_by)
-        self.conn.execute(
-            f"INSERT INTO {rec.collection} (id, version, deleted, data, meta, keys, created_at, updated_at, "
-            f"created_by, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-            f"version = excluded.version, deleted = excluded.deleted, data = excluded.data, meta = excluded.meta, "
-            f"keys = excluded.keys, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-            row)
+        if self._in_tx:
+            # Buffered: written with the others of the transaction by one executemany per
+            # collection, before the next statement that may read (``_Conn``) or at commit. On
+            # PostgreSQL that is one round trip for a push's records instead of one each.
+            self._put_buf.append((rec.collection, row))
+        else:
+            self.conn.execute(_UPSERT.format(rec.collection), row)
         if self._in_tx:
             cached = self._rows.get((rec.collection, rec.id))
             # an upsert keeps created_at/created_by of a record that already existed
