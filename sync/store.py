@@ -119,19 +119,44 @@ class _Conn:
         return getattr(self.raw, name)
 
 
-@dataclass
 class StoredRecord:
-    collection: str
-    id: str
-    version: int
-    deleted: bool
-    data: dict[str, Any]
-    meta: dict[str, Any]
-    keys: list[str]
-    created_at: str
-    updated_at: str
-    created_by: str | None
-    updated_by: str | None
+    """A record as stored: its fields (``data``), per-field merge metadata (``meta``), scope keys and
+    server fields. ``meta`` may be given as the stored JSON text, decoded when first used: a pull
+    page never needs it, and decoding it was a third of a page's JSON work."""
+
+    __slots__ = ("collection", "id", "version", "deleted", "data", "_meta", "keys", "created_at", "updated_at",
+                 "created_by", "updated_by")
+
+    def __init__(self, collection: str, id: str, version: int, deleted: bool, data: dict[str, Any],
+                 meta: dict[str, Any] | str | bytes, keys: list[str], created_at: str, updated_at: str,
+                 created_by: str | None, updated_by: str | None) -> None:
+        self.collection, self.id, self.version, self.deleted, self.data = collection, id, version, deleted, data
+        self._meta = meta
+        self.keys, self.created_at, self.updated_at = keys, created_at, updated_at
+        self.created_by, self.updated_by = created_by, updated_by
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if isinstance(self._meta, (str, bytes)):
+            self._meta = loads(self._meta)
+        assert isinstance(self._meta, dict)
+        return self._meta
+
+    @meta.setter
+    def meta(self, value: dict[str, Any]) -> None:
+        self._meta = value
+
+    def __repr__(self) -> str:
+        return f"StoredRecord({self.collection!r}, {self.id!r}, version={self.version}, deleted={self.deleted})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredRecord):
+            return NotImplemented
+        return all(getattr(self, a) == getattr(other, a) for a in
+                   ("collection", "id", "version", "deleted", "data", "meta", "keys", "created_at", "updated_at",
+                    "created_by", "updated_by"))
+
+    __hash__ = None  # type: ignore[assignment]   # mutable, as the dataclass was
 
     def full(self) -> dict[str, Any]:
         """The record as pull sends it in ``data``: fields plus server fields."""
@@ -597,7 +622,7 @@ class SQLiteStore:
     @staticmethod
     def _row(coll: str, r: Any) -> StoredRecord:
         # (id, version, deleted, data, meta, keys, created_at, updated_at, created_by, updated_by)
-        return StoredRecord(coll, r[0], r[1], bool(r[2]), loads(r[3]), loads(r[4]), loads(r[5]), r[6], r[7], r[8], r[9])
+        return StoredRecord(coll, r[0], r[1], bool(r[2]), loads(r[3]), r[4], loads(r[5]), r[6], r[7], r[8], r[9])
 
     def get(self, coll: str, rid: str) -> StoredRecord | None:
         assert coll in COLLECTIONS
@@ -629,9 +654,9 @@ class SQLiteStore:
             q = ",".join("?" * len(chunk))
             for r in self.conn.execute(f"SELECT id, version, deleted, data, meta, keys, created_at, updated_at, "
                                        f"created_by, updated_by FROM {coll} WHERE id IN ({q})", chunk):
-                out[r["id"]] = self._row(coll, r)
+                out[r[0]] = self._row(coll, r)
                 if self._in_tx:
-                    self._rows[(coll, r["id"])] = tuple(r)
+                    self._rows[(coll, r[0])] = tuple(r)
         return out
 
     def prefetch(self, coll: str, ids: Iterable[str]) -> None:
@@ -646,7 +671,8 @@ class SQLiteStore:
 
     def put(self, rec: StoredRecord, old_keys: Iterable[str], seq: int) -> None:
         """Write a record at version ``seq`` and mark it changed under its old and new keys."""
-        row = (rec.id, rec.version, int(rec.deleted), dumps(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
+        meta = rec._meta if isinstance(rec._meta, str) else dumps(rec.meta)   # still as read: as it was
+        row = (rec.id, rec.version, int(rec.deleted), dumps(rec.data), meta, dumps(sorted(rec.keys)),
                rec.created_at, rec.updated_at, rec.created_by, rec.updated_by)
         if self._in_tx:
             # Buffered: written with the others of the transaction by one executemany per
