@@ -3,6 +3,12 @@
     .venv/bin/python -m bench.faults --runs 10000 --seed 1      # the long version (make faults)
     .venv/bin/python -m bench.faults --runs 300 --seed 7        # about what make test runs
     .venv/bin/python -m bench.faults --runs 1 --seed 1 --first 4711   # replay one run
+    .venv/bin/python -m bench.faults --servers 2 --db postgres --runs 200   # two servers, one PostgreSQL database
+
+``--db postgres`` makes a database of its own on the cluster of ``GRIDBOOK_TEST_PG`` (or on a
+throwaway cluster, as the tests do: ``tests/backend.py``) and drops it at the end; ``--db`` may
+also be the URL of an empty PostgreSQL database, or a SQLite path (default: a file in the
+work directory).
 
 A run that fails the oracle is listed with its seed and number; replay it with ``--first N
 --runs 1`` (the same seed and number give the same edits, the same faults at the same requests).
@@ -12,11 +18,16 @@ Exit status 1 if any run failed, anything was lost or duplicated, or the server 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
+
+from sync.store import is_postgres
 
 from .harness import Figures, Harness, Settings
 
@@ -37,6 +48,29 @@ def summary(f: Figures, seconds: float) -> dict[str, object]:
     }
 
 
+@contextlib.contextmanager
+def database(choice: str | None, workdir: Path) -> Iterator[str | None]:
+    """The database of a batch of runs: ``None`` (the harness's SQLite file), a path or URL as
+    given, or ``postgres``: a new database on the test cluster, dropped afterwards."""
+    if choice in (None, "", "sqlite"):
+        yield None
+        return
+    if choice != "postgres":
+        if is_postgres(choice):
+            from sync.store_pg import database_exists
+            if database_exists(choice):
+                raise SystemExit(f"{choice} holds a Gridbook database: the harness overwrites it; give an empty one")
+        yield choice
+        return
+    from tests import backend
+    name = f"gb_faults_{os.getpid()}"
+    backend._admin_sql(f"CREATE DATABASE {name}")
+    try:
+        yield backend.url_of(name)
+    finally:
+        backend._admin_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=300)
@@ -46,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kill-rate", type=float, default=Settings.kill_rate)
     ap.add_argument("--restart-rate", type=float, default=Settings.restart_rate)
     ap.add_argument("--max-seconds", type=float, default=0, help="stop starting runs after this long (0: no limit)")
+    ap.add_argument("--servers", type=int, default=1, help="server processes on the one database (default 1)")
+    ap.add_argument("--db", help="sqlite (default), postgres (a new database on the test cluster), "
+                                 "or the path or URL of an empty database")
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--workdir", help="where the database and the server log go (default: a temporary directory)")
     args = ap.parse_args(argv)
@@ -55,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gridbook-faults-") as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        with Harness(workdir, args.seed, settings) as h:
+        with database(args.db, workdir) as db, Harness(workdir, args.seed, settings, db=db,
+                                                       servers=args.servers) as h:
+            kind = "postgres" if db and is_postgres(db) else "sqlite"
             for i in range(args.first, args.first + args.runs):
                 total.add(h.run(i))
                 if total.runs % 500 == 0:
@@ -65,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.max_seconds and time.perf_counter() - t0 > args.max_seconds:
                     break
             if total.failed:
-                print(f"--- server log (last lines) ---\n{h.server.log()}", file=sys.stderr)
-    out = summary(total, time.perf_counter() - t0)
+                print(f"--- server log (last lines) ---\n{h.log()}", file=sys.stderr)
+    out = {"db": kind, "servers": args.servers, **summary(total, time.perf_counter() - t0)}
     text = json.dumps(out, indent=2, ensure_ascii=False)
     print(text)
     if args.json:
