@@ -43,6 +43,7 @@ def summary(f: Figures, seconds: float) -> dict[str, object]:
         "rejections_seen_by_author": f.rejections_seen, "batches_resent": f.resends,
         "cursor_expired": f.cursor_expired, "losses": f.losses, "duplicates": f.duplicates,
         "server_errors_logged": f.server_errors,
+        "requests_per_server": dict(sorted(f.served.items())), "kills_per_server": dict(sorted(f.killed.items())),
         "seconds": round(seconds, 1), "runs_per_second": round(f.runs / seconds, 2) if seconds else None,
         "failures": f.failed[:20],
     }

@@ -88,6 +88,8 @@ class Figures:
     resends: int = 0              # batches a phone sent again after losing the answer
     cursor_expired: int = 0
     rounds_to_quiescence: int = 0
+    served: Counter[str] = field(default_factory=Counter)     # server -> requests delivered to it
+    killed: Counter[str] = field(default_factory=Counter)     # server -> times it was SIGKILLed
     losses: int = 0               # mutations with no recorded result at the end
     duplicates: int = 0           # mutations with more than one effect (log rows, conflict records, replays)
     server_errors: int = 0        # ERROR lines and tracebacks in the server's log (a 500 is a defect)
@@ -236,6 +238,8 @@ class Servers:
         self.all = [Server(db, workdir / (f"server{i}.log" if n > 1 else "server.log"), env) for i in range(n)]
         self.up = [False] * n
         self.last = 0
+        self.served: Counter[str] = Counter()   # "server0" -> deliveries, over the batch of runs
+        self.killed: Counter[str] = Counter()
         self.kills = 0
         self.restarts = 0
         self._cv = threading.Condition()
@@ -260,6 +264,7 @@ class Servers:
             while not self.up[i]:
                 i = (i + 1) % n
             self.last = i
+            self.served[f"server{i}"] += 1
             return self.all[i]
 
     def kill(self) -> None:
@@ -268,6 +273,7 @@ class Servers:
             self.up[i] = False
         self.all[i].kill9()
         self.kills += 1
+        self.killed[f"server{i}"] += 1
         if len(self.all) == 1:
             self._start(i)
             return
@@ -377,6 +383,7 @@ class Harness:
                     r.randrange(8)) for _ in range(r.randint(self.settings.min_steps, self.settings.max_steps))]
         f = Figures(runs=1, phones=k, steps=len(program))
         restarts0, kills0 = self.servers.restarts, self.servers.kills
+        served0, killed0 = Counter(self.servers.served), Counter(self.servers.killed)
         if r.random() < self.settings.restart_rate:
             self.servers.restart(r.randrange(len(self.servers.all)) if len(self.servers.all) > 1 else 0)
         # a fresh town: the template written over the live database (the servers hold no state of it)
@@ -407,6 +414,8 @@ class Harness:
         self.servers.settle()
         f.kills = self.servers.kills - kills0
         f.restarts = self.servers.restarts - restarts0
+        f.served = self.servers.served - served0
+        f.killed = self.servers.killed - killed0
         f.resends = sum(c.resends for c in world.clients.values())
         f.cursor_expired = world.expired
         f.server_errors = self._errors_since(log0)
