@@ -22,10 +22,11 @@ versions, while both counties' phones see it leave and enter.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -77,6 +78,54 @@ def servers(db: str, town: Town) -> Iterator[tuple[SQLiteStore, SQLiteStore]]:
         b.close()
 
 
+@contextlib.contextmanager
+def held_open(store: SQLiteStore, work: Callable[[], Any]) -> Iterator[dict[str, Any]]:
+    """Run ``work`` in a write transaction of ``store`` on a thread of its own, and hold that
+    transaction open, uncommitted, for the ``with`` block (``out["result"]`` is what work gave);
+    it commits as the block ends (``out["committed"]``: when)."""
+    out: dict[str, Any] = {}
+    held, release = threading.Event(), threading.Event()
+
+    def run() -> None:
+        try:
+            with store.transaction():
+                out["result"] = work()
+                held.set()
+                if not release.wait(TIMEOUT):
+                    raise AssertionError("never released")
+            out["committed"] = time.monotonic()
+        except BaseException as e:   # noqa: BLE001 - raised in the test's thread below
+            out["error"] = e
+            held.set()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        assert held.wait(TIMEOUT) and "error" not in out, out
+        yield out
+    finally:
+        release.set()
+        t.join(TIMEOUT)
+    assert not t.is_alive() and "error" not in out, out
+
+
+def in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    """``work`` started on a thread of its own: the thread, and ``result`` (or ``error``) and
+    ``committed`` (when it returned) once it has run."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["result"] = work()
+            out["committed"] = time.monotonic()
+        except BaseException as e:   # noqa: BLE001
+            out["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
 def waiting_on_a_lock(store: SQLiteStore) -> int:
     """PostgreSQL: how many backends of this database are waiting for a lock."""
     return int(store.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -110,67 +159,38 @@ def test_a_second_server_waits_for_an_open_write_and_no_pull_skips_the_late_comm
         except BaseException as e:   # noqa: BLE001 - shown by the test
             poll_errors.append(e)
 
-    first: dict[str, Any] = {}
-    held, release = threading.Event(), threading.Event()
-
-    def first_server() -> None:
-        try:
-            with a.transaction():
-                first["results"] = push_via(a, town, "w1", town.mut("households", h1, {
-                    "grid_id": town.ids["g1"], "address": "杖锡村上岙1号", "head_name": "王阿公"}))
-                held.set()
-                assert release.wait(TIMEOUT), "never released"
-            first["committed"] = time.monotonic()
-        except BaseException as e:   # noqa: BLE001
-            first["error"] = e
-            held.set()
-
-    second: dict[str, Any] = {}
-
-    def second_server() -> None:
-        try:
-            second["results"] = push_via(b, town, "w2", town.mut("households", h2, {
-                "grid_id": town.ids["g1"], "address": "杖锡村上岙2号", "head_name": "李大伯"}))
-            second["committed"] = time.monotonic()
-        except BaseException as e:   # noqa: BLE001
-            second["error"] = e
-
     poller = threading.Thread(target=poll, daemon=True)
-    t1 = threading.Thread(target=first_server, daemon=True)
-    t2 = threading.Thread(target=second_server, daemon=True)
     poller.start()
-    t1.start()
     try:
-        assert held.wait(TIMEOUT) and "error" not in first, first
-        v1 = first["results"][0].version
-        assert first["results"][0].status == "applied" and v1 == head0 + 1, first
-        # a pull meanwhile: the uncommitted household is not there, and the cursor stays before it
-        changes, c_during = pull_from(reader, town, "w1", cursor0)
-        assert ("households", h1) not in {(c.collection, c.id) for c in changes}
-        assert position(reader, c_during) < v1
+        with held_open(a, lambda: push_via(a, town, "w1", town.mut("households", h1, {
+                "grid_id": town.ids["g1"], "address": "杖锡村上岙1号", "head_name": "王阿公"}))) as first:
+            v1 = first["result"][0].version
+            assert first["result"][0].status == "applied" and v1 == head0 + 1, first
+            # a pull meanwhile: the uncommitted household is not there, and the cursor stays before it
+            changes, c_during = pull_from(reader, town, "w1", cursor0)
+            assert ("households", h1) not in {(c.collection, c.id) for c in changes}
+            assert position(reader, c_during) < v1
 
-        t2.start()
-        time.sleep(WAIT)
-        assert t2.is_alive() and not second, f"the second server's write did not wait for the first: {second}"
-        if backend.POSTGRES:
-            assert waiting_on_a_lock(reader) >= 1, "the second server waits on the clock row's lock"
-        changes, c_waiting = pull_from(reader, town, "w1", c_during)
-        assert not {("households", h1), ("households", h2)} & {(c.collection, c.id) for c in changes}
-        assert position(reader, c_waiting) < v1
+            t2, second = in_thread(lambda: push_via(b, town, "w2", town.mut("households", h2, {
+                "grid_id": town.ids["g1"], "address": "杖锡村上岙2号", "head_name": "李大伯"})))
+            time.sleep(WAIT)
+            assert t2.is_alive() and not second, f"the second server's write did not wait for the first: {second}"
+            if backend.POSTGRES:
+                assert waiting_on_a_lock(reader) >= 1, "the second server waits on the clock row's lock"
+            changes, c_waiting = pull_from(reader, town, "w1", c_during)
+            assert not {("households", h1), ("households", h2)} & {(c.collection, c.id) for c in changes}
+            assert position(reader, c_waiting) < v1
+        t2.join(TIMEOUT)
     finally:
-        release.set()
-        t1.join(TIMEOUT)
-        if t2.ident:
-            t2.join(TIMEOUT)
         poll_stop.set()
         poller.join(TIMEOUT)
         poller_store.close()
-    assert not t1.is_alive() and not t2.is_alive() and not poller.is_alive()
-    assert "error" not in first and "error" not in second and not poll_errors, (first, second, poll_errors)
+    assert not t2.is_alive() and not poller.is_alive()
+    assert "error" not in second and not poll_errors, (second, poll_errors)
 
     # versions are in commit order: the first committed first and holds the lower version
-    v2 = second["results"][0].version
-    assert second["results"][0].status == "applied" and v1 < v2, (v1, v2)
+    v2 = second["result"][0].version
+    assert second["result"][0].status == "applied" and v1 < v2, (v1, v2)
     assert first["committed"] <= second["committed"]
     assert reader.get("households", h1).version == v1 and reader.get("households", h2).version == v2  # type: ignore[union-attr]
     # every cursor handed out on the way delivers the first household (and the second)
@@ -254,43 +274,18 @@ def test_a_household_moving_between_counties_through_two_servers_keeps_increasin
     # the move (admin, through B) while worker1's edit holds a transaction open on A: B waits, then
     # merges over the edit it had not seen; the versions follow the commits
     base = versions[-1]
-    held, release = threading.Event(), threading.Event()
-    edit: dict[str, Any] = {}
-
-    def edit_on_a() -> None:
-        try:
-            with a.transaction():
-                edit["r"] = push_via(a, town, "w1", town.mut("households", hid, {"phone": "13800000001"}, base=base))[0]
-                held.set()
-                assert release.wait(TIMEOUT)
-        except BaseException as e:   # noqa: BLE001
-            edit["error"] = e
-            held.set()
-
-    move: dict[str, Any] = {}
-
-    def move_on_b() -> None:
-        try:
-            move["r"] = push_via(b, town, "admin", town.mut("households", hid, {"grid_id": town.ids["g4"]}, base=base))[0]
-        except BaseException as e:   # noqa: BLE001
-            move["error"] = e
-
-    ta, tb = threading.Thread(target=edit_on_a, daemon=True), threading.Thread(target=move_on_b, daemon=True)
-    ta.start()
-    try:
-        assert held.wait(TIMEOUT) and "error" not in edit, edit
-        tb.start()
+    with held_open(a, lambda: push_via(a, town, "w1", town.mut("households", hid, {"phone": "13800000001"},
+                                                               base=base))[0]) as edit:
+        tb, move = in_thread(lambda: push_via(b, town, "admin", town.mut("households", hid, {"grid_id": town.ids["g4"]},
+                                                                          base=base))[0])
         time.sleep(WAIT / 2)
         assert tb.is_alive() and not move, f"the move did not wait for the open edit: {move}"
-    finally:
-        release.set()
-        ta.join(TIMEOUT)
-        if tb.ident:
-            tb.join(TIMEOUT)
-    assert "error" not in edit and "error" not in move, (edit, move)
-    assert edit["r"].status == "applied" and move["r"].status in ("applied", "merged"), (edit, move)
-    assert versions[-1] < edit["r"].version < move["r"].version, (versions, edit, move)
-    versions += [edit["r"].version, move["r"].version]
+    tb.join(TIMEOUT)
+    assert not tb.is_alive() and "error" not in move, move
+    edit_v, move_v = edit["result"].version, move["result"].version
+    assert edit["result"].status == "applied" and move["result"].status in ("applied", "merged"), (edit, move)
+    assert versions[-1] < edit_v < move_v, (versions, edit, move)
+    versions += [edit_v, move_v]
     got = pulled()
     left(county1, got)                  # it left 海曙区: the phones there drop it …
     seen_in(county2, got, versions[-1])  # … and it arrives in 鄞州区, worker1's phone number with it

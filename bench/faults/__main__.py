@@ -88,22 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", help="where the database and the server log go (default: a temporary directory)")
     args = ap.parse_args(argv)
     settings = Settings(fault_rate=args.fault_rate, kill_rate=args.kill_rate, restart_rate=args.restart_rate)
-    total = Figures()
     t0 = time.perf_counter()
+
+    def progress(total: Figures, seconds: float) -> None:
+        if total.runs % 500 == 0 or (args.runs < 500 and total.runs % 50 == 0):
+            print(f"  {total.runs} runs, {len(total.failed)} failed, {total.runs / seconds:.2f} runs/s",
+                  file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory(prefix="gridbook-faults-") as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         with database(args.db, workdir) as db, Harness(workdir, args.seed, settings, db=db,
                                                        servers=args.servers) as h:
             kind = "postgres" if db and is_postgres(db) else "sqlite"
-            for i in range(args.first, args.first + args.runs):
-                total.add(h.run(i))
-                if total.runs % 500 == 0:
-                    el = time.perf_counter() - t0
-                    print(f"  {total.runs} runs, {len(total.failed)} failed, {total.runs / el:.1f} runs/s",
-                          file=sys.stderr, flush=True)
-                if args.max_seconds and time.perf_counter() - t0 > args.max_seconds:
-                    break
+            total = h.runs(args.first, args.runs, max_seconds=args.max_seconds, progress=progress)
             if total.failed:
                 print(f"--- server log (last lines) ---\n{h.log()}", file=sys.stderr)
     out = {"db": kind, "servers": args.servers, **summary(total, time.perf_counter() - t0)}

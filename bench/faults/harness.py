@@ -43,7 +43,7 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sync.catalogue import install_catalogue
 from sync.scope import Actor
@@ -371,6 +371,23 @@ class Harness:
         if r.random() >= self.settings.fault_rate:
             return Fault()
         return Fault(r.choice(FAULTS), delay=r.uniform(0.001, 0.03), cut=r.random())
+
+    def runs(self, first: int, count: int, min_runs: int = 0, max_seconds: float = 0,
+             progress: Callable[[Figures, float], None] | None = None) -> Figures:
+        """Runs ``first`` … ``first + count - 1``, their figures added up. With ``max_seconds`` no run
+        is started after that long, once ``min_runs`` have run (a busy machine takes longer; it
+        never checks less). ``progress(total, seconds)`` is called after each run."""
+        total = Figures()
+        t0 = time.perf_counter()
+        for i in range(first, first + count):
+            total.add(self.run(i))
+            elapsed = time.perf_counter() - t0
+            if progress:
+                progress(total, elapsed)
+            if max_seconds and total.runs >= min_runs and elapsed > max_seconds:
+                break
+        total.seconds = time.perf_counter() - t0
+        return total
 
     # -- one run -----------------------------------------------------------------------------
     def run(self, i: int) -> Figures:
