@@ -5,14 +5,14 @@ A real ``python -m server serve`` runs on a temporary database of the backend un
 push a large batch each at the same time (500 mutations: 250 households, each with a resident);
 the test watches the database for a push's write transaction (a probe connection that cannot
 take the write lock — on PostgreSQL, the clock row that every write transaction locks first)
-and SIGKILLs the server at several delays after it opened: early in the first batch, near its
-commit, inside the second, after both. Then, reading the database directly (on PostgreSQL once
-the dead server's backend has let go of the clock row: its transaction ends with its client):
-each batch is whole (every mutation has its ``mutation_log`` row and its record) or absent, a
-batch whose answer arrived is whole, the clock is ahead of every version and feed row, and on
-SQLite ``PRAGMA integrity_check`` passes (on PostgreSQL the server is killed, not the database:
-its own recovery is not under test). The server is
-restarted on the same file and the phones re-push the same batches (same mids): every mid gets
+and SIGKILLs the server at several moments after it opened (fractions of the time the two batches
+take, measured first): early in the first batch, near its commit, inside the second, after both
+answered. Then, reading the database directly (on PostgreSQL once the dead server's backend has
+let go of the clock row: its transaction ends with its client): each batch is whole (every
+mutation has its ``mutation_log`` row and its record) or absent, a batch whose answer arrived is
+whole, the clock is ahead of every version and feed row, and on SQLite ``PRAGMA integrity_check``
+passes (on PostgreSQL the server is killed, not the database: its recovery is not under test).
+The server is restarted on the same database and the phones re-push the same batches (same mids): every mid gets
 exactly one result, each record exists once, and pushing again gives identical results. At least
 one kill must have landed inside a transaction (lock held, no answer, nothing applied). The
 server's log is shown when anything fails; the child is always stopped.
@@ -48,11 +48,14 @@ def server_env(tmp_path: Path) -> dict[str, str]:
     return {"GRIDBOOK_SECRET_KEY": SECRET_KEY, "GRIDBOOK_BLOB_DIR": str(tmp_path / "blobs")}
 
 BATCH = 500
-# Seconds to wait, once a push's write transaction is seen open, before SIGKILL. A batch takes
-# about 70 ms to apply here and the second phone's batch follows it, so the kills land early in
-# the first, near its commit, in the second, and (1 s) after both committed; a push committed
-# whose answer never left is the "re-push after a dropped connection" case.
-KILL_DELAYS = (0.0, 0.01, 0.03, 0.05, 0.07, 0.09, 0.12, 1.0)
+# When to SIGKILL, once a push's write transaction is seen open: fractions of the time the two
+# phones' batches take together on this machine and backend, measured first (two batches pushed at
+# once, no kill). A batch took about 70 ms on SQLite on a quiet machine, several times that on a
+# busy one and more on PostgreSQL (a statement is a round trip to the database); fixed delays put
+# every kill inside the first batch there. So the kills land early in the first, near its commit,
+# in the second, and (None) once both answers have arrived: the "re-push after a dropped
+# connection" case, of pushes committed.
+KILL_AT = (0.0, 0.05, 0.2, 0.4, 0.55, 0.7, 0.9, None)
 
 
 def push(url: str, token: str, mutations: list[dict[str, Any]], timeout: float = 60) -> dict[str, Any]:
@@ -193,23 +196,36 @@ def test_kill_9_during_a_push_leaves_all_or_nothing_and_a_re_push_converges(
     full = {"log": BATCH, "households": BATCH // 2, "residents": BATCH // 2, "feed": BATCH // 2}
     none = {k: 0 for k in full}
     outcomes: list[dict[str, Any]] = []
+    both = 0.0
+
+    def push_both() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], list[threading.Thread]]:
+        """Two phones push a large batch each at the same time (the server applies one after the other)."""
+        batches = {name: make_batch(grid) for name in users}
+        answers: dict[str, dict[str, Any]] = {name: {} for name in users}
+        threads = []
+        for name, (token, _) in users.items():
+            def send(url: str = server.url, token: str = token, b: list[dict[str, Any]] = batches[name],
+                     out: dict[str, Any] = answers[name]) -> None:
+                try:
+                    out["response"] = push(url, token, b)
+                except (urllib.error.URLError, ConnectionError, OSError) as e:
+                    out["error"] = repr(e)
+            threads.append(threading.Thread(target=send, daemon=True))
+        for t in threads:
+            t.start()
+        return batches, answers, threads
+
     try:
         server.start()
-        for delay in KILL_DELAYS:
-            # two phones push a large batch each at the same time (the server applies one after the other)
-            batches = {name: make_batch(grid) for name in users}
-            answers: dict[str, dict[str, Any]] = {name: {} for name in users}
-            threads = []
-            for name, (token, _) in users.items():
-                def send(url: str = server.url, token: str = token, b: list[dict[str, Any]] = batches[name],
-                         out: dict[str, Any] = answers[name]) -> None:
-                    try:
-                        out["response"] = push(url, token, b)
-                    except (urllib.error.URLError, ConnectionError, OSError) as e:
-                        out["error"] = repr(e)
-                threads.append(threading.Thread(target=send, daemon=True))
-            for t in threads:
-                t.start()
+        t0 = time.monotonic()
+        _, answers, threads = push_both()
+        for t in threads:
+            t.join(timeout=120)
+        both = time.monotonic() - t0   # the two batches, applied one after the other, no kill
+        assert all("response" in a for a in answers.values()), answers
+        for at in KILL_AT:
+            delay = round(at * both, 3) if at is not None else "after both answers"
+            batches, answers, threads = push_both()
             # wait for the first push's write transaction, then kill the server inside (or after) it
             deadline = time.monotonic() + 20
             while not write_locked(db):
@@ -217,7 +233,11 @@ def test_kill_9_during_a_push_leaves_all_or_nothing_and_a_re_push_converges(
                 if all("response" in a or "error" in a for a in answers.values()):
                     raise AssertionError(f"the pushes ended before a write transaction was seen: {answers}")
                 time.sleep(0.0005)
-            time.sleep(delay)
+            if at is None:
+                for t in threads:
+                    t.join(timeout=120)
+            else:
+                time.sleep(at * both)
             locked_at_kill = write_locked(db)
             server.kill9()
             for t in threads:
@@ -251,7 +271,7 @@ def test_kill_9_during_a_push_leaves_all_or_nothing_and_a_re_push_converges(
                 assert again == first, "pushing the same batch again must give identical results"
                 assert batch_state(db, user_id, batch) == full, "each record exists exactly once after re-push"
 
-        print("kill outcomes:", outcomes)   # shown with pytest -rP
+        print(f"kill outcomes (two batches: {both:.2f} s):", outcomes)   # shown with pytest -rP
         # at least one kill landed inside a push's transaction: lock held, no answer, nothing of it applied
         assert any(o["locked_at_kill"] and any(o[n] == "no answer, not applied" for n in users) for o in outcomes), \
             f"no kill landed mid-transaction: {outcomes}"
@@ -260,7 +280,9 @@ def test_kill_9_during_a_push_leaves_all_or_nothing_and_a_re_push_converges(
         assert count(db, "SELECT count(*) FROM (SELECT 1 FROM mutation_log GROUP BY user_id, mid "
                          "HAVING count(*) > 1) AS twice") == 0
         n = count(db, "SELECT count(*) FROM households")
-        assert n == len(KILL_DELAYS) * len(users) * BATCH // 2, "every batch's households, once"
+        assert n == (len(KILL_AT) + 1) * len(users) * BATCH // 2, "every batch's households, once"
+        # the kills fell on both sides of the commits: inside a transaction (above) and after both answers
+        assert any(all(o[n_] == "answered, applied" for n_ in users) for o in outcomes), outcomes
     except AssertionError as e:
         raise AssertionError(f"{e}\noutcomes: {outcomes}\n--- server log ---\n{server.log()}") from None
     finally:
