@@ -31,8 +31,9 @@ def free_port() -> int:
 class Server:
     """``python -m server serve`` as a child process, its output in a log file."""
 
-    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
-        self.db = db
+    def __init__(self, db: str | Path, log: Path, env: dict[str, str] | None = None,
+                 args: list[str] | None = None) -> None:
+        self.db = str(db)   # a SQLite path or a postgresql:// URL
         self.log_path = log
         self.env = env or {}  # GRIDBOOK_* settings of this server, on top of the test's environment
         self.args = args or []  # more options of `serve`, e.g. ["--workers", "2"]

@@ -22,23 +22,32 @@ append-only records exist once; every rejection is a ``conflicts`` record on its
 phone; every conflict names its fields with both values and reaches everyone involved.
 Besides, the figures count losses and duplicates straight from the database.
 
-The server process lives for a whole batch of runs (starting one costs more than a run).
+The server processes live for a whole batch of runs (starting one costs more than a run). There
+may be several on the one database (``servers``: what a city runs on PostgreSQL, or several
+processes on one SQLite file); the proxy then sends each request, and each delivery of a
+duplicated one, to one of them at random, as a load balancer would, and a kill takes down the
+one serving the request while the others go on serving (it is restarted in the background, and
+requests go to the living ones meanwhile). The database is a SQLite path or a ``postgresql://``
+URL of an empty database (``db``); the harness builds the town in it and writes the town back
+over it before each run (:class:`Snapshot`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import secrets
+import threading
 import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sync.catalogue import install_catalogue
 from sync.scope import Actor
-from sync.store import SQLiteStore
+from sync.store import SQLiteStore, is_postgres, loads, open_store
 from tests.serverproc import Server
 from tests.simclient import CursorExpired, HttpTransport, LostResponse, SimClient
 from tests.test_convergence import KINDS, Template, World, build_template
@@ -79,6 +88,8 @@ class Figures:
     resends: int = 0              # batches a phone sent again after losing the answer
     cursor_expired: int = 0
     rounds_to_quiescence: int = 0
+    served: Counter[str] = field(default_factory=Counter)     # server -> requests delivered to it
+    killed: Counter[str] = field(default_factory=Counter)     # server -> times it was SIGKILLed
     losses: int = 0               # mutations with no recorded result at the end
     duplicates: int = 0           # mutations with more than one effect (log rows, conflict records, replays)
     server_errors: int = 0        # ERROR lines and tracebacks in the server's log (a 500 is a defect)
@@ -117,7 +128,9 @@ class FaultWorld(World):
         try:
             return self.net.push(client, mutations)
         except LostResponse:
-            # The phone cannot tell whether the server applied it; the oracle can, from the log.
+            # The phone cannot tell whether the server applied it; the oracle can, from the log,
+            # once no write transaction is left in flight (a killed server's, on PostgreSQL).
+            settle(self.store)
             logged = [self.store.logged_result(actor.user_id, m["mid"]) for m in mutations]
             done = [r is not None for r in logged]
             assert all(done) or not any(done), f"part of a batch is in mutation_log: {done}"
@@ -154,40 +167,198 @@ def _seed(seed: int, i: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big")
 
 
-class Harness:
-    """One server process and one proxy for a batch of runs (``with Harness(...) as h: h.run(i)``)."""
+def settle(store: SQLiteStore) -> None:
+    """Wait until no write transaction is in flight. On PostgreSQL a killed server's transaction
+    lives on in its backend until the backend notices the dead client; every write transaction
+    locks the clock row first, so taking that lock waits for it to commit or roll back. (On SQLite
+    the dead process's transaction is gone with it: there is nothing to wait for.)"""
+    if is_postgres(store.path):
+        with store.transaction():
+            pass   # PostgresStore._begin_write locks the clock row
 
-    def __init__(self, workdir: Path, seed: int, settings: Settings | None = None) -> None:
+
+class Snapshot:
+    """The database as a run begins (the town, signed in), written back over the live database
+    before each run. SQLite: a copy in memory and the backup API. PostgreSQL: every table's rows
+    (the generated columns left to the database), written back in one transaction that holds the
+    clock row like any writer; the identity column of ``audit`` is set past its rows."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.postgres = is_postgres(store.path)
+        if not self.postgres:
+            self.copy = SQLiteStore(":memory:")
+            store.conn.backup(self.copy.conn)
+            return
+        c = store.conn
+        tables = [r[0] for r in c.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name")]
+        self.tables: list[tuple[str, list[str], list[tuple[Any, ...]]]] = []
+        self.identities: list[tuple[str, str]] = []
+        for t in tables:
+            cols = [(r[0], r[1]) for r in c.execute(
+                "SELECT column_name, is_identity FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = ? AND is_generated = 'NEVER' ORDER BY ordinal_position", (t,))]
+            names = [n for n, _ in cols]
+            rows = [tuple(r) for r in c.execute(f"SELECT {', '.join(names)} FROM {t}")]
+            self.tables.append((t, names, rows))
+            self.identities += [(t, n) for n, ident in cols if ident == "YES"]
+
+    def restore(self, store: SQLiteStore) -> None:
+        if not self.postgres:
+            self.copy.conn.backup(store.conn)
+            return
+        c = store.conn
+        with store.transaction():
+            for t, names, rows in self.tables:
+                c.execute(f"DELETE FROM {t}")
+                if rows:
+                    c.executemany(f"INSERT INTO {t} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                                  rows)
+            for t, col in self.identities:
+                c.execute(f"SELECT setval(pg_get_serial_sequence(?, ?), coalesce((SELECT max({col}) FROM {t}), 0) + 1, "
+                          "false)", (t, col))
+
+    def close(self) -> None:
+        if not self.postgres:
+            self.copy.close()
+
+
+class Servers:
+    """N ``python -m server serve`` processes on one database, as behind a load balancer.
+
+    ``pick`` chooses one for a request (at random from the run's generator when there are several;
+    a server being restarted is passed over for the next one up, so the draws, and with them the
+    run, stay the same whichever is down). ``kill`` SIGKILLs the one that served the last request
+    and restarts it: at once when it is the only one, in the background otherwise."""
+
+    def __init__(self, db: str, workdir: Path, n: int) -> None:
+        # Servers of one deployment share the console key and the blob directory (server/keys.py).
+        env = {"GRIDBOOK_SECRET_KEY": secrets.token_hex(32), "GRIDBOOK_BLOB_DIR": str(workdir / "blobs")}
+        self.all = [Server(db, workdir / (f"server{i}.log" if n > 1 else "server.log"), env) for i in range(n)]
+        self.up = [False] * n
+        self.last = 0
+        self.served: Counter[str] = Counter()   # "server0" -> deliveries, over the batch of runs
+        self.killed: Counter[str] = Counter()
+        self.kills = 0
+        self.restarts = 0
+        self._cv = threading.Condition()
+        self._restarting: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for i, s in enumerate(self.all):
+            s.start()
+            self.up[i] = True
+
+    def stop(self) -> None:
+        for t in self._restarting:
+            t.join(timeout=60)
+        for s in self.all:
+            s.stop()
+
+    def pick(self, r: random.Random) -> Server:
+        n = len(self.all)
+        i = r.randrange(n) if n > 1 else 0
+        with self._cv:
+            assert self._cv.wait_for(lambda: any(self.up), timeout=60), "no server came back up"
+            while not self.up[i]:
+                i = (i + 1) % n
+            self.last = i
+            self.served[f"server{i}"] += 1
+            return self.all[i]
+
+    def kill(self) -> None:
+        i = self.last
+        with self._cv:
+            self.up[i] = False
+        self.all[i].kill9()
+        self.kills += 1
+        self.killed[f"server{i}"] += 1
+        if len(self.all) == 1:
+            self._start(i)
+            return
+        self._restarting = [t for t in self._restarting if t.is_alive()]
+        t = threading.Thread(target=self._start, args=(i,), name=f"restart-server{i}", daemon=True)
+        self._restarting.append(t)
+        t.start()
+
+    def _start(self, i: int) -> None:
+        self.all[i].start()
+        with self._cv:
+            self.up[i] = True
+            self._cv.notify_all()
+
+    def restart(self, i: int) -> None:
+        """A graceful restart (SIGTERM) of server ``i``, as in a deployment."""
+        with self._cv:
+            assert self._cv.wait_for(lambda: self.up[i], timeout=60)
+            self.up[i] = False
+        self.all[i].stop()
+        self.restarts += 1
+        self._start(i)
+
+    def settle(self) -> None:
+        """Wait for the restarts in the background (a run's end: every server up again)."""
+        for t in self._restarting:
+            t.join(timeout=60)
+        self._restarting = []
+
+    def log_sizes(self) -> list[int]:
+        return [s.log_path.stat().st_size if s.log_path.exists() else 0 for s in self.all]
+
+    def log(self) -> str:
+        if len(self.all) == 1:
+            return self.all[0].log()
+        return "\n".join(f"--- server{i} ---\n{s.log()}" for i, s in enumerate(self.all))
+
+
+class Harness:
+    """Server processes and one proxy for a batch of runs (``with Harness(...) as h: h.run(i)``).
+
+    ``db``: an empty database, a SQLite path or a ``postgresql://`` URL (default: ``gridbook.db``
+    in ``workdir``); ``servers``: how many server processes share it."""
+
+    def __init__(self, workdir: Path, seed: int, settings: Settings | None = None, db: str | None = None,
+                 servers: int = 1) -> None:
         self.workdir = workdir
         self.seed = seed
         self.settings = settings or Settings()
         self.rng = random.Random(seed)
-        self.template_store = SQLiteStore(":memory:")
-        self.template_store.migrate()
-        self.template = build_template(self.template_store)
+        if db is None:
+            db = str(workdir / "gridbook.db")
+        if not is_postgres(db):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        self.db = db
+        self.store = open_store(db)
+        self.store.migrate()
+        self.template = build_template(self.store)
         # the server installs the shipped catalogue into a database without one when it starts: a
         # restart in the middle of a run would add records between a pull and the oracle's check
-        install_catalogue(self.template_store)
-        self.db = workdir / "gridbook.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.db}{suffix}").unlink(missing_ok=True)
-        self.store = SQLiteStore(str(self.db))
-        self.template_store.conn.backup(self.store.conn)
-        self.server = Server(self.db, workdir / "server.log")
-        self.proxy = FaultProxy(lambda: self.server.port, self._plan, on_kill=self._kill)
-        self.kills = 0
+        install_catalogue(self.store)
+        self.snapshot = Snapshot(self.store)
+        self.servers = Servers(db, workdir, servers)
+        self.proxy = FaultProxy(lambda: self.servers.pick(self.rng).port, self._plan, on_kill=self.servers.kill)
         self.killing = True
 
+    @property
+    def server(self) -> Server:
+        """The first server (the only one, unless ``servers`` > 1)."""
+        return self.servers.all[0]
+
+    def log(self) -> str:
+        return self.servers.log()
+
     def __enter__(self) -> "Harness":
-        self.server.start()
+        self.servers.start()
         self.proxy.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.proxy.__exit__()
-        self.server.stop()
+        self.servers.stop()
         self.store.close()
-        self.template_store.close()
+        self.snapshot.close()
 
     # -- the network's fate for each request, from the run's seed ------------------------------
     def _plan(self, method: str, path: str) -> Fault:
@@ -201,10 +372,22 @@ class Harness:
             return Fault()
         return Fault(r.choice(FAULTS), delay=r.uniform(0.001, 0.03), cut=r.random())
 
-    def _kill(self) -> None:
-        self.server.kill9()
-        self.kills += 1
-        self.server.start()
+    def runs(self, first: int, count: int, min_runs: int = 0, max_seconds: float = 0,
+             progress: Callable[[Figures, float], None] | None = None) -> Figures:
+        """Runs ``first`` … ``first + count - 1``, their figures added up. With ``max_seconds`` no run
+        is started after that long, once ``min_runs`` have run (a busy machine takes longer; it
+        never checks less). ``progress(total, seconds)`` is called after each run."""
+        total = Figures()
+        t0 = time.perf_counter()
+        for i in range(first, first + count):
+            total.add(self.run(i))
+            elapsed = time.perf_counter() - t0
+            if progress:
+                progress(total, elapsed)
+            if max_seconds and total.runs >= min_runs and elapsed > max_seconds:
+                break
+        total.seconds = time.perf_counter() - t0
+        return total
 
     # -- one run -----------------------------------------------------------------------------
     def run(self, i: int) -> Figures:
@@ -216,14 +399,15 @@ class Harness:
         program = [(r.choice(KINDS), r.choice(devices), r.randrange(8), r.randrange(8), r.randrange(8),
                     r.randrange(8)) for _ in range(r.randint(self.settings.min_steps, self.settings.max_steps))]
         f = Figures(runs=1, phones=k, steps=len(program))
-        restarts = self.server.starts
+        restarts0, kills0 = self.servers.restarts, self.servers.kills
+        served0, killed0 = Counter(self.servers.served), Counter(self.servers.killed)
         if r.random() < self.settings.restart_rate:
-            self.server.stop()
-            self.server.start()
-        # a fresh town: the template written over the live database (the server holds no state of it)
-        self.template_store.conn.backup(self.store.conn)
-        stats0, kills0 = dict(self.proxy.stats), self.kills
-        log0 = self._log_size()
+            self.servers.restart(r.randrange(len(self.servers.all)) if len(self.servers.all) > 1 else 0)
+        # a fresh town: the template written over the live database (the servers hold no state of it)
+        self.servers.settle()
+        self.snapshot.restore(self.store)
+        stats0 = dict(self.proxy.stats)
+        log0 = self.servers.log_sizes()
         tokens = self.template.tokens
         world: FaultWorld | None = None
 
@@ -244,25 +428,25 @@ class Harness:
         f.faults = Counter({k_: n - stats0.get(k_, 0) for k_, n in self.proxy.stats.items()
                             if k_ != "requests" and n - stats0.get(k_, 0)})
         f.duplicates += f.faults["duplicate_mismatch"]   # a delivered-twice push answered differently
-        f.kills = self.kills - kills0
-        f.restarts = self.server.starts - restarts - f.kills
+        self.servers.settle()
+        f.kills = self.servers.kills - kills0
+        f.restarts = self.servers.restarts - restarts0
+        f.served = self.servers.served - served0
+        f.killed = self.servers.killed - killed0
         f.resends = sum(c.resends for c in world.clients.values())
         f.cursor_expired = world.expired
         f.server_errors = self._errors_since(log0)
         f.seconds = time.perf_counter() - t0
         return f
 
-    def _log_size(self) -> int:
-        try:
-            return self.server.log_path.stat().st_size
-        except OSError:
-            return 0
-
-    def _errors_since(self, offset: int) -> int:
-        with open(self.server.log_path, "rb") as fh:
-            fh.seek(offset)
-            text = fh.read().decode(errors="replace")
-        return sum(1 for line in text.splitlines() if " ERROR " in f" {line} " or line.startswith("Traceback"))
+    def _errors_since(self, offsets: list[int]) -> int:
+        n = 0
+        for server, offset in zip(self.servers.all, offsets):
+            with open(server.log_path, "rb") as fh:
+                fh.seek(offset)
+                text = fh.read().decode(errors="replace")
+            n += sum(1 for line in text.splitlines() if " ERROR " in f" {line} " or line.startswith("Traceback"))
+        return n
 
     def _count(self, w: FaultWorld, f: Figures) -> None:
         """Figures of a run that passed the oracle, counted again straight from the database."""
@@ -278,9 +462,9 @@ class Harness:
         logged = Counter(tuple(row) for row in conn.execute("SELECT user_id, mid FROM mutation_log"))
         f.losses = sum(1 for key in sent if key not in logged)
         f.duplicates = sum(n - 1 for n in logged.values() if n > 1)
-        per_mid = conn.execute("SELECT json_extract(data, '$.author_id'), json_extract(data, '$.mutation.mid'), "
-                               "count(*) FROM conflicts GROUP BY 1, 2 HAVING count(*) > 1").fetchall()
-        f.duplicates += sum(n - 1 for _, _, n in per_mid)
+        per_mid = Counter((d.get("author_id"), (d.get("mutation") or {}).get("mid"))
+                          for d in (loads(row[0]) for row in conn.execute("SELECT data FROM conflicts")))
+        f.duplicates += sum(n - 1 for n in per_mid.values() if n > 1)
         for (user, mid), r in w.first.items():
             if r["status"] == "rejected":
                 seen = any(("conflicts", r["conflict_id"]) in w.clients[n].replica
