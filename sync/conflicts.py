@@ -30,13 +30,13 @@ _DUP_NS = uuid.UUID("6f1c2d0e-9a57-4c1b-8f3e-2b7d5a9c4e10")
 def _reject(ctx: _Ctx, m: MutationIn, e: MutationRejected, cid: str | None = None) -> PushResult:
     """Store a rejection where its author (and their staff) can see it, and say why."""
     rid = m.id if isinstance(m.id, str) and len(m.id) <= 100 else None
-    if cid is not None and ctx.store.get("conflicts", cid) is not None:
+    if cid is not None and ctx.get("conflicts", cid) is not None:
         return PushResult(mid=m.mid, status="rejected", error=_err(e.code, e.message), conflict_id=cid,
                           id=rid if rid and is_uuid(rid) else None)
     cid = cid or uuid7()
     area = None
     if isinstance(m.collection, str) and m.collection in HOUSEHOLD_LINKED and rid and is_uuid(rid):
-        target = ctx.store.get(m.collection, rid.lower())
+        target = ctx.get(m.collection, rid.lower())
         # only a record the author may see gives the rejection its place (finding 8: no oracle)
         if target is not None and visible(ctx.keys, target.keys):
             area = _area_of(ctx, m.collection, target.data)

@@ -11,11 +11,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
-from .scope import Actor
+from .scope import Actor, data_keys, user_keys
 from .storage import Store
-from .store import AreaTree
+from .store import AreaTree, StoredRecord
 
 Status = Literal["applied", "merged", "conflict", "rejected"]
 
@@ -53,6 +53,14 @@ def area_tree(store: Store) -> AreaTree:
 
 @dataclass
 class _Ctx:
+    """One push: who pushes, their keys (``data_keys``: those that give write access to data), the time.
+
+    ``get`` reads a record through a memo kept for one mutation: the rules of one mutation read the
+    same household or matter several times (its checks, then its keys), and each store read decodes
+    the stored JSON again. The memo is forgotten at every write (``writes._write``, a change of keys)
+    and before each mutation (``push._push``), so a rule never reads a record older than the store's.
+    """
+
     store: Store
     actor: Actor
     tree: AreaTree
@@ -60,11 +68,38 @@ class _Ctx:
     now: datetime
     now_iso: str
     touched_areas: bool = False
-    results_by_record: dict[str, Any] = field(default_factory=dict)
+    data_keys: frozenset[str] = frozenset()
+    _memo: dict[tuple[str, str], StoredRecord | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_keys = frozenset(data_keys(self.keys))
+
+    def rescope(self, tree: AreaTree) -> None:
+        """The area tree changed (an area was written): the pusher's keys follow."""
+        self.tree = tree
+        self.keys = user_keys(self.actor, tree)
+        self.data_keys = frozenset(data_keys(self.keys))
+
+    def may_write(self, record_keys: Iterable[str]) -> bool:
+        """``scope.may_write_data`` for this pusher, their data keys computed once per push."""
+        return not self.data_keys.isdisjoint(record_keys)
+
+    def get(self, coll: str, rid: str) -> StoredRecord | None:
+        """``store.get`` through the mutation's memo (the same object for the same record)."""
+        key = (coll, rid)
+        try:
+            return self._memo[key]
+        except KeyError:
+            rec = self._memo[key] = self.store.get(coll, rid)
+            return rec
+
+    def forget(self) -> None:
+        """Drop the memo: something was written, or another mutation begins."""
+        self._memo.clear()
 
 
 def _household_grid(ctx: _Ctx, household_id: str) -> str | None:
-    h = ctx.store.get("households", household_id)
+    h = ctx.get("households", household_id)
     return h.data.get("grid_id") if h else None
 
 
@@ -73,7 +108,7 @@ def _category(ctx: _Ctx, code: Any) -> dict[str, Any] | None:
     if not isinstance(code, str) or not code:
         return None
     for cid in ctx.store.ids_where("categories", "code", code):
-        rec = ctx.store.get("categories", cid)
+        rec = ctx.get("categories", cid)
         if rec is not None and not rec.deleted:
             return rec.data
     return None

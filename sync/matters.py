@@ -54,7 +54,7 @@ def _rederive_matters(ctx: _Ctx, code: Any) -> None:
 
 def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: dict[str, Any],
                   edit: Edit) -> PushResult:
-    matter = ctx.store.get("matters", fields["matter_id"])
+    matter = ctx.get("matters", fields["matter_id"])
     if matter is None or matter.deleted or not (visible(ctx.keys, matter.keys) or _was_delegated(ctx, matter.id)):
         # Outside scope reads as unknown (finding 8); an agent whose delegation ended meanwhile still
         # reaches the matter, so that the work done offline is kept for staff to decide (below).
@@ -66,12 +66,12 @@ def _create_event(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, fields: 
     if kind in ("delegation", "custody", "step", "feedback"):
         fields["data"] = checked
     if fields.get("for_resident_id"):
-        r = ctx.store.get("residents", fields["for_resident_id"])
+        r = ctx.get("residents", fields["for_resident_id"])
         if r is None or r.deleted or r.data.get("household_id") != matter.data.get("household_id"):
             raise MutationRejected("invalid_request", "fields.for_resident_id: no such resident in the matter's "
                                                       "household")
     if kind == "delegation":
-        agent = ctx.store.get("users", fields["for_user_id"])
+        agent = ctx.get("users", fields["for_user_id"])
         if agent is None or agent.deleted or agent.data.get("active") is False \
                 or agent.data.get("role") != "proxy_agent":
             raise MutationRejected("invalid_request", "fields.for_user_id: a delegation authorises an active proxy agent")

@@ -14,7 +14,7 @@ from .context import _Ctx, _category, _events_of, _household_grid
 from .errors import MutationRejected
 from .keys import _area_of
 from .schema import COLLECTIONS, Collection
-from .scope import HOUSEHOLD_LINKED, SENSITIVE_CHAIN_LEVELS, matter_sensitive, may_write_data, visible
+from .scope import HOUSEHOLD_LINKED, SENSITIVE_CHAIN_LEVELS, matter_sensitive, visible
 from .store import StoredRecord
 
 
@@ -54,7 +54,7 @@ def _check_role(ctx: _Ctx, coll: str, op: str) -> None:
 
 def _check_scope(ctx: _Ctx, coll: str, keys: Iterable[str], rid: str) -> None:
     if coll in HOUSEHOLD_LINKED:
-        ok = may_write_data(ctx.keys, keys)
+        ok = ctx.may_write(keys)
     else:
         ok = ctx.actor.role == "admin"
     if not ok:
@@ -80,7 +80,7 @@ def _live(ctx: _Ctx, coll: str, rid: Any, what: str) -> StoredRecord:
     A reference to a record outside scope is answered exactly as one to a record that does not
     exist (finding 8): the answer must not tell whether an id is used somewhere else.
     """
-    rec = ctx.store.get(coll, rid) if isinstance(rid, str) else None
+    rec = ctx.get(coll, rid) if isinstance(rid, str) else None
     if rec is None or rec.deleted or not visible(ctx.keys, rec.keys):
         raise MutationRejected("forbidden", f"{what}: no {coll} record {rid} in your area "
                                             "(it does not exist, or it is outside your area)")
@@ -179,7 +179,7 @@ def _agents_village_household(ctx: _Ctx, coll: str, fields: dict[str, Any]) -> S
     hold; it must lie in the agent's own village (``_check_assignee`` checks the hand-over)."""
     if coll != "matters" or ctx.actor.role != "proxy_agent" or fields.get("assignee_id") != ctx.actor.user_id:
         return None
-    h = ctx.store.get("households", fields["household_id"])
+    h = ctx.get("households", fields["household_id"])
     if h is None or h.deleted:
         return None
     village = ctx.tree.village_of(h.data.get("grid_id") or "")
@@ -189,14 +189,14 @@ def _agents_village_household(ctx: _Ctx, coll: str, fields: dict[str, Any]) -> S
 
 
 def _check_resident(ctx: _Ctx, resident_id: str, household_id: str) -> None:
-    r = ctx.store.get("residents", resident_id)
+    r = ctx.get("residents", resident_id)
     if r is None or r.deleted or r.data.get("household_id") != household_id:
         # one answer whether the resident does not exist or lives elsewhere (finding 8)
         raise MutationRejected("invalid_request", f"fields.resident_id: no resident {resident_id} in this household")
 
 
 def _check_assignee(ctx: _Ctx, assignee_id: str, household_id: str, creating: bool) -> None:
-    user = ctx.store.get("users", assignee_id)
+    user = ctx.get("users", assignee_id)
     if user is None or user.deleted or user.data.get("active") is False:
         raise MutationRejected("invalid_request", "fields.assignee_id: no such active user")
     grid = _household_grid(ctx, household_id)
@@ -228,11 +228,11 @@ def _may_still_write(ctx: _Ctx, c: StoredRecord) -> bool:
     target_coll, rid = c.data.get("collection"), c.data.get("record_id")
     if target_coll not in COLLECTIONS or not isinstance(rid, str):
         return False
-    target = ctx.store.get(target_coll, rid)
+    target = ctx.get(target_coll, rid)
     if target is None:
         return False
     if target_coll in HOUSEHOLD_LINKED:
-        return may_write_data(ctx.keys, target.keys)
+        return ctx.may_write(target.keys)
     return ctx.actor.role == "admin"
 
 

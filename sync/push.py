@@ -72,6 +72,7 @@ def _push(store: Store, actor: Actor, req: PushRequest, received: datetime) -> P
         logged_before = _prefetch(store, actor, req.mutations)
         seen: set[str] = set()
         for index, m in enumerate(req.mutations):
+            ctx.forget()   # what the previous mutation read, or wrote before it was undone
             if m.mid in seen:
                 # Refused and shown to the author like any rejection, but nothing is logged under
                 # this mid (the first mutation's result stays the one a retry gets), and the
@@ -89,10 +90,10 @@ def _push(store: Store, actor: Actor, req: PushRequest, received: datetime) -> P
                 with store.savepoint():
                     result = _apply(ctx, m)
             except MutationRejected as e:
+                ctx.forget()   # the savepoint undid this mutation's writes: read the records again
                 result = _reject(ctx, m, e)
             if ctx.touched_areas:
-                ctx.tree = area_tree(store)
-                ctx.keys = user_keys(actor, ctx.tree)
+                ctx.rescope(area_tree(store))
                 ctx.touched_areas = False
             store.log_result(actor.user_id, m.mid, actor.device_id, msgspec.to_builtins(result), ctx.now_iso)
             results.append(result)
@@ -148,7 +149,7 @@ def _apply(ctx: _Ctx, m: MutationIn) -> PushResult:
     edit = Edit(version=0, at=at_iso, user=ctx.actor.user_id, origin=ctx.actor.origin)
     if coll_name == "conflicts":
         return _resolve_conflict(ctx, m, rid, edit)
-    existing = ctx.store.get(coll_name, rid)
+    existing = ctx.get(coll_name, rid)
     if existing is not None and not visible(ctx.keys, existing.keys):
         # Scope before anything else (issue 12, finding 8): a record outside the pusher's scope is
         # answered exactly as one that does not exist, so neither its version, its kind of record

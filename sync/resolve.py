@@ -26,7 +26,7 @@ def _resolve_conflict(ctx: _Ctx, m: MutationIn, rid: str, edit: Edit) -> PushRes
     if m.op != "upsert" or m.base == 0:
         raise MutationRejected("invalid_request", "conflicts are resolved by an update (base > 0), never created "
                                                   "or deleted by a client")
-    c = ctx.store.get("conflicts", rid)
+    c = ctx.get("conflicts", rid)
     if c is None or not visible(ctx.keys, c.keys):
         raise MutationRejected("not_found", f"id: no conflict {rid} that you can see")
     if not isinstance(m.fields, dict) or set(m.fields) - {"resolution", "value"} or "resolution" not in m.fields:
@@ -76,10 +76,10 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
     if target_coll not in COLLECTIONS or not rid:
         return
     if kind == "delegation":
-        event = ctx.store.get("matter_events", rid)
+        event = ctx.get("matter_events", rid)
         if event is None:
             return
-        matter = ctx.store.get("matters", event.data["matter_id"])
+        matter = ctx.get("matters", event.data["matter_id"])
         if matter is not None:
             _check_scope(ctx, "matters", matter.keys, matter.id)   # staff of the matter's place only
         to = event.data.get("to")
@@ -93,10 +93,10 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
             _mark_applied(ctx, event)
         return
     if kind == "transition":
-        event = ctx.store.get("matter_events", rid)
+        event = ctx.get("matter_events", rid)
         if event is None:
             return
-        matter = ctx.store.get("matters", event.data["matter_id"])
+        matter = ctx.get("matters", event.data["matter_id"])
         if matter is None:
             return
         _check_scope(ctx, "matters", matter.keys, matter.id)
@@ -111,7 +111,7 @@ def _apply_resolution(ctx: _Ctx, c: StoredRecord, kind: str, resolution: str, va
         _mark_applied(ctx, event)
         return
     coll = COLLECTIONS[target_coll]
-    target = ctx.store.get(target_coll, rid)
+    target = ctx.get(target_coll, rid)
     if target is None:
         return
     if kind == "delete":  # incoming: the stale delete goes through after all

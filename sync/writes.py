@@ -14,17 +14,20 @@ from .store import StoredRecord
 if TYPE_CHECKING:
     from .store import SQLiteStore
 
+# The collections with fields that refer to blobs: their writes keep the blob citations.
+_CITING = frozenset(c.name for c in COLLECTIONS.values() if any(f.blob_ref for f in c.fields))
+
 
 def _write(ctx: _Ctx, rec: StoredRecord, old_keys: Iterable[str], seq: int, new: bool = False) -> None:
     """The one write path of a record: the row, the feed, the blob citations, the area cache.
 
     ``new``: the record did not exist before this mutation (it cannot cite anything yet)."""
+    ctx.forget()
     ctx.store.put(rec, old_keys, seq)
-    coll = COLLECTIONS[rec.collection]
-    if any(f.blob_ref for f in coll.fields):
+    if rec.collection in _CITING:
         # blobs.py is typed against SQLiteStore but asks only for Store methods (docs/engine.md)
-        blobs.record_citations(cast("SQLiteStore", ctx.store), ctx.actor.user_id, ctx.keys, rec.collection, rec.id, blob_refs(coll, rec.data),
-                               new_record=new)
+        blobs.record_citations(cast("SQLiteStore", ctx.store), ctx.actor.user_id, ctx.keys, rec.collection, rec.id,
+                               blob_refs(COLLECTIONS[rec.collection], rec.data), new_record=new)
     if rec.collection == "areas":
         ctx.touched_areas = True
 
