@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 
@@ -26,10 +26,11 @@ from .permissions import (_check_assignee, _check_field_writers, _check_parent, 
                           _check_scope, _check_update, _unknown)
 from .protocol import MAX_MUTATIONS, PROTOCOL_VERSION, MutationIn, PushRequest, PushResponse, PushResult, push_decoder
 from .resolve import _resolve_conflict
-from .schema import COLLECTIONS, PUSHABLE, Collection, is_uuid, parse_at, validate_fields
+from .schema import COLLECTIONS, PUSHABLE, Collection, is_uuid, parse_at
 from .scope import Actor, user_keys, visible
 from .storage import Store
 from .store import StoredRecord, iso
+from .validate import validate_fields
 from .writes import _tombstone, _write
 
 
@@ -180,40 +181,19 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
     _check_role(ctx, coll.name, "create")
     fields = validate_fields(coll, m.fields, create=True)
     _check_field_writers(ctx, coll, fields, None)
-    computed: dict[str, Any] = {}
-    if coll.name == "areas":
-        if fields.get("parent_id") and fields["parent_id"] not in ctx.tree:
-            raise MutationRejected("invalid_request", "fields.parent_id: no such area")
-    elif coll.name == "categories":
-        if ctx.store.ids_where("categories", "code", fields["code"]):
-            raise MutationRejected("invalid_request", f"fields.code: a category {fields['code']!r} already exists")
-    elif coll.name == "households":
-        if fields["grid_id"] not in ctx.tree:
-            raise MutationRejected("invalid_request", "fields.grid_id: no such area")
-    elif coll.name in ("residents", "visits", "matters"):
-        _check_parent(ctx, coll.name, fields)
-        if coll.name == "visits":
-            computed["worker_id"] = ctx.actor.user_id
-        if coll.name == "matters":
-            computed.update(status=workflow.INITIAL, resolved_at=None, closed_at=None)
-            if not fields.get("raised_at"):
-                computed["raised_at"] = edit.at
-            if fields.get("resident_id"):
-                _check_resident(ctx, fields["resident_id"], fields["household_id"])
-            if fields.get("assignee_id"):
-                _check_assignee(ctx, fields["assignee_id"], fields["household_id"], creating=True)
-    elif coll.name == "matter_events":
+    if coll.name == "matter_events":
         return _create_event(ctx, m, coll, rid, fields, edit)
-    elif coll.name == "attachments":
-        _check_parent(ctx, coll.name, fields)
+    rule = CREATE_RULES.get(coll.name)
+    computed = rule(ctx, fields, edit) if rule is not None else {}
     seq = ctx.store.next_seq()
     edit.version = seq
     data, meta = merge.create_record(coll, fields, edit)
     for k, v in computed.items():
         data[k] = v
         meta[k] = merge.new_meta(edit)
-    for f in coll.fields:  # every field present in the stored record, null when not given
-        data.setdefault(f.name, [] if f.set_valued else None)
+    for name, set_valued in _EVERY_FIELD[coll.name]:  # every field present in the stored record, null when not given
+        if name not in data:
+            data[name] = [] if set_valued else None
     if coll.name == "matters":
         data["paused_workdays"] = 0
         _derive_matter(ctx, data)
@@ -225,6 +205,72 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
     if coll.name == "matters" and data.get("assignee_id"):
         _delegation_changed(ctx, data)
     return PushResult(mid=m.mid, status="applied", version=seq, id=rid)
+
+
+# The fields of each collection's records, and whether each is set-valued (an empty list when not given).
+_EVERY_FIELD: dict[str, tuple[tuple[str, bool], ...]] = {
+    c.name: tuple((f.name, f.set_valued) for f in c.fields) for c in COLLECTIONS.values()}
+
+
+# -- what a new record of each collection must satisfy, and the fields the server computes for it ------
+# (after the role and the fields' writers; matter events are created by matters._create_event)
+
+def _new_area(ctx: _Ctx, fields: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    if fields.get("parent_id") and fields["parent_id"] not in ctx.tree:
+        raise MutationRejected("invalid_request", "fields.parent_id: no such area")
+    return {}
+
+
+def _new_category(ctx: _Ctx, fields: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    if ctx.store.ids_where("categories", "code", fields["code"]):
+        raise MutationRejected("invalid_request", f"fields.code: a category {fields['code']!r} already exists")
+    return {}
+
+
+def _new_household(ctx: _Ctx, fields: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    if fields["grid_id"] not in ctx.tree:
+        raise MutationRejected("invalid_request", "fields.grid_id: no such area")
+    return {}
+
+
+def _new_resident(ctx: _Ctx, fields: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    _check_parent(ctx, "residents", fields)
+    return {}
+
+
+def _new_visit(ctx: _Ctx, fields: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    _check_parent(ctx, "visits", fields)
+    return {"worker_id": ctx.actor.user_id}
+
+
+def _new_matter(ctx: _Ctx, fields: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    _check_parent(ctx, "matters", fields)
+    computed: dict[str, Any] = {"status": workflow.INITIAL, "resolved_at": None, "closed_at": None}
+    if not fields.get("raised_at"):
+        computed["raised_at"] = edit.at
+    if fields.get("resident_id"):
+        _check_resident(ctx, fields["resident_id"], fields["household_id"])
+    if fields.get("assignee_id"):
+        _check_assignee(ctx, fields["assignee_id"], fields["household_id"], creating=True)
+    return computed
+
+
+def _new_attachment(ctx: _Ctx, fields: dict[str, Any], edit: Edit) -> dict[str, Any]:
+    _check_parent(ctx, "attachments", fields)
+    return {}
+
+
+# The checks run by name at call time, so that a check replaced on sync.engine (the property test's
+# reverted fixes) is the one these rules call.
+CREATE_RULES: dict[str, Callable[[_Ctx, dict[str, Any], Edit], dict[str, Any]]] = {
+    "areas": _new_area,
+    "categories": _new_category,
+    "households": _new_household,
+    "residents": _new_resident,
+    "visits": _new_visit,
+    "matters": _new_matter,
+    "attachments": _new_attachment,
+}
 
 
 def _update(ctx: _Ctx, m: MutationIn, coll: Collection, existing: StoredRecord, edit: Edit) -> PushResult:

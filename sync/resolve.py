@@ -16,9 +16,10 @@ from .matters import _derive_matter, _mark_applied, _rederive_matters, _set_stat
 from .merge import Edit
 from .permissions import _check_resolution, _check_role, _check_scope, _may_still_write
 from .protocol import MutationIn, PushResult
-from .schema import COLLECTIONS, validate_fields
+from .schema import COLLECTIONS
 from .scope import visible
 from .store import StoredRecord
+from .validate import validate_fields
 from .writes import _tombstone, _write
 
 
