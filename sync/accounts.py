@@ -19,7 +19,8 @@ from .errors import SyncError
 from .schema import ROLES, is_uuid
 from .scope import Actor
 from .storage import Store
-from .store import SQLiteStore, StoredRecord, iso, utcnow
+from .storage import Store
+from .store import StoredRecord, iso, utcnow
 
 # scrypt: N=2^14, r=8 -> 16 MiB of memory per hash; about 50 ms on a small server.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
@@ -104,14 +105,14 @@ class LoginResult:
     user: StoredRecord
 
 
-def _system_ctx(store: SQLiteStore, by: str = "system") -> _Ctx:
+def _system_ctx(store: Store, by: str = "system") -> _Ctx:
     tree = area_tree(store)
     now = utcnow()
     actor = Actor(by, "admin", (), "system", "system")
     return _Ctx(store, actor, tree, frozenset(), now, iso(now))
 
 
-def create_user(store: SQLiteStore, username: str, password: str, role: str, areas: list[str],
+def create_user(store: Store, username: str, password: str, role: str, areas: list[str],
                 display_name: str | None = None, phone: str | None = None, user_id: str | None = None,
                 password_hash: str | None = None) -> str:
     """Add a user (an admin's act, not a sync mutation). Returns the user id.
@@ -142,7 +143,7 @@ def create_user(store: SQLiteStore, username: str, password: str, role: str, are
     return uid
 
 
-def update_user(store: SQLiteStore, user_id: str, by: str | None = None, **changes: Any) -> StoredRecord:
+def update_user(store: Store, user_id: str, by: str | None = None, **changes: Any) -> StoredRecord:
     """Change a user's role, areas, display name, phone or active flag (a new version of the record)."""
     allowed = {"display_name", "role", "areas", "phone", "active"}
     if set(changes) - allowed:
@@ -188,7 +189,7 @@ def set_password(store: Store, user_id: str, password: str, by: str | None = Non
         return revoke_user_devices(store, user_id, by) if revoke_devices else []
 
 
-def disable_user(store: SQLiteStore, user_id: str, by: str | None = None) -> list[dict[str, Any]]:
+def disable_user(store: Store, user_id: str, by: str | None = None) -> list[dict[str, Any]]:
     """Stop a person: the account cannot sign in, its console sessions end and every device is
     revoked, so each phone wipes its replica (and its unsent outbox) at its next contact, as for a
     lost phone. Returns the devices revoked."""

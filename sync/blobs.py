@@ -42,7 +42,8 @@ from . import engine
 from .errors import SyncError
 from .schema import SHA256_RE
 from .scope import Actor, user_keys, visible
-from .store import SQLiteStore, iso, utcnow
+from .storage import Store
+from .store import iso, utcnow
 
 MAX_BLOB = 10 * 1024 * 1024
 MAX_CHUNK = 1024 * 1024
@@ -74,7 +75,7 @@ def check_sha(sha: str) -> str:
 
 # -- citations ------------------------------------------------------------------------------------
 
-def record_citations(store: SQLiteStore, user_id: str, keys: Iterable[str], coll: str, rid: str,
+def record_citations(store: Store, user_id: str, keys: Iterable[str], coll: str, rid: str,
                      shas: Iterable[str], new_record: bool = False) -> None:
     """Write which blobs record ``coll``/``rid`` cites now, after ``user_id`` wrote it.
 
@@ -98,12 +99,12 @@ def record_citations(store: SQLiteStore, user_id: str, keys: Iterable[str], coll
         store.cite_blobs(coll, rid, [(sha, user_id, holds_or_reads(store, user_id, key_set, sha)) for sha in added])
 
 
-def holds_or_reads(store: SQLiteStore, user_id: str, keys: frozenset[str], sha: str) -> bool:
+def holds_or_reads(store: Store, user_id: str, keys: frozenset[str], sha: str) -> bool:
     """Whether the user uploaded every byte of the blob, or may read it through a record in ``keys``."""
     return store.blob_holds(sha, user_id) or cited_for(store, keys, sha)
 
 
-def cited_for(store: SQLiteStore, keys: frozenset[str], sha: str) -> bool:
+def cited_for(store: Store, keys: frozenset[str], sha: str) -> bool:
     """Whether a live record visible under ``keys`` cites the blob with a proven citation."""
     by_coll: dict[str, list[str]] = {}
     for coll, rid in store.blob_proven_referrers(sha):
@@ -357,7 +358,7 @@ class BlobStore:
             return None
         return BlobState(length, length, True)
 
-    def state_for(self, store: SQLiteStore, actor: Actor, sha: str) -> BlobState | None:
+    def state_for(self, store: Store, actor: Actor, sha: str) -> BlobState | None:
         """What HEAD tells this user: a complete blob they may read, else their own upload, else
         nothing (as for a blob the server has never seen)."""
         check_sha(sha)
@@ -371,7 +372,7 @@ class BlobStore:
             return None
         return BlobState(_received(mine), int(mine["length"]), False)
 
-    def patch(self, store: SQLiteStore, actor: Actor, sha: str, offset: int, length: int, chunk: bytes) -> BlobState:
+    def patch(self, store: Store, actor: Actor, sha: str, offset: int, length: int, chunk: bytes) -> BlobState:
         """Store one chunk at ``offset`` of the user's own upload; on the last byte, check the hash
         and keep or discard. A complete blob the user may read is a cheap no-op."""
         check_sha(sha)
@@ -421,7 +422,7 @@ class BlobStore:
             return BlobState(new_offset, length, False)
         return self._finish(store, {**mine, "received": new_offset})
 
-    def _start(self, store: SQLiteStore, sha: str, uid: str, length: int) -> dict[str, Any]:
+    def _start(self, store: Store, sha: str, uid: str, length: int) -> dict[str, Any]:
         """The user's new upload of ``sha``, within their quota of unfinished bytes (or the one a
         request of theirs started meanwhile)."""
         with store.transaction():
@@ -436,7 +437,7 @@ class BlobStore:
         assert mine is not None
         return mine
 
-    def _discard(self, store: SQLiteStore, upload: dict[str, Any]) -> None:
+    def _discard(self, store: Store, upload: dict[str, Any]) -> None:
         with store.transaction():
             store.blob_upload_forget(upload["sha256"], upload["user_id"], upload["partial"])
         self._drop(upload["partial"])
@@ -449,7 +450,7 @@ class BlobStore:
         except (OSError, StorageError):
             pass
 
-    def _finish(self, store: SQLiteStore, upload: dict[str, Any]) -> BlobState:
+    def _finish(self, store: Store, upload: dict[str, Any]) -> BlobState:
         """Check the hash of an upload that holds all its bytes: keep the bytes and make its
         uploader a holder (their citations proven), or discard the upload.
 
@@ -472,7 +473,7 @@ class BlobStore:
         self._drop(upload["partial"])
         return BlobState(length, length, True)
 
-    def adopt(self, store: SQLiteStore, data: bytes, user_ids: Iterable[str], at: str | None = None) -> str:
+    def adopt(self, store: Store, data: bytes, user_ids: Iterable[str], at: str | None = None) -> str:
         """Keep bytes that did not come through PATCH (the demo town's signatures) as if each of
         ``user_ids`` had uploaded them: complete, held by them, their citations proven."""
         sha = hashlib.sha256(data).hexdigest()
@@ -483,7 +484,7 @@ class BlobStore:
                 store.blob_uploaded(sha, uid, len(data), at or iso(utcnow()))
         return sha
 
-    def recover(self, store: SQLiteStore) -> int:
+    def recover(self, store: Store) -> int:
         """At start-up, finish the uploads that hold every byte but were not yet checked when a
         server stopped (killed between the two, on this server or another). Without this HEAD would
         report every byte held, the phone would count the photo as uploaded, and it would never
@@ -511,7 +512,7 @@ class BlobStore:
                 pass   # the storage not answering now: the upload's next PATCH finishes it
         return finished
 
-    def expire_uploads(self, store: SQLiteStore, before: datetime) -> tuple[int, int, int]:
+    def expire_uploads(self, store: Store, before: datetime) -> tuple[int, int, int]:
         """Delete the unfinished uploads that got no chunk since ``before``, and stray uploads (bytes
         stored that no upload names, as old: a server stopped between storing and recording).
         Returns (uploads, bytes freed, strays). A phone that comes back for one starts it again
@@ -541,14 +542,14 @@ class BlobStore:
                 strays += 1
         return uploads, freed, strays
 
-    def may_read(self, store: SQLiteStore, actor: Actor, sha: str) -> bool:
+    def may_read(self, store: Store, actor: Actor, sha: str) -> bool:
         """Its holders (who uploaded every byte), and users in whose scope a live record cites it
         with a proven citation."""
         if store.blob_holds(sha, actor.user_id):
             return True
         return cited_for(store, user_keys(actor, engine.area_tree(store)), sha)
 
-    def open_for(self, store: SQLiteStore, actor: Actor, sha: str) -> StoredBlob:
+    def open_for(self, store: Store, actor: Actor, sha: str) -> StoredBlob:
         """A complete blob the actor may read, open for streaming; else ``not_found`` (never a hint
         that it exists). The caller reads it to the end or closes it."""
         check_sha(sha)

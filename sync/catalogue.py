@@ -17,7 +17,8 @@ from typing import Any
 from . import engine
 from .protocol import MutationIn, PushRequest
 from .scope import Actor
-from .store import SQLiteStore, iso, utcnow
+from .storage import Store
+from .store import iso, utcnow
 
 # Fixed for ever: changing it would give every category a new id on new servers.
 CATEGORY_NAMESPACE = uuid.UUID("5b0f3a52-7c1e-5d3a-9f0e-6a8b2c4d1e70")
@@ -38,7 +39,7 @@ def load_catalogue() -> list[dict[str, Any]]:
     return entries
 
 
-def install_catalogue(store: SQLiteStore) -> int:
+def install_catalogue(store: Store) -> int:
     """Install the shipped catalogue when the ``categories`` collection is empty; return how many.
 
     "Empty" counts tombstones too: once an administrator has deleted shipped categories, running

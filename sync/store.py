@@ -1398,6 +1398,7 @@ def is_postgres(db: str) -> bool:
 
 
 def open_store(db: str, *, readonly: bool = False) -> SQLiteStore:
+    # (PostgresStore is a SQLiteStore: one class of queries, two dialects; callers type it as Store)
     """The store for ``db``: a SQLite path, or a ``postgresql://`` URL (``sync.store_pg``)."""
     if is_postgres(db):
         from .store_pg import PostgresStore   # psycopg is imported only where PostgreSQL is used

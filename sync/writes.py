@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, cast
+from typing import Any, Iterable
 
 from . import blobs, merge
 from .context import _Ctx
@@ -10,9 +10,6 @@ from .keys import _delegation_changed
 from .merge import Edit
 from .schema import COLLECTIONS, blob_refs
 from .store import StoredRecord
-
-if TYPE_CHECKING:
-    from .store import SQLiteStore
 
 # The collections with fields that refer to blobs: their writes keep the blob citations.
 _CITING = frozenset(c.name for c in COLLECTIONS.values() if any(f.blob_ref for f in c.fields))
@@ -25,8 +22,7 @@ def _write(ctx: _Ctx, rec: StoredRecord, old_keys: Iterable[str], seq: int, new:
     ctx.forget()
     ctx.store.put(rec, old_keys, seq)
     if rec.collection in _CITING:
-        # blobs.py is typed against SQLiteStore but asks only for Store methods (docs/engine.md)
-        blobs.record_citations(cast("SQLiteStore", ctx.store), ctx.actor.user_id, ctx.keys, rec.collection, rec.id,
+        blobs.record_citations(ctx.store, ctx.actor.user_id, ctx.keys, rec.collection, rec.id,
                                blob_refs(COLLECTIONS[rec.collection], rec.data), new_record=new)
     if rec.collection == "areas":
         ctx.touched_areas = True
