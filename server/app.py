@@ -47,7 +47,7 @@ class Stores:
 
     def __init__(self, path: str, *, prepared: bool = False) -> None:
         self.path = path
-        self.writer = open_store(path)
+        self.writer = open_store(path, writer=True)
         if not prepared:
             self.writer.migrate()
             install_catalogue(self.writer)  # the shipped matter catalogue, on a new database only
