@@ -27,6 +27,11 @@ BACKEND = os.environ.get("GRIDBOOK_TEST_BACKEND", "sqlite")
 POSTGRES = BACKEND == "postgres"
 assert BACKEND in ("sqlite", "postgres"), f"GRIDBOOK_TEST_BACKEND={BACKEND!r}: sqlite or postgres"
 
+# ORDER BY this for records in the order they were made: SQLite's rowid; PostgreSQL has none, and
+# a record's creation time (the server's, to the microsecond) then its version (the feed position
+# of its last write: increasing within one transaction) gives the same order.
+CREATION_ORDER = "created_at, version" if POSTGRES else "rowid"
+
 _cluster: dict[str, Any] = {}
 _names = itertools.count(1)
 
@@ -156,7 +161,11 @@ def connect(db: str) -> Any:
         import sqlite3
         return sqlite3.connect(db)
     from sync.store_pg import _PgConn
-    return _PgConn(db)
+
+    class Conn(_PgConn):
+        def commit(self) -> None:
+            """Each statement is committed already (autocommit), as sqlite3's ``commit`` ends."""
+    return Conn(db)
 
 
 def scratch_db() -> str:
