@@ -275,6 +275,10 @@ class SQLiteStore:
     # once (``sync.store_pg.PostgresStore`` overrides these). ``path`` is a dotted JSON path.
     _like = "LIKE"   # case-insensitive for ASCII in SQLite; PostgreSQL's equivalent is ILIKE
 
+    def _data_text(self, data: dict[str, Any]) -> str:
+        """A record's data as stored (PostgreSQL: see its override)."""
+        return dumps(data)
+
     def _jt(self, expr: str, path: str) -> str:
         """A JSON field of ``expr`` as SQL text (strings; NULL when missing)."""
         return f"json_extract({expr}, '$.{path}')"
@@ -550,7 +554,7 @@ class SQLiteStore:
 
     def put(self, rec: StoredRecord, old_keys: Iterable[str], seq: int) -> None:
         """Write a record at version ``seq`` and mark it changed under its old and new keys."""
-        row = (rec.id, rec.version, int(rec.deleted), dumps(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
+        row = (rec.id, rec.version, int(rec.deleted), self._data_text(rec.data), dumps(rec.meta), dumps(sorted(rec.keys)),
                rec.created_at, rec.updated_at, rec.created_by, rec.updated_by)
         self.conn.execute(
             f"INSERT INTO {rec.collection} (id, version, deleted, data, meta, keys, created_at, updated_at, "
