@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import backend
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,10 +33,13 @@ def free_port() -> int:
 class Server:
     """``python -m server serve`` as a child process, its output in a log file."""
 
-    def __init__(self, db: Path, log: Path, env: dict[str, str] | None = None) -> None:
-        self.db = db
+    def __init__(self, db: str | Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.db = db      # a SQLite path or a PostgreSQL URL (tests/backend.py)
         self.log_path = log
-        self.env = env or {}  # GRIDBOOK_* settings of this server, on top of the test's environment
+        # GRIDBOOK_* settings of this server, on top of the test's environment; on PostgreSQL, the
+        # console key and the blobs go beside the log (not into the checkout's data/)
+        beside = {f"GRIDBOOK_{k.upper()}": v for k, v in backend.beside_db(Path(log).parent).items()}
+        self.env = {**beside, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.starts = 0
