@@ -150,6 +150,11 @@ class _PgConn:
         self.raw.close()
 
 
+def _held(value: str) -> str:
+    """A string as PostgreSQL holds it (``_no_nul_params``)."""
+    return value.replace("\x00", "\ufffd")
+
+
 def _no_nul_params(params: Any) -> Any:
     """U+0000 in a parameter becomes U+FFFD, as in stored data (``PostgresStore._data_text``):
     PostgreSQL's text cannot hold it and refuses the whole statement, so a hostile id or username
@@ -236,6 +241,25 @@ class PostgresStore(SQLiteStore):
         rejection conflict keeps can, and there the character was invisible anyway."""
         text = dumps(data)
         return dumps(_without_nul(data)) if "\\u0000" in text else text
+
+    # -- idempotency: mids as the database holds them ------------------------------------------
+    # A client's mid is any string; one with U+0000 is held with U+FFFD (``_no_nul_params``). The
+    # log is asked and written under that form, and answers under the mid asked: without it a
+    # retry of such a mid was not recognised, and its second log row broke the primary key (a 500).
+    # A mid with U+0000 and the same with U+FFFD are thus one mid here.
+
+    def logged_result(self, user_id: str, mid: str) -> dict[str, Any] | None:
+        return super().logged_result(user_id, _held(mid))
+
+    def logged_results(self, user_id: str, mids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        asked = {m: _held(m) for m in mids if isinstance(m, str)}
+        found = super().logged_results(user_id, asked.values())
+        return {m: found[h] for m, h in asked.items() if h in found}
+
+    def log_result(self, user_id: str, mid: str, device_id: str, result: dict[str, Any], at: str) -> None:
+        if self._in_tx and (user_id, _held(mid)) in self._logged:
+            return   # its other spelling was pushed in the same transaction, and is logged
+        super().log_result(user_id, _held(mid), device_id, result, at)
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
