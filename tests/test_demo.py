@@ -53,10 +53,11 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    path = backend.new_db(tmp_path_factory.mktemp("demo"), "demo.db", keep=True)
+    tmp = tmp_path_factory.mktemp("demo")
+    path = backend.new_db(tmp, "demo.db", keep=True)
     store = backend.open_store(path)
     store.migrate()
-    counts = seed(store)
+    counts = seed(store, blob_dir=backend.beside_db(tmp).get("blob_dir"))   # PostgreSQL: not under ./<URL>
     yield Demo(store, counts, path)
     store.close()
 

@@ -464,7 +464,6 @@ def test_forwarded_headers_count_only_from_a_configured_proxy(app_db: str, tmp_p
     import json
     import urllib.error
     import urllib.request
-    from pathlib import Path
 
     from .serverproc import Server
 
@@ -480,7 +479,7 @@ def test_forwarded_headers_count_only_from_a_configured_proxy(app_db: str, tmp_p
             return int(e.code)
 
     for trusted, last in (("", 429), ("127.0.0.1", 401)):
-        srv = Server(Path(app_db), tmp_path / "server.log",
+        srv = Server(app_db, tmp_path / "server.log",
                      env={"GRIDBOOK_LOGIN_MAX_FAILURES_IP": "3", "GRIDBOOK_TRUSTED_PROXIES": trusted})
         srv.start()
         try:
