@@ -38,14 +38,19 @@ def traced_pull(store: SQLiteStore, town: Town, who: str, cursor: str | None, li
     return [s for s in stmts if not s.strip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))], page
 
 
-@pytest.mark.skipif(backend.POSTGRES, reason="SQLite's EXPLAIN QUERY PLAN; PostgreSQL's plans: the _pg test below")
-def test_every_pull_statement_is_an_index_search(town: Town) -> None:
+def two_pages(town: Town, trace: Any) -> list[Any]:
+    """The statements of worker1's first two pages of three, as ``trace`` gives them."""
     for _ in range(5):
         town.household()
-    stmts, page = traced_pull(town.store, town, "w1", None, 3)
-    stmts2, _ = traced_pull(town.store, town, "w1", page.cursor, 3)
+    stmts, page = trace(town.store, town, "w1", None, 3)
+    stmts2, _ = trace(town.store, town, "w1", page.cursor, 3)
     assert stmts and stmts2
-    for sql in stmts + stmts2:
+    return [*stmts, *stmts2]
+
+
+@pytest.mark.skipif(backend.POSTGRES, reason="SQLite's EXPLAIN QUERY PLAN; PostgreSQL's plans: the _pg test below")
+def test_every_pull_statement_is_an_index_search(town: Town) -> None:
+    for sql in two_pages(town, traced_pull):
         plan = [row[3] for row in town.store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
         for line in plan:
             assert "TEMP B-TREE" not in line, (sql, plan)
@@ -124,15 +129,11 @@ def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.skipif(not backend.POSTGRES, reason="PostgreSQL's plans; SQLite's: the test above")
 def test_every_pull_statement_is_an_index_search_pg(town: Town) -> None:
-    for _ in range(5):
-        town.household()
-    stmts, page = pg_statements(town.store, town, "w1", None, 3)
-    stmts2, _ = pg_statements(town.store, town, "w1", page.cursor, 3)
-    assert stmts and stmts2
+    stmts = two_pages(town, pg_statements)
     feed_read = False
     town.store.conn.execute("SET enable_seqscan = off")
     try:
-        for sql, params in stmts + stmts2:
+        for sql, params in stmts:
             plan = town.store.conn.execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0][0]["Plan"]
             for n in plan_nodes(plan):
                 assert n["Node Type"] not in ("Seq Scan", "Sort", "Incremental Sort"), (sql, plan)
