@@ -43,8 +43,20 @@ DEMO_ACCOUNTS = [
 ]
 
 
+_opened: list[Store] = []
+
+
+def _open(db: str) -> Store:
+    """A store that ``main`` closes when the command ends, on an error too: a PostgreSQL
+    connection left to the garbage collector is a ResourceWarning, and a session the server holds
+    until it notices (SQLite's file handle was closed quietly)."""
+    s = open_store(db)
+    _opened.append(s)
+    return s
+
+
 def _store(args: argparse.Namespace) -> Store:
-    s = open_store(args.db)
+    s = _open(args.db)
     s.migrate()
     return s
 
@@ -192,7 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from sync.catalogue import install_catalogue
 
-    s = open_store(args.db)
+    s = _open(args.db)
     applied = s.migrate()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     n = install_catalogue(s)
@@ -323,7 +335,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         # Opening it would create an empty database there, and the "backup" would be of nothing.
         print(f"error: there is no database at {shown(args.db)} (check --db)", file=sys.stderr)
         return 1
-    store = open_store(args.db)
+    store = _open(args.db)
     store.backup_to(args.dest)
     print(f"backup written to {args.dest} (new cursor epoch: phones resync if it is ever restored)")
     return 0
@@ -469,6 +481,14 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        while _opened:
+            _opened.pop().close()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.cmd](args)
     except SyncError as e:

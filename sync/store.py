@@ -364,6 +364,10 @@ class SQLiteStore:
     # once (``sync.store_pg.PostgresStore`` overrides these). ``path`` is a dotted JSON path.
     _like = "LIKE"   # case-insensitive for ASCII in SQLite; PostgreSQL's equivalent is ILIKE
 
+    def _data_text(self, data: dict[str, Any]) -> str:
+        """A record's data as stored (PostgreSQL: see its override)."""
+        return dumps(data)
+
     def _jt(self, expr: str, path: str) -> str:
         """A JSON field of ``expr`` as SQL text (strings; NULL when missing)."""
         return f"json_extract({expr}, '$.{path}')"
@@ -680,7 +684,7 @@ class SQLiteStore:
     def put(self, rec: StoredRecord, old_keys: Iterable[str], seq: int) -> None:
         """Write a record at version ``seq`` and mark it changed under its old and new keys."""
         meta = rec._meta if isinstance(rec._meta, str) else dumps(rec.meta)   # still as read: as it was
-        row = (rec.id, rec.version, int(rec.deleted), dumps(rec.data), meta, dumps(sorted(rec.keys)),
+        row = (rec.id, rec.version, int(rec.deleted), self._data_text(rec.data), meta, dumps(sorted(rec.keys)),
                rec.created_at, rec.updated_at, rec.created_by, rec.updated_by)
         if self._in_tx:
             # Buffered: written with the others of the transaction by one executemany per

@@ -136,18 +136,35 @@ class _PgConn:
         if params is None:
             cur.execute(pg_sql(sql, False))
         else:
-            cur.execute(pg_sql(sql, True), params if isinstance(params, dict) else tuple(params))
+            cur.execute(pg_sql(sql, True), _no_nul_params(params if isinstance(params, dict) else tuple(params)))
         return cur
 
     def executemany(self, sql: str, seq: Iterable[Any]) -> Any:
         if self._trace is not None:
             self._trace(sql)
         cur = self._live().cursor()
-        cur.executemany(pg_sql(sql, True), list(seq))
+        cur.executemany(pg_sql(sql, True), [_no_nul_params(p) for p in seq])
         return cur
 
     def close(self) -> None:
         self.raw.close()
+
+
+def _held(value: str) -> str:
+    """A string as PostgreSQL holds it (``_no_nul_params``)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _no_nul_params(params: Any) -> Any:
+    """U+0000 in a parameter becomes U+FFFD, as in stored data (``PostgresStore._data_text``):
+    PostgreSQL's text cannot hold it and refuses the whole statement, so a hostile id or username
+    with one in it was a 500 where SQLite answers "not found"."""
+    values = params.values() if isinstance(params, dict) else params
+    if not any(isinstance(v, str) and "\x00" in v for v in values):
+        return params
+    if isinstance(params, dict):
+        return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in params.items()}
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in params)
 
 
 _JSON_EXTRACT = re.compile(r"json_extract\((\w+), '\$\.([\w.]+)'\)")
@@ -216,6 +233,33 @@ class PostgresStore(SQLiteStore):
 
     def _julian(self, expr: str) -> str:
         return f"(extract(epoch FROM ({expr})::timestamptz) / 86400.0 + 2440587.5)::float8"
+
+    def _data_text(self, data: dict[str, Any]) -> str:
+        """U+0000 becomes U+FFFD: jsonb (every indexed column, every query's ``data::jsonb``) cannot
+        hold it, and one such string made the whole row unwritable (a 500). Records never hold it
+        (``sync.schema`` refuses control characters); only the copy of a refused request that a
+        rejection conflict keeps can, and there the character was invisible anyway."""
+        text = dumps(data)
+        return dumps(_without_nul(data)) if "\\u0000" in text else text
+
+    # -- idempotency: mids as the database holds them ------------------------------------------
+    # A client's mid is any string; one with U+0000 is held with U+FFFD (``_no_nul_params``). The
+    # log is asked and written under that form, and answers under the mid asked: without it a
+    # retry of such a mid was not recognised, and its second log row broke the primary key (a 500).
+    # A mid with U+0000 and the same with U+FFFD are thus one mid here.
+
+    def logged_result(self, user_id: str, mid: str) -> dict[str, Any] | None:
+        return super().logged_result(user_id, _held(mid))
+
+    def logged_results(self, user_id: str, mids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        asked = {m: _held(m) for m in mids if isinstance(m, str)}
+        found = super().logged_results(user_id, asked.values())
+        return {m: found[h] for m, h in asked.items() if h in found}
+
+    def log_result(self, user_id: str, mid: str, device_id: str, result: dict[str, Any], at: str) -> None:
+        if self._in_tx and (user_id, _held(mid)) in self._logged:
+            return   # its other spelling was pushed in the same transaction, and is logged
+        super().log_result(user_id, _held(mid), device_id, result, at)
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -294,6 +338,16 @@ class PostgresStore(SQLiteStore):
             os.replace(partial, dest)
         finally:
             snap.close()
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def restore_into(url: str, dump: str) -> None:

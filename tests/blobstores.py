@@ -24,6 +24,7 @@ from litestar.testing import TestClient
 
 from server.app import create_app
 
+from . import backend as dbs
 from .test_api import Api, Template, settings_for, town_template  # noqa: F401
 
 MOTO_START_SECONDS = 30
@@ -124,8 +125,9 @@ def serve(template: Template, backend: Backend, tmp_path: Path, db: str | None =
           **extra: Any) -> Iterator[BlobApi]:
     """An app over a copy of the template town (or the database ``db`` as it is) and ``backend``."""
     if db is None:
-        db = str(tmp_path / "gridbook.db")
-    if copy:
+        db = dbs.copy_db(template.db, tmp_path)
+    elif copy:
+        assert not dbs.POSTGRES, "a PostgreSQL copy gets a name of its own: pass db=None"
         shutil.copyfile(template.db, db)
     town = dataclasses.replace(template.town, clock=0)
     app = create_app(backend_settings(backend, tmp_path, db, **extra))

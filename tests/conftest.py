@@ -158,6 +158,14 @@ def _drop_test_databases() -> Any:
         backend.drop_made()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_kept_databases() -> Any:
+    """PostgreSQL runs: the session's templates (``keep=True``) go at its end."""
+    yield
+    if backend.POSTGRES:
+        backend.drop_kept()
+
+
 @pytest.fixture
 def db(tmp_path: Any) -> str:
     """A new, empty database of the backend under test: a SQLite path or a PostgreSQL URL."""

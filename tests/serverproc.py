@@ -19,6 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import backend
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,9 +35,12 @@ class Server:
 
     def __init__(self, db: str | Path, log: Path, env: dict[str, str] | None = None,
                  args: list[str] | None = None) -> None:
-        self.db = str(db)   # a SQLite path or a postgresql:// URL
+        self.db = str(db)   # a SQLite path or a postgresql:// URL (tests/backend.py)
         self.log_path = log
-        self.env = env or {}  # GRIDBOOK_* settings of this server, on top of the test's environment
+        # GRIDBOOK_* settings of this server, on top of the test's environment; on PostgreSQL, the
+        # console key and the blobs go beside the log (not into the checkout's data/)
+        beside = {f"GRIDBOOK_{k.upper()}": v for k, v in backend.beside_db(Path(log).parent).items()}
+        self.env = {**beside, **(env or {})}
         self.args = args or []  # more options of `serve`, e.g. ["--workers", "2"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0

@@ -13,8 +13,6 @@ import dataclasses
 import gzip
 import json
 import os
-import shutil
-import sqlite3
 import uuid
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -25,6 +23,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from . import backend
 from .conftest import PASSWORD, Town, build_town, new_id
 from server.app import create_app
 from server.settings import Settings
@@ -32,7 +31,7 @@ from sync import accounts
 from sync.store import SQLiteStore
 
 API = "/api/v1"
-LEAKS = ("Traceback", 'File "', "site-packages", "sqlite3.", "Exception", "litestar.")
+LEAKS = ("Traceback", 'File "', "site-packages", "sqlite3.", "psycopg", "Exception", "litestar.")
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------------
@@ -46,9 +45,10 @@ class Template:
 @pytest.fixture(scope="session")
 def town_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     """The conftest town built once (logins verify scrypt hashes, which is slow on purpose);
-    every test gets its own copy of the database file."""
-    db = str(tmp_path_factory.mktemp("template") / "gridbook.db")
-    store = SQLiteStore(db)
+    every test gets its own copy of the database (``backend.copy_db``; closed before: PostgreSQL
+    copies only a database nobody is connected to)."""
+    db = backend.new_db(tmp_path_factory.mktemp("template"), keep=True)
+    store = backend.open_store(db)
     try:
         store.migrate()
         town = build_town(store)
@@ -59,7 +59,8 @@ def town_template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 
 def settings_for(tmp_path: Any, db: str, blobs: str = "blobs", **extra: Any) -> Settings:
     # pwa_dir points nowhere: these tests are about the API, not whatever the PWA ships today.
-    return Settings(db=db, blob_dir=str(tmp_path / blobs), pwa_dir=str(tmp_path / "no-pwa"), **extra)
+    return Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / blobs),
+                                               pwa_dir=str(tmp_path / "no-pwa"), **extra))
 
 
 @dataclasses.dataclass
@@ -135,7 +136,7 @@ class Api:
 
     # -- the database, read behind the server's back
     def counts(self) -> dict[str, int]:
-        with contextlib.closing(sqlite3.connect(self.db)) as c:
+        with contextlib.closing(backend.connect(self.db)) as c:
             out = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                    for t in ("mutation_log", "conflicts", "devices", "blobs", "feed", "households", "audit")}
             out["seq"] = c.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0]
@@ -144,7 +145,7 @@ class Api:
 
     @contextlib.contextmanager
     def store(self) -> Iterator[SQLiteStore]:
-        s = SQLiteStore(self.db)
+        s = backend.open_store(self.db)
         try:
             yield s
         finally:
@@ -157,8 +158,7 @@ class Api:
 
 @pytest.fixture
 def api(town_template: Template, tmp_path: Any) -> Iterator[Api]:
-    db = str(tmp_path / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
+    db = backend.copy_db(town_template.db, tmp_path)
     town = dataclasses.replace(town_template.town, clock=0)
     app = create_app(settings_for(tmp_path, db))
     with TestClient(app) as client:
@@ -212,13 +212,13 @@ def test_unknown_route_is_not_found(api: Api, path: str) -> None:
 
 def test_unknown_api_route_stays_json_when_the_pwa_has_a_404_page(town_template: Template, tmp_path: Any) -> None:
     """The PWA is served at / in html mode; its 404 page must not answer for the API."""
-    db = str(tmp_path / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
+    db = backend.copy_db(town_template.db, tmp_path)
     pwa = tmp_path / "pwa"
     pwa.mkdir()
     (pwa / "index.html").write_text("<!doctype html><title>app</title>")
     (pwa / "404.html").write_text("<!doctype html><title>lost</title>")
-    with TestClient(create_app(Settings(db=db, blob_dir=str(tmp_path / "blobs"), pwa_dir=str(pwa)))) as client:
+    with TestClient(create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"),
+                                                                       pwa_dir=str(pwa))))) as client:
         for path in ("/api/v1/nope", "/api/v1/sync/nope", "/api/v1/blobs/a/b"):
             assert_error(client.get(path), 404, "not_found")
         assert client.get("/").status_code == 200
@@ -350,8 +350,7 @@ def test_repeated_login_failures_are_rate_limited(api: Api) -> None:
 
 def test_login_failures_from_one_address_are_rate_limited(town_template: Template, tmp_path: Any) -> None:
     """Spraying passwords over many usernames from one address is limited too."""
-    db = str(tmp_path / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
+    db = backend.copy_db(town_template.db, tmp_path)
     with TestClient(create_app(settings_for(tmp_path, db, login_max_failures_ip=3))) as client:
         def login(username: str, password: str) -> httpx.Response:
             return client.post(f"{API}/auth/login", json={"username": username, "password": password})
@@ -893,9 +892,8 @@ def test_a_tampered_cursor_is_invalid_request(api: Api) -> None:
 def test_cursor_from_another_database_epoch_is_expired(api: Api) -> None:
     hid, _ = api.household("w1")
     _, cursor = api.pull_all("w1")
-    restored = str(api.tmp / "restored.db")
     with api.store() as s:
-        s.backup_to(restored)
+        restored = backend.backup_restored(s, api.tmp)
     assert api.pull("w1", cursor).status_code == 200  # the live server still serves it
     with TestClient(create_app(settings_for(api.tmp, restored, blobs="blobs2"))) as client:
         r = client.get(f"{API}/sync/pull", params={"cursor": cursor}, headers=api.auth("w1"))

@@ -86,8 +86,6 @@ import hashlib
 import hmac
 import io
 import re
-import shutil
-import sqlite3
 import urllib.parse
 import time
 import zipfile
@@ -101,8 +99,8 @@ from server.app import create_app
 from sync import accounts
 from sync.catalogue import install_catalogue
 from sync.engine import area_tree as engine_area_tree
-from sync.store import SQLiteStore
 
+from . import backend
 from .conftest import PASSWORD, Town, new_id, password_hash
 from .test_api import API, Template, settings_for, town_template  # noqa: F401
 
@@ -899,10 +897,9 @@ def _field_conflict(t: Town, a: str, b: str, coll: str, rid: str, field: str, va
 @pytest.fixture(scope="module")
 def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("authz")
-    db = str(tmp / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
+    db = backend.copy_db(town_template.db, tmp, keep=True)
     town = dataclasses.replace(town_template.town, clock=0)
-    store = SQLiteStore(db)
+    store = backend.open_store(db)
     try:
         t = Town(store, dict(town.ids), dict(town.actors), dict(town.tokens))
 
@@ -1021,7 +1018,7 @@ def world(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> 
                     "Upload-Offset": "0", "Upload-Length": str(len(data))})
                 assert r.status_code == 204, r.text
             scope = {role: {"own": own, "other": other} for role, (own, other) in SCOPES.items()}
-            reader = SQLiteStore(db)
+            reader = backend.open_store(db)
             tree = engine_area_tree(reader)
             grid = {k: t.ids[k] for k in ("g1", "g2", "g3", "g1x", "g3x", "t2g", "t2g2", "v1", "v2", "town", "t2")}
             paths = {a: tuple(tree.path(a)) for a in tree.level}
@@ -1672,7 +1669,7 @@ def _signed_session(w: World, username: str) -> str:
     """A correctly signed session cookie (the format of server/staff/core.py, signed with the
     server's console key), for users who cannot sign in."""
     secret = w.app.state["console_key"]
-    with contextlib.closing(SQLiteStore(w.db)) as s:
+    with contextlib.closing(backend.open_store(w.db)) as s:
         user = s.user_by_username(username)
         assert user is not None
     body = f"{user.id}.{int(time.time() * 1000)}.{int(time.time()) + 3600}"
@@ -1708,7 +1705,7 @@ def _session(w: World, role: str, column: str) -> tuple[TestClient[Any], str]:
     if column == "revoked":
         # The staff console's analogue of a revoked phone: an account disabled after it signed in.
         username = f"gone_{role}"
-        with contextlib.closing(SQLiteStore(w.db)) as s:
+        with contextlib.closing(backend.open_store(w.db)) as s:
             if s.user_by_username(username) is None:
                 api_role = {"admin_area": "admin", "admin_all": "admin", "staff_village": "staff"}.get(role, role)
                 areas = [] if role == "admin_all" else [w.targets["g1"].area if role in ("staff", "admin_area")
@@ -1730,7 +1727,7 @@ def _session(w: World, role: str, column: str) -> tuple[TestClient[Any], str]:
     csrf = _csrf(page.text) if page.status_code == 200 else ""
     SESSIONS[role, column] = (c.cookies.get("gb_staff") or "", csrf)
     if column == "revoked":
-        with contextlib.closing(SQLiteStore(w.db)) as s:
+        with contextlib.closing(backend.open_store(w.db)) as s:
             accounts.update_user(s, uid, active=False)
     return c, csrf
 
@@ -1745,7 +1742,7 @@ def _fill(w: World, role: str, column: str, template: str) -> str:
 
 def _writes(w: World) -> tuple[int, int, int, int]:
     """What a refused POST must not have changed: the feed, users, devices and revocations."""
-    with contextlib.closing(sqlite3.connect(w.db)) as c:
+    with contextlib.closing(backend.connect(w.db)) as c:
         return (c.execute("SELECT coalesce(max(seq), 0) FROM feed").fetchone()[0],
                 c.execute("SELECT count(*) FROM users").fetchone()[0],
                 c.execute("SELECT count(*) FROM devices").fetchone()[0],
@@ -1941,9 +1938,8 @@ def test_security_headers_on_every_kind_of_page(world: World, tmp_path: Any) -> 
 
 def test_the_field_app_shell_carries_the_headers_and_no_inline_script(tmp_path: Any, town_template: Template) -> None:
     from server.settings import Settings
-    db = str(tmp_path / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
-    with TestClient(create_app(Settings(db=db, blob_dir=str(tmp_path / "blobs")))) as c:
+    db = backend.copy_db(town_template.db, tmp_path)
+    with TestClient(create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"))))) as c:
         for path in ("/", "/sw.js", "/js/app.js", "/manifest.webmanifest"):
             r = c.get(path)
             assert r.status_code == 200, path
@@ -1980,15 +1976,18 @@ def test_staff_session_cookie_flags_and_sign_in_rate_limit(world: World) -> None
 
 
 def test_tokens_and_passwords_are_stored_hashed(world: World) -> None:
-    with open(world.db, "rb") as fh:
-        raw = fh.read()
-    for path in (world.db + "-wal",):
-        with contextlib.suppress(FileNotFoundError), open(path, "rb") as fh:
-            raw += fh.read()
+    if backend.POSTGRES:
+        raw = backend.contents(world.db)
+    else:
+        with open(world.db, "rb") as fh:
+            raw = fh.read()
+        for path in (world.db + "-wal",):
+            with contextlib.suppress(FileNotFoundError), open(path, "rb") as fh:
+                raw += fh.read()
     tokens = [*world.tokens.values(), *world.revoked.values()]
     for tok in tokens:
         assert tok.encode() not in raw, "a device token is stored in the clear"
-    with contextlib.closing(SQLiteStore(world.db)) as s:
+    with contextlib.closing(backend.open_store(world.db)) as s:
         hashes = {r[0] for r in s.conn.execute("SELECT token_hash FROM devices")}
         assert all(hashlib.sha256(t.encode()).hexdigest() in hashes for t in tokens)
         rows = s.conn.execute("SELECT user_id, password_hash FROM credentials").fetchall()
@@ -2036,7 +2035,7 @@ def accounts_login(world: World, username: str) -> str:
 def test_what_the_audit_log_records_today(world: World) -> None:
     """Sign-ins, revocations and account changes are audited. Audited reads of sensitive (信访)
     matters are planned, not built: see docs/security.md."""
-    with contextlib.closing(SQLiteStore(world.db)) as s:
+    with contextlib.closing(backend.open_store(world.db)) as s:
         actions = {r[0] for r in s.conn.execute("SELECT DISTINCT action FROM audit")}
     assert {"device.login", "device.revoke", "user.create", "user.update"} <= actions, actions
 
@@ -2050,7 +2049,7 @@ def test_reads_of_sensitive_matters_are_audited_on_the_staff_console(world: Worl
     assert r.json()["results"][0]["status"] in ("applied", "merged"), r.text
 
     def reads(mid: str) -> int:
-        with contextlib.closing(sqlite3.connect(world.db)) as c:
+        with contextlib.closing(backend.connect(world.db)) as c:
             return int(c.execute("SELECT count(*) FROM audit WHERE action = 'sensitive.read' AND record_id = ?",
                                  (mid,)).fetchone()[0])
 

@@ -3,9 +3,11 @@
 - Under load: a real server applies pushes from two phones without pause while ``gridbook
   backup`` (the real command) copies the database three times. Each copy passes
   ``PRAGMA integrity_check``, holds every push batch whole or not at all (never half a batch),
-  has its own cursor epoch, and its change counter is ahead of every version in it.
+  has its own cursor epoch, and its change counter is ahead of every version in it. (PostgreSQL:
+  a backup is a ``pg_dump`` file; each is restored with ``gridbook restore`` into a new database,
+  in one transaction that stops at the first error, and the restored database is checked.)
 - Restored and served: the server is stopped, the copy is put in place as the docs say and
-  served. A phone whose cursor is newer than the copy (it synced after the backup) and that has
+  served (PostgreSQL: restored into a new, empty database and served from there). A phone whose cursor is newer than the copy (it synced after the backup) and that has
   edits waiting in its outbox pushes them, gets ``410 cursor_expired`` (``reason: epoch``),
   clears its replica, pulls from scratch and ends equal to the restored server, with every edit
   of its outbox answered and none lost — also the edit it made on a version the restored server
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -29,12 +32,13 @@ from typing import Any, Iterator
 
 import pytest
 
+from . import backend
 from .conftest import Town, build_town, new_id
 from .serverproc import ROOT, Server
 from .simclient import CursorExpired, HttpTransport, Ids, SimClient
+from . import test_crash
 from .test_crash import batch_state, connect_ro, integrity, make_batch, push
 from sync import engine
-from sync.store import SQLiteStore
 
 
 def gridbook(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,14 +57,13 @@ def test_an_edit_based_on_a_version_lost_in_a_restore_does_not_overwrite_changes
     phone's base would claim to have seen worker2's change made there after the restore, and
     rule 1 of §6 would let the stale value overwrite it without a conflict."""
     hid = town.household("w1", phone="13800000000")
-    backup = str(tmp_path / "backup.db")
-    town.store.backup_to(backup)
+    backup = backend.backup_restored(town.store, tmp_path)
     seen_by_w1 = 0
     for note in ("门前有狗", "独居", "腿脚不便"):   # the live server goes on; worker1 sees each version
         r = town.push1("w1", town.mut("households", hid, {"notes": note}, base=town.version("households", hid)))
         assert r.status == "applied" and r.version is not None
         seen_by_w1 = r.version
-    restored = SQLiteStore(backup)      # … and the server is restored from the backup
+    restored = backend.open_store(backup)      # … and the server is restored from the backup
     restored.migrate()
     try:
         def push(who: str, fields: dict[str, Any], base: int | None = None) -> Any:
@@ -96,9 +99,9 @@ def test_an_edit_based_on_a_version_lost_in_a_restore_does_not_overwrite_changes
 
 
 @pytest.fixture
-def prepared(tmp_path: Path) -> Iterator[tuple[Path, Town]]:
-    db = tmp_path / "gridbook.db"
-    store = SQLiteStore(str(db))
+def prepared(tmp_path: Path) -> Iterator[tuple[Any, Town]]:
+    db = tmp_path / "gridbook.db" if not backend.POSTGRES else backend.new_db(tmp_path)
+    store = backend.open_store(str(db))
     store.migrate()
     town = build_town(store)
     store.close()
@@ -141,7 +144,7 @@ class Load:
 
 @pytest.mark.slow
 def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_outbox(
-        prepared: tuple[Path, Town], tmp_path: Path) -> None:
+        prepared: tuple[Any, Town], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db, town = prepared
     grid = town.ids["g1"]
     server = Server(db, tmp_path / "server.log")
@@ -151,6 +154,23 @@ def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_
     clock = iter(f"2026-11-20T{h:02d}:{m:02d}:00+08:00" for h in range(8, 20) for m in range(60))
     phone = SimClient("w1", clock=lambda: next(clock), new_id=ids)
     backups = [tmp_path / f"backup-{i}.db" for i in range(3)]
+    if backend.POSTGRES:
+        # a backup is read through the database it restores into (the real command), with the
+        # same checks; a restore that does not load whole fails (psql, one transaction)
+        monkeypatch.setattr(test_crash, "connect_ro", backend.connect)
+        copies: dict[Path, str] = {}
+
+        def readable(dest: Path) -> str:
+            if dest not in copies:
+                copies[dest] = backend.new_db(tmp_path)
+                out = gridbook("restore", "--db", copies[dest], str(dest))
+                assert out.returncode == 0, out.stderr
+            return copies[dest]
+        live = backend.connect
+    else:
+        def readable(dest: Path) -> str:
+            return str(dest)
+        live = connect_ro
     try:
         server.start()
         url["now"] = server.url
@@ -168,11 +188,13 @@ def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_
             assert sum(load.answered.values()) > 0, "no push went through during the backups"
         assert not load.errors, load.errors
 
-        live_epoch = connect_ro(db).execute("SELECT value FROM server_meta WHERE key = 'epoch'").fetchone()[0]
+        with contextlib.closing(live(db)) as conn:
+            live_epoch = conn.execute("SELECT value FROM server_meta WHERE key = 'epoch'").fetchone()[0]
         epochs = set()
         for dest in backups:
-            assert integrity(dest) == "ok", dest
-            conn = connect_ro(dest)
+            if not backend.POSTGRES:
+                assert integrity(dest) == "ok", dest
+            conn = test_crash.connect_ro(readable(dest))
             try:
                 epochs.add(conn.execute("SELECT value FROM server_meta WHERE key = 'epoch'").fetchone()[0])
                 seq = conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0]
@@ -186,7 +208,7 @@ def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_
             for name, batches in load.batches.items():
                 user_id = town.actors[name].user_id
                 for batch in batches:
-                    st = batch_state(dest, user_id, batch)
+                    st = batch_state(readable(dest), user_id, batch)
                     full = {"log": len(batch), "households": len(batch) // 2, "residents": len(batch) // 2,
                             "feed": len(batch) // 2}
                     assert st in (full, {k: 0 for k in full}), f"{dest}: half a batch: {st}"
@@ -207,10 +229,17 @@ def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_
 
         # restore as docs/operations.md §5 says: stop, move the database aside, copy the backup in, start
         server.stop()
-        for suffix in ("", "-wal", "-shm"):
-            if Path(f"{db}{suffix}").exists():
-                shutil.move(f"{db}{suffix}", tmp_path / f"before-restore{suffix}")
-        shutil.copy(restore_from, db)
+        if backend.POSTGRES:
+            # PostgreSQL: restore into a new, empty database and serve that (docs/operations.md)
+            db = backend.new_db(tmp_path)
+            out = gridbook("restore", "--db", db, str(restore_from))
+            assert out.returncode == 0, out.stderr
+            server.db = db
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{db}{suffix}").exists():
+                    shutil.move(f"{db}{suffix}", tmp_path / f"before-restore{suffix}")
+            shutil.copy(restore_from, db)
         server.start()
         url["now"] = server.url
 
@@ -231,7 +260,7 @@ def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_
             r = phone.results[m["mid"]]
             assert r["status"] in ("applied", "merged"), f"an edit of the outbox was not applied: {m} -> {r}"
         # the phone holds exactly what the restored server holds for worker1
-        store = SQLiteStore(str(db))
+        store = backend.open_store(str(db))
         try:
             actor = town.actors["w1"]
             snap: dict[tuple[str, str], Any] = {}
@@ -259,16 +288,26 @@ def test_backup_under_load_restores_and_a_phone_ahead_of_it_resyncs_keeping_its_
 
 def test_backup_of_a_database_that_does_not_exist_fails_and_creates_nothing(tmp_path: Path) -> None:
     """A mistyped --db in a nightly cron job must fail loudly, not back up a new empty database."""
-    missing = tmp_path / "typo" / "gridbook.db"
-    missing.parent.mkdir()
-    out = gridbook("backup", str(tmp_path / "backup.db"), "--db", str(missing))
+    if backend.POSTGRES:
+        missing = backend.url_of(f"gb_typo_{uuid.uuid4().hex}")
+    else:
+        (tmp_path / "typo").mkdir()
+        missing = str(tmp_path / "typo" / "gridbook.db")
+    out = gridbook("backup", str(tmp_path / "backup.db"), "--db", missing)
     assert out.returncode == 1 and "error:" in out.stderr and "Traceback" not in out.stderr, out.stderr
-    assert not missing.exists() and not (tmp_path / "backup.db").exists()
+    assert not (tmp_path / "backup.db").exists()
+    if backend.POSTGRES:
+        with contextlib.closing(backend.connect(backend.admin_url())) as c:
+            name = missing.rsplit("/", 1)[1].split("?")[0]
+            assert c.execute("SELECT count(*) FROM pg_database WHERE datname = ?", (name,)).fetchone()[0] == 0
+    else:
+        assert not Path(missing).exists()
 
 
 def test_backup_refuses_to_overwrite(tmp_path: Path) -> None:
-    db = tmp_path / "gridbook.db"
-    SQLiteStore(str(db)).migrate()
+    db = backend.new_db(tmp_path)
+    with contextlib.closing(backend.open_store(db)) as s:
+        s.migrate()
     dest = tmp_path / "backup.db"
     dest.write_bytes(b"yesterday's backup")
     out = gridbook("backup", str(dest), "--db", str(db))
@@ -276,4 +315,4 @@ def test_backup_refuses_to_overwrite(tmp_path: Path) -> None:
     assert dest.read_bytes() == b"yesterday's backup"
 
 
-del uuid, new_id
+del new_id

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,6 +22,7 @@ import pytest
 
 from server.settings import SettingError
 
+from . import backend as dbs
 from .blobstores import Backend, BlobApi, backend_settings, blob_backend, moto_s3, serve  # noqa: F401
 from .test_api import Template, assert_error, town_template  # noqa: F401
 from .test_blobs_api import head, patch, sha, url
@@ -37,9 +37,8 @@ class Killed(Exception):
 
 @contextlib.contextmanager
 def two_servers(town_template: Template, backend: Backend, tmp_path: Path) -> Iterator[tuple[BlobApi, BlobApi]]:
-    """Two apps (two servers) over one database file and one blob storage."""
-    db = str(tmp_path / "gridbook.db")
-    with serve(town_template, backend, tmp_path, db) as a, serve(town_template, backend, tmp_path, db, copy=False) as b:
+    """Two apps (two servers) over one database and one blob storage."""
+    with serve(town_template, backend, tmp_path) as a, serve(town_template, backend, tmp_path, a.db, copy=False) as b:
         yield a, b
 
 
@@ -167,11 +166,11 @@ def test_a_finish_cut_short_is_done_by_the_next_patch_on_any_server_or_at_start(
         assert r.status_code == 204 and r.headers["upload-offset"] == str(len(first))
         assert get(b, "w1", sha(first)).content == first
     assert len(blob_backend.partials()) == 1            # the second one, never retried
-    with serve(town_template, blob_backend, tmp_path, str(tmp_path / "gridbook.db"), copy=False) as c:
+    with serve(town_template, blob_backend, tmp_path, a.db, copy=False) as c:
         assert get(c, "w1", sha(second)).content == second     # finished as the server started
         assert get(c, "w1", sha(first)).content == first
         assert c.partials() == []
-        with contextlib.closing(sqlite3.connect(c.db)) as db:
+        with contextlib.closing(dbs.connect(c.db)) as db:
             assert db.execute("SELECT count(*) FROM blob_uploads").fetchone()[0] == 0
             assert db.execute("SELECT count(*) FROM blob_chunks").fetchone()[0] == 0
 
@@ -274,7 +273,7 @@ def test_s3_settings_that_cannot_work_stop_the_start(town_template: Template, bl
     from server.app import create_app
 
     s3 = blob_backend
-    db = str(tmp_path / "gridbook.db")
+    db = dbs.new_db(tmp_path)
     for extra, message in (({"s3_bucket": "no-such-bucket"}, "cannot use bucket 'no-such-bucket'"),
                            ({"s3_bucket": ""}, "s3_bucket: blob_store is s3"),
                            ({"blob_store": "nfs"}, "neither local nor s3")):

@@ -11,14 +11,15 @@ by ``gridbook gc`` when abandoned.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
-import sqlite3
 from datetime import timedelta
 from typing import Any, Callable
 
 import httpx
 import pytest
 
+from . import backend
 from .blobstores import Backend, BlobApi as Api, api, blob_backend, moto_s3, serve  # noqa: F401
 from .conftest import new_id
 from .test_api import API, assert_error, town_template  # noqa: F401
@@ -286,7 +287,7 @@ def _age(api: Api, digest: str, who: str, days: float) -> None:
     last chunk stored, that long ago (the database keeps both, whichever storage holds the bytes)."""
     from sync.store import iso, utcnow
 
-    with contextlib.closing(sqlite3.connect(api.db)) as c:
+    with contextlib.closing(backend.connect(api.db)) as c:
         when = iso(utcnow() - timedelta(days=days))
         cur = c.execute("UPDATE blob_uploads SET started_at = ?, touched_at = ? WHERE sha256 = ? AND user_id = ?",
                         (when, when, digest, api.user_id(who)))
@@ -351,19 +352,21 @@ def test_blobs_stored_before_the_migration_keep_their_uploader_and_citations(tmp
 
     from server.app import create_app
     from sync import store as store_module
-    from sync.store import SQLiteStore
-
     from .conftest import build_town
     from .test_api import settings_for
 
-    db = str(tmp_path / "gridbook.db")
-    s = SQLiteStore(db)
+    db = backend.new_db(tmp_path)
+    s = backend.open_store(db)
+    # PostgresStore.migrate reads the list through its own module's name
+    modules = [store_module, *([importlib.import_module("sync.store_pg")] if backend.POSTGRES else [])]
     real = store_module.MIGRATIONS
-    store_module.MIGRATIONS = real[:1]
+    for m in modules:
+        m.MIGRATIONS = real[:1]     # type: ignore[attr-defined]
     try:
         s.migrate()
     finally:
-        store_module.MIGRATIONS = real
+        for m in modules:
+            m.MIGRATIONS = real     # type: ignore[attr-defined]
     town = build_town(s)
     done, half = os.urandom(4000), os.urandom(4000)
     w1 = town.actors["w1"].user_id
@@ -381,7 +384,12 @@ def test_blobs_stored_before_the_migration_keep_their_uploader_and_citations(tmp
                                                      "head_name": "王阿公"}),
                   town.mut("visits", visit, {"household_id": hid, "visited_at": town.at()}))
     assert [x.status for x in r] == ["applied", "applied"]
-    s.conn.execute("UPDATE visits SET data = json_set(data, '$.photos', json_array(?)) WHERE id = ?", (sha(done), visit))
+    if backend.POSTGRES:
+        s.conn.execute("UPDATE visits SET data = jsonb_set(data::jsonb, '{photos}', jsonb_build_array(?::text))::text "
+                       "WHERE id = ?", (sha(done), visit))
+    else:
+        s.conn.execute("UPDATE visits SET data = json_set(data, '$.photos', json_array(?)) WHERE id = ?",
+                       (sha(done), visit))
     s.conn.execute("INSERT INTO blob_refs VALUES (?, 'visits', ?)", (sha(done), visit))
     s.close()
     with TestClient(create_app(settings_for(tmp_path, db))) as client:

@@ -42,6 +42,7 @@ from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
 
+from . import backend
 from .conftest import PASSWORD, Town, build_town
 from .simclient import CursorExpired, Ids, LostResponse, SimClient
 from sync import accounts, engine, workflow
@@ -102,6 +103,7 @@ class Template:
         self.w1_devices = w1_devices   # worker1's phone and its re-logins, each linked to the previous
         self.extra = extra or {}       # EXTRA_DEVICES by name
         self.tokens = tokens or {}     # device id -> bearer token (for worlds that speak HTTP)
+        self.rows: Any = None          # PostgreSQL: the store's rows (backend.snapshot), taken once
 
     def __repr__(self) -> str:
         return "Template(the town of conftest.build_town)"
@@ -128,10 +130,16 @@ def build_template(store: SQLiteStore) -> Template:
 
 
 @pytest.fixture(scope="module")
-def template() -> Iterator[Template]:
-    store = SQLiteStore(":memory:")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+    if backend.POSTGRES:
+        store = backend.open_store(backend.new_db(tmp_path_factory.mktemp("convergence"), keep=True))
+    else:
+        store = SQLiteStore(":memory:")
     store.migrate()
-    yield build_template(store)
+    t = build_template(store)
+    if backend.POSTGRES:
+        t.rows = backend.snapshot(store)
+    yield t
     store.close()
 
 
@@ -510,7 +518,11 @@ class World:
 
     def __init__(self, t: Template, store: SQLiteStore | None = None, devices: tuple[str, ...] = DEVICES,
                  salt: str = "gridbook") -> None:
-        if store is None:
+        if store is None and backend.POSTGRES:
+            # one database per test, refilled with the template's rows for each example
+            store = backend.open_store(backend.scratch_db())
+            backend.reset_db(store, t.rows if t.rows is not None else backend.snapshot(t.store))
+        elif store is None:
             store = SQLiteStore(":memory:")
             t.store.conn.backup(store.conn)
         self.store = store

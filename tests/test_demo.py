@@ -24,6 +24,8 @@ from sync.schema import CHECKLIST_ITEMS, ID_NUMBER_RE, LINES, MATTER_STATUSES, P
 from sync.scope import Actor
 from sync.store import SQLiteStore
 
+from . import backend
+
 DEMO_ACCOUNTS = ("worker1", "worker2", "worker3", "agent1", "staff1", "admin")
 HOUSEHOLD_TAGS = {"独居老人", "低保户", "残疾人", "留守儿童", "党员中心户", "山区农户", "困难家庭"}
 OPEN = {"submitted", "accepted", "assigned", "in_progress", "waiting_materials", "escalated", "reopened"}
@@ -51,17 +53,18 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    path = str(tmp_path_factory.mktemp("demo") / "demo.db")
-    store = SQLiteStore(path)
+    tmp = tmp_path_factory.mktemp("demo")
+    path = backend.new_db(tmp, "demo.db", keep=True)
+    store = backend.open_store(path)
     store.migrate()
-    counts = seed(store)
+    counts = seed(store, blob_dir=backend.beside_db(tmp).get("blob_dir"))   # PostgreSQL: not under ./<URL>
     yield Demo(store, counts, path)
     store.close()
 
 
 def _content(path: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every record's id, version, author and data: what must not depend on when or where it was seeded."""
-    s = SQLiteStore(path)
+    s = backend.open_store(path)
     try:
         out: dict[str, list[tuple[Any, ...]]] = {}
         for coll in ("areas", "categories", "users", "households", "residents", "visits", "matters", "matter_events"):
@@ -79,8 +82,11 @@ def _content(path: str) -> dict[str, list[tuple[Any, ...]]]:
         s.close()
 
 
-def test_the_same_seed_gives_the_same_town(demo: Demo, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    other = str(tmp_path / "again.db")
+def test_the_same_seed_gives_the_same_town(demo: Demo, tmp_path: Any, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    other = backend.new_db(tmp_path, "again.db")
+    for name, value in backend.beside_db(tmp_path).items():   # PostgreSQL: blobs not into ./data
+        monkeypatch.setenv("GRIDBOOK_" + name.upper(), value)
     assert cli.main(["demo", "--db", other]) == 0
     assert "Seeded: areas 16" in capsys.readouterr().out
     first, second = _content(demo.path), _content(other)
@@ -381,7 +387,7 @@ def test_a_grid_worker_pulls_their_grid(demo: Demo) -> None:
 # -- the catalogue --------------------------------------------------------------------------------
 
 def test_install_catalogue_is_idempotent(tmp_path: Any) -> None:
-    store = SQLiteStore(str(tmp_path / "cat.db"))
+    store = backend.open_store(backend.new_db(tmp_path, "cat.db"))
     store.migrate()
     try:
         n = install_catalogue(store)

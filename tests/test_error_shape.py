@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from typing import Any, Callable
 
 import httpx
@@ -14,6 +13,7 @@ from server.app import create_app
 from sync import accounts
 from sync.errors import CODES, MUTATION_CODES
 
+from . import backend
 from .test_api import API, LEAKS, Api, Template, api, assert_error, settings_for, town_template  # noqa: F401
 
 OCTETS = "application/offset+octet-stream"
@@ -100,11 +100,16 @@ def test_error_shape(api: Api, code: str) -> None:
 
 @pytest.fixture
 def broken(town_template: Template, tmp_path: Any) -> Any:
-    db = str(tmp_path / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
+    db = backend.copy_db(town_template.db, tmp_path)
     app = create_app(settings_for(tmp_path, db))
     with TestClient(app) as client:
-        app.state["stores"].writer.conn.close()  # every write now fails deep inside the engine
+        writer = app.state["stores"].writer
+        if backend.POSTGRES:
+            # A closed connection is opened again there (the database may drop one): a read-only
+            # session instead, where every write transaction fails at its first statement.
+            writer.conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        else:
+            writer.conn.close()  # every write now fails deep inside the engine
         yield client, town_template.town
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections import Counter
 from typing import Any, Iterator
 
@@ -32,6 +31,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from server.app import create_app
 
+from . import backend
 from .test_api import LEAKS, Template, settings_for, town_template  # noqa: F401
 
 EXAMPLES = int(os.environ.get("GRIDBOOK_FUZZ_EXAMPLES", "25"))
@@ -122,8 +122,7 @@ class WithoutLifespan:
 @pytest.fixture(scope="module")
 def fuzz_target(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    db = str(tmp / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
+    db = backend.copy_db(town_template.db, tmp, keep=True)
     app = create_app(settings_for(tmp, db))
     yield WithoutLifespan(app), town_template.town
     app.state["stores"].close()

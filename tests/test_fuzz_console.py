@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -34,8 +33,8 @@ from litestar.testing import TestClient
 from server.app import create_app
 from server.settings import Settings
 from sync import accounts
-from sync.store import SQLiteStore
 
+from . import backend
 from .conftest import PASSWORD, Town, new_id, password_hash
 from .test_api import LEAKS, Template, town_template  # noqa: F401
 
@@ -105,10 +104,9 @@ def _csrf(html: str) -> str:
 @pytest.fixture(scope="module")
 def console(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("fuzzconsole")
-    db = str(tmp / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
+    db = backend.copy_db(town_template.db, tmp, keep=True)
     t = town_template.town
-    with_records = SQLiteStore(db)
+    with_records = backend.open_store(db)
     try:
         town = Town(with_records, dict(t.ids), dict(t.actors), dict(t.tokens))
         hid = town.household("w1")
@@ -129,7 +127,7 @@ def console(town_template: Template, tmp_path_factory: pytest.TempPathFactory) -
     root.addHandler(handler)
     old_level = root.level
     root.setLevel(logging.DEBUG)
-    app = create_app(Settings(db=db, blob_dir=str(tmp / "blobs")))   # the real field app: static paths too
+    app = create_app(Settings(db=db, **backend.beside_db(tmp, blob_dir=str(tmp / "blobs"))))   # the real field app: static paths too
     try:
         with TestClient(app, base_url="http://testserver.local") as c:
             sessions = {}

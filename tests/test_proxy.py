@@ -20,8 +20,8 @@ from server.settings import Settings
 from sync import accounts, proxy
 from sync.blobs import BlobStore
 from sync.catalogue import install_catalogue
-from sync.store import SQLiteStore
 
+from . import backend
 from .conftest import PASSWORD, Town, build_town, new_id, password_hash
 
 SIG = hashlib.sha256(b"the resident's signature").hexdigest()
@@ -486,13 +486,14 @@ def test_delegation_ends_on_closing_and_unsynced_work_is_pushed_first(pt: Town) 
 
 @pytest.fixture
 def api(tmp_path: Any) -> Any:
-    db = str(tmp_path / "gridbook.db")
-    store = SQLiteStore(db)
+    db = backend.new_db(tmp_path)
+    store = backend.open_store(db)
     store.migrate()
     t = build_town(store)
     install_catalogue(store)
     store.close()
-    app = create_app(Settings(db=db, blob_dir=str(tmp_path / "blobs"), pwa_dir=str(tmp_path / "no-pwa")))
+    app = create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"),
+                                                          pwa_dir=str(tmp_path / "no-pwa"))))
     with TestClient(app) as client:
         yield client, t
 

@@ -20,6 +20,7 @@ findings 1–3 one at a time (the engine's named checks) and shows that the prop
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from sync import accounts, engine, workflow
 from sync.catalogue import install_catalogue
 from sync.store import SQLiteStore
 
+from . import backend
 from .conftest import PASSWORD, Town, build_town, new_id, password_hash
 
 DATA = ("households", "residents", "visits", "matters", "matter_events", "attachments")
@@ -72,7 +74,8 @@ class World:
     def records(self, coll: str) -> list[Any]:
         # in the order they were made (get_many's dict follows the ids' order in the index, that is
         # the random UUIDs': a pick by position must not depend on them, or examples are not repeatable)
-        ids = [r[0] for r in self.store.conn.execute(f"SELECT id FROM {coll} WHERE deleted = 0 ORDER BY rowid")]
+        ids = [r[0] for r in self.store.conn.execute(f"SELECT id FROM {coll} WHERE deleted = 0 "
+                                                                 f"ORDER BY {backend.CREATION_ORDER}")]
         found = self.store.get_many(coll, ids)
         return [found[i] for i in ids if i in found]
 
@@ -325,8 +328,8 @@ def run(w: World, drawn: list[tuple[Any, ...]]) -> None:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: Any) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
-    path = tmp_path_factory.mktemp("scope-property") / "template.db"
-    store = SQLiteStore(str(path))
+    path = backend.new_db(tmp_path_factory.mktemp("scope-property"), "template.db", keep=True)
+    store = backend.open_store(path)
     store.migrate()
     t = build_town(store)
     install_catalogue(store)
@@ -338,7 +341,7 @@ def template(tmp_path_factory: Any) -> Iterator[tuple[str, dict[str, str], dict[
     for grid, who in (("g1", "w1"), ("g1", "w1"), ("g2", "staff"), ("g3", "w3")):
         h = t.household(who, grid)
         t.push1(who, t.mut("residents", new_id(), {"household_id": h, "name": "住户成员"}))
-    hs = [r[0] for r in store.conn.execute("SELECT id FROM households ORDER BY rowid")]
+    hs = [r[0] for r in store.conn.execute(f"SELECT id FROM households ORDER BY {backend.CREATION_ORDER}")]
     agent2 = store.user_by_username("agent2")
     assert agent2 is not None
     t.matter("w1", hs[0], assignee_id=t.actors["agent"].user_id, handling_mode="proxy")
@@ -353,19 +356,36 @@ def template(tmp_path_factory: Any) -> Iterator[tuple[str, dict[str, str], dict[
     for key, username in (("w4", "worker4"), ("agent2", "agent2"), ("vstaff", "vstaff")):
         tokens[key] = accounts.login(store, username, PASSWORD, "phone").token
     store.close()
-    yield str(path), dict(t.ids), tokens
+    yield path, dict(t.ids), tokens
+
+
+_SNAPSHOTS: dict[str, Any] = {}
+
+
+def _snapshot(db: str) -> Any:
+    if db not in _SNAPSHOTS:
+        with contextlib.closing(backend.open_store(db)) as s:
+            _SNAPSHOTS[db] = backend.snapshot(s)
+    return _SNAPSHOTS[db]
 
 
 def world(template: tuple[str, dict[str, str], dict[str, str]], tmp: Path) -> World:
     path, ids, tokens = template
-    db = tmp / f"w-{new_id()}.db"
-    shutil.copy(path, db)
-    store = SQLiteStore(str(db))
+    if backend.POSTGRES:
+        # one database for the test, refilled with the template's rows for each example (a
+        # CREATE DATABASE per example costs a checkpoint)
+        store = backend.open_store(backend.scratch_db())
+        backend.reset_db(store, _snapshot(path))
+    else:
+        db = tmp / f"w-{new_id()}.db"
+        shutil.copy(path, db)
+        store = SQLiteStore(str(db))
     t = Town(store, ids=dict(ids))
     for key, token in tokens.items():       # the template's devices (a login hashes a password: slow)
         t.actors[key] = accounts.authenticate(store, token)
     w = World(t, {ids[g]: g for g in ("g1", "g2", "g3")})
-    w.conflicts = [r[0] for r in store.conn.execute("SELECT id FROM conflicts WHERE status = 'open' ORDER BY rowid")]
+    w.conflicts = [r[0] for r in store.conn.execute(f"SELECT id FROM conflicts WHERE status = 'open' "
+                                                  f"ORDER BY {backend.CREATION_ORDER}")]
     check_visibility(w)
     return w
 

@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 
 from server.app import create_app
 from server.settings import Settings
-from sync.store import SQLiteStore
 
+from . import backend
 from .conftest import build_town, new_id
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -19,15 +19,16 @@ XSS = "<img src=x onerror=alert(1)>"
 
 @pytest.fixture
 def client(tmp_path: Any) -> Any:
-    db = str(tmp_path / "gridbook.db")
-    s = SQLiteStore(db)
+    db = backend.new_db(tmp_path)
+    s = backend.open_store(db)
     s.migrate()
     t = build_town(s)
     r = t.push1("admin", t.mut("areas", new_id(), {"level": "village", "name": XSS, "parent_id": t.ids["town"]}))
     assert r.status == "applied", r
     t.matter("w1", raised_at="2026-03-02T09:00:00+08:00")
     s.close()
-    app = create_app(Settings(db=db, blob_dir=str(tmp_path / "blobs"), pwa_dir=str(tmp_path / "no-pwa")))
+    app = create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"),
+                                                          pwa_dir=str(tmp_path / "no-pwa"))))
     with TestClient(app, base_url="http://testserver.local") as c:
         yield c
 

@@ -19,6 +19,7 @@ from server.settings import Settings
 from server.staff.i18n import EN
 from sync.store import SQLiteStore
 
+from . import backend
 from .conftest import Town, build_town, new_id
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -53,7 +54,8 @@ class Console:
         return rec.data
 
     def events(self, mid: str) -> list[dict[str, Any]]:
-        rows = self.store.conn.execute("SELECT data FROM matter_events WHERE matter_id = ? ORDER BY rowid", (mid,))
+        rows = self.store.conn.execute(f"SELECT data FROM matter_events WHERE matter_id = ? ORDER BY {backend.CREATION_ORDER}",
+                                       (mid,))
         import json
         return [json.loads(r[0]) for r in rows]
 
@@ -66,11 +68,12 @@ def csrf(html: str) -> str:
 
 @pytest.fixture
 def con(tmp_path: Any) -> Any:
-    db = str(tmp_path / "gridbook.db")
-    s = SQLiteStore(db)
+    db = backend.new_db(tmp_path)
+    s = backend.open_store(db)
     s.migrate()
     t = build_town(s)
-    app = create_app(Settings(db=db, blob_dir=str(tmp_path / "blobs"), pwa_dir=str(tmp_path / "no-pwa")))
+    app = create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"),
+                                                          pwa_dir=str(tmp_path / "no-pwa"))))
     with TestClient(app, base_url="http://testserver.local") as c:
         yield Console(c, t, s)
     s.close()

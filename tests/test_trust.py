@@ -24,10 +24,10 @@ import pytest
 from litestar.testing import TestClient
 
 from server.app import create_app
-from server.keys import KeyProblem
+from server.keys import KeyProblem, key_file
 from server.settings import Settings
-from sync.store import SQLiteStore
 
+from . import backend
 from .conftest import PASSWORD, Town, new_id
 from .test_api import API, Template, assert_error, settings_for, town_template  # noqa: F401
 
@@ -36,15 +36,13 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 @pytest.fixture
 def app_db(town_template: Template, tmp_path: Any) -> str:
-    db = str(tmp_path / "gridbook.db")
-    shutil.copyfile(town_template.db, db)
-    return db
+    return backend.copy_db(town_template.db, tmp_path)
 
 
 @pytest.fixture
 def client(app_db: str, tmp_path: Any) -> Iterator[TestClient[Any]]:
     """The whole app, the field app's static files included (the API tests leave them out)."""
-    with TestClient(create_app(Settings(db=app_db, blob_dir=str(tmp_path / "blobs"))),
+    with TestClient(create_app(Settings(db=app_db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs")))),
                     base_url="http://testserver.local") as c:
         yield c
 
@@ -144,7 +142,7 @@ def test_blobs_are_never_kept_in_an_http_cache(client: TestClient[Any], town_tem
     # The console serves photos of its records with the same header (a shared office computer).
     t = town_template.town
     household = new_id()
-    with contextlib.closing(SQLiteStore(client.app.state["settings"].db)) as s:
+    with contextlib.closing(backend.open_store(client.app.state["settings"].db)) as s:
         results = Town(s, dict(t.ids), dict(t.actors)).push("w1", t.mut(
             "households", household, {"grid_id": t.ids["g1"], "address": "上岙1号", "head_name": "王阿公"}),
             t.mut("matters", new_id(), {"household_id": household, "title": "照片", "photos": [sha]}))
@@ -176,18 +174,31 @@ def test_a_copy_of_the_database_cannot_mint_a_console_session(client: TestClient
                                                               town_template: Template, tmp_path: Any) -> None:
     """A read-only copy of the database (a backup, a stolen disk image) held the key that signs
     console sessions: whoever had it could sign an admin cookie."""
-    copy = str(tmp_path / "stolen.db")
-    shutil.copyfile(app_db, copy)
-    with contextlib.closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as db:
-        keys = [row[0].encode() for row in db.execute("SELECT value FROM server_meta")]
+    if backend.POSTGRES:
+        # A copy is the same rows; the live database is read instead (PostgreSQL copies only a
+        # database nobody is connected to, and the app is).
+        with contextlib.closing(backend.connect(app_db)) as db:
+            keys = [row[0].encode() for row in db.execute("SELECT value FROM server_meta")]
+    else:
+        copy = str(tmp_path / "stolen.db")
+        shutil.copyfile(app_db, copy)
+        with contextlib.closing(sqlite3.connect(f"file:{copy}?mode=ro", uri=True)) as db:
+            keys = [row[0].encode() for row in db.execute("SELECT value FROM server_meta")]
     admin = town_template.town.actors["admin"].user_id
     assert all(console_status(client, mint_session(k, admin)) == 303 for k in keys)
     # The control: the same cookie signed with the server's key opens the console.
     assert console_status(client, mint_session(client.app.state["console_key"], admin)) == 200
 
 
-def test_the_console_key_is_a_file_beside_the_database_made_0600_on_first_start(app_db: str, tmp_path: Any) -> None:
-    key_file = app_db + ".key"
+def test_the_console_key_is_a_file_beside_the_database_made_0600_on_first_start(
+        app_db: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend.POSTGRES:
+        # "Beside" a URL is data/<database name>.key under the working directory: this test's.
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "data").mkdir()
+        key_file = os.path.join("data", urllib.parse.urlsplit(app_db).path.strip("/") + ".key")
+    else:
+        key_file = app_db + ".key"
     assert not os.path.exists(key_file)          # an existing database (the template) had none
     settings = Settings(db=app_db, blob_dir=str(tmp_path / "blobs"))
     with TestClient(create_app(settings), base_url="http://testserver.local") as c:
@@ -197,8 +208,7 @@ def test_the_console_key_is_a_file_beside_the_database_made_0600_on_first_start(
             assert len(key) >= 32 and key == fh.read().strip()
         assert sign_in(c, "staff1").status_code == 303
         cookie = c.cookies.get("gb_staff") or ""
-    with open(app_db, "rb") as fh:
-        assert key not in fh.read()
+    assert key not in backend.contents(app_db)
     # A restart keeps the key: sessions survive it.
     with TestClient(create_app(settings), base_url="http://testserver.local") as c:
         assert c.app.state["console_key"] == key
@@ -211,7 +221,7 @@ def test_the_console_key_can_come_from_the_environment(app_db: str, tmp_path: An
     with TestClient(create_app(settings), base_url="http://testserver.local") as c:
         assert c.app.state["console_key"] == key.encode()
         assert sign_in(c, "staff1").status_code == 303
-    assert not os.path.exists(app_db + ".key")
+    assert not os.path.exists(key_file(settings))
     with pytest.raises(KeyProblem, match="at least 32"):
         create_app(Settings(db=app_db, blob_dir=str(tmp_path / "blobs"), secret_key="short"))
 
@@ -271,7 +281,7 @@ def pull_status(c: TestClient[Any], token: str) -> tuple[int, str]:
 
 
 def set_unsent(db: str, device_id: str, depth: int) -> None:
-    with contextlib.closing(SQLiteStore(db)) as s, s.transaction():
+    with contextlib.closing(backend.open_store(db)) as s, s.transaction():
         s.touch_device(device_id, "last_pull_at", "2026-12-01T08:00:00+08:00", outbox_depth=depth)
 
 
@@ -287,7 +297,7 @@ def test_one_password_policy_for_the_engine_the_console_and_the_cli(app_db: str,
     t = town_template.town
     w1 = t.actors["w1"].user_id
     reset, new = password.format(user="worker1", USER="WORKER1"), password.format(user="newbie", USER="NEWBIE")
-    with contextlib.closing(SQLiteStore(app_db)) as s:
+    with contextlib.closing(backend.open_store(app_db)) as s:
         before = s.password_hash(w1)
         with pytest.raises(SyncError) as e:
             accounts.set_password(s, w1, reset, revoke_devices=False)
@@ -307,7 +317,7 @@ def test_one_password_policy_for_the_engine_the_console_and_the_cli(app_db: str,
     r = client.post("/staff/admin/users", data={"csrf": csrf_of(users.text), "username": "newbie", "password": new,
                                                 "role": "grid_worker", "areas": t.ids["g1"]}, follow_redirects=False)
     assert "invalid_form" in r.headers["location"], r.headers
-    with contextlib.closing(SQLiteStore(app_db)) as s:
+    with contextlib.closing(backend.open_store(app_db)) as s:
         assert s.password_hash(w1) == before and s.user_by_username("newbie") is None
 
 
@@ -331,7 +341,7 @@ def test_a_password_reset_on_the_console_revokes_the_devices_when_the_admin_choo
         follow_redirects=False)
     assert "msg=password_revoked" in r.headers["location"], r.headers
     assert pull_status(client, t.tokens["w1"]) == (401, "device_revoked")
-    with contextlib.closing(SQLiteStore(app_db)) as s:
+    with contextlib.closing(backend.open_store(app_db)) as s:
         assert {a for (a,) in s.conn.execute("SELECT action FROM audit WHERE record_id = ?", (w1.device_id,))} \
             >= {"device.revoke"}
 
@@ -382,7 +392,7 @@ def test_disabling_a_user_revokes_their_devices_so_the_phones_wipe(app_db: str, 
     assert main(["user", "disable", "worker1", "--yes", "--db", app_db]) == 0
     assert pull_status(client, t.tokens["w1"]) == (401, "device_revoked")
     # A user disabled some other way (before this fix, or through the engine) is refused alike.
-    with contextlib.closing(SQLiteStore(app_db)) as s:
+    with contextlib.closing(backend.open_store(app_db)) as s:
         accounts.update_user(s, t.actors["w2"].user_id, active=False)
     assert pull_status(client, t.tokens["w2"]) == (401, "device_revoked")
 
@@ -401,7 +411,7 @@ def test_disabling_on_the_console_asks_for_confirmation_listing_unsent_records(
     assert "worker1&#39;s phone" in r.text and "该设备还有未上传的记录，注销后将无法再上传。" in r.text
     assert 'name="confirm" value="yes"' in r.text
     assert pull_status(client, t.tokens["w1"]) == (200, "")
-    with contextlib.closing(SQLiteStore(app_db)) as s:
+    with contextlib.closing(backend.open_store(app_db)) as s:
         assert s.get("users", w1.user_id).data["active"] is True  # type: ignore[union-attr]
     r = client.post(f"/staff/admin/users/{w1.user_id}", data={"csrf": csrf_of(r.text), "action": "disable",
                                                              "confirm": "yes"}, follow_redirects=False)
@@ -505,7 +515,6 @@ def test_forwarded_headers_count_only_from_a_configured_proxy(app_db: str, tmp_p
     import json
     import urllib.error
     import urllib.request
-    from pathlib import Path
 
     from .serverproc import Server
 
@@ -521,7 +530,7 @@ def test_forwarded_headers_count_only_from_a_configured_proxy(app_db: str, tmp_p
             return int(e.code)
 
     for trusted, last in (("", 429), ("127.0.0.1", 401)):
-        srv = Server(Path(app_db), tmp_path / "server.log",
+        srv = Server(app_db, tmp_path / "server.log",
                      env={"GRIDBOOK_LOGIN_MAX_FAILURES_IP": "3", "GRIDBOOK_TRUSTED_PROXIES": trusted})
         srv.start()
         try:
@@ -555,7 +564,7 @@ FULL_ID = "330203196512071234"
 
 def resident_with_id(db: str, town: Any) -> tuple[str, str]:
     household, resident = new_id(), new_id()
-    with contextlib.closing(SQLiteStore(db)) as s:
+    with contextlib.closing(backend.open_store(db)) as s:
         results = Town(s, dict(town.ids), dict(town.actors)).push("w1", town.mut(
             "households", household, {"grid_id": town.ids["g1"], "address": "上岙2号", "head_name": "李阿婆"}),
             town.mut("residents", resident, {"household_id": household, "name": "李阿婆", "id_number": FULL_ID}))
@@ -564,7 +573,7 @@ def resident_with_id(db: str, town: Any) -> tuple[str, str]:
 
 
 def id_reads(db: str, resident: str) -> list[tuple[str, str]]:
-    with contextlib.closing(sqlite3.connect(db)) as c:
+    with contextlib.closing(backend.connect(db)) as c:
         return list(c.execute("SELECT user_id, details FROM audit WHERE action = 'id_number.read' AND record_id = ?",
                               (resident,)))
 

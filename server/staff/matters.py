@@ -399,7 +399,7 @@ def _matter_act(page: Page, form: dict[str, Any], matter_id: str) -> Response[An
     # a colleague changed the matter meanwhile, the engine merges or records a conflict, as for a phone.
     try:
         shown = int(form.get("version") or 0)
-    except (TypeError, ValueError):   # not a number, or the field repeated (a list)
+    except (TypeError, ValueError):   # not a number, or the field sent twice (a list)
         shown = 0
     base = shown if 0 < shown <= m.version else m.version
     seen = str(form.get("status") or "")
