@@ -152,8 +152,9 @@ def table(r: dict[str, Any]) -> str:
           "p50 / p99 pull page (ms) | p99 whole sync (ms) | errors |",
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     pd = (r.get("postgres") or {}).get("devices")
-    crowds = [("all at one instant", d), (f"spread evenly over {d.get('spread', {}).get('spread_s', 0):.0f} s",
-                                          d.get("spread"))]
+    wk = f"SQLite, {d.get('workers', 1)} worker{'s' if d.get('workers', 1) > 1 else ''}: "
+    crowds = [(wk + "all at one instant", d), (wk + f"spread evenly over {d.get('spread', {}).get('spread_s', 0):.0f} s",
+                                               d.get("spread"))]
     if pd:
         crowds += [(f"PostgreSQL, {pd.get('servers', 1)} servers: all at one instant", pd),
                    ("PostgreSQL, spread", pd.get("spread"))]
@@ -205,7 +206,8 @@ def table(r: dict[str, Any]) -> str:
           f"{ok(p95_hi <= 1.2 * p95_lo)} |",
           *([f"| the same on PostgreSQL | {pgc_r:.2f}× | {ok(pgc_r <= 1.2)} |"]
             if (pgc_r := _pg_pull_ratio(r)) is not None else []),
-          f"| {d['devices']} devices at one instant: zero errors, p99 under 1 s | {d['errors']} errors, p99 {d['p99_ms']:.0f} ms | "
+          f"| {d['devices']} devices at one instant, SQLite, {d.get('workers', 1)} worker(s): zero errors, p99 under 1 s | "
+          f"{d['errors']} errors, p99 {d['p99_ms']:.0f} ms | "
           f"{ok(d['errors'] == 0 and d['p99_ms'] < 1000)} |",
           *([f"| the same on PostgreSQL with {pd.get('servers', 1)} servers: zero errors, p99 under 1.5 s | "
              f"{pd['errors']} errors, p99 {pd['p99_ms']:.0f} ms | {ok(pd['errors'] == 0 and pd['p99_ms'] < 1500)} |"]

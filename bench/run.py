@@ -417,7 +417,7 @@ def many_devices(cfg: Config, db: Path | str, town: serverdb.Town, work: Path, s
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - t0
         every = lat["push"] + lat["pull"]
-        return {"devices": n, "servers": len(urls), "spread_s": spread, "wall_s": wall, "requests": len(every), "errors": len(errors),
+        return {"devices": n, "servers": len(urls), "workers": workers, "spread_s": spread, "wall_s": wall, "requests": len(every), "errors": len(errors),
                 "error_samples": errors[:3], "req_per_s": len(every) / wall,
                 "mutations_per_s": n * cfg.device_pushes / wall,
                 "p50_ms": pct(every, 50) * 1000, "p99_ms": pct(every, 99) * 1000,
@@ -570,7 +570,7 @@ def run(cfg: Config) -> dict[str, Any]:
     s3["schema_limit"] = schema_limits(cfg, work, grid_db, grids[0], n_raw)
     # 5: many devices (its own server on the same database)
     log(f"{cfg.devices} devices at once")
-    out["devices"] = many_devices(cfg, grid_db, town, work)
+    out["devices"] = many_devices(cfg, grid_db, town, work, workers=2)   # the figure: 2 worker processes
     # 6: the PWA
     log("the PWA in headless Chromium")
     from . import pwa_bench
