@@ -1282,7 +1282,7 @@ class SQLiteStore:
             where.append("a.action = ?")
             args.append(action)
         if action_prefix:
-            where.append("a.action LIKE ?")
+            where.append(f"a.action {self._like} ?")
             args.append(action_prefix.replace("%", "") + "%")
         if user_id:
             where.append("a.user_id = ?")
