@@ -260,8 +260,8 @@ def create_app(settings: Settings, *, prepared: bool = False) -> GridbookApp:
     if not is_postgres(settings.db):
         os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
     key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
+    blobs = blob_store(settings)   # the local blob directory, or an S3-compatible bucket (settings checked)
     stores = Stores(settings.db, prepared=prepared)
-    blobs = blob_store(settings)   # the local blob directory, or an S3-compatible bucket
     if not prepared:
         blobs.recover(stores.writer)   # uploads a crash left with every byte but unchecked
     # What each worker process keeps in its own memory, and why that is safe with several:

@@ -1479,6 +1479,12 @@ COUNTED = ("areas", "categories", "users", "households", "residents", "visits", 
            "conflicts")
 
 
+def _beside(db: str) -> str:
+    """Where the server keeps files beside a database by default (``Settings.local_base``)."""
+    from .settings import Settings
+    return Settings(db=re.sub(r"\.seeding$", "", db)).local_base
+
+
 def seed(store: SQLiteStore, seed_value: int = 20261123, blob_dir: str | BlobBytes | None = None) -> dict[str, int]:
     """Seed the demo town into a migrated, empty database; return the record count per collection.
 
@@ -1503,5 +1509,5 @@ def seed(store: SQLiteStore, seed_value: int = 20261123, blob_dir: str | BlobByt
     s.run_stories(s.build_matters())
     s.collide()
     if store.path != ":memory:":
-        s.write_blobs(blob_dir or re.sub(r"\.seeding$", "", store.path) + ".blobs")
+        s.write_blobs(blob_dir or _beside(store.path) + ".blobs")
     return {c: store.live_count(c) for c in COUNTED}
