@@ -436,7 +436,7 @@ def test_guesses_from_one_address_do_not_lock_the_account_for_anyone_else(app_db
 def test_the_wait_grows_with_each_failure_of_a_user_from_an_address(tmp_path: Any) -> None:
     from server.ratelimit import LoginLimiter
 
-    store = SQLiteStore(str(tmp_path / "limits.db"))   # the counters are in the database (issue 13)
+    store = backend.open_store(backend.new_db(tmp_path, "limits.db"))   # the counters are in the database (issue 13)
     store.migrate()
     lim = LoginLimiter(store, lambda: store, 5, 30, 900)
     t = 1000.0
@@ -458,6 +458,7 @@ def test_the_wait_grows_with_each_failure_of_a_user_from_an_address(tmp_path: An
     for _ in range(6):
         lim.failed("worker2", "a", t)
     assert lim.retry_after("worker2", "a", t + 901) == 0
+    store.close()
 
 
 def test_limiters_of_two_processes_on_one_database_enforce_one_limit(tmp_path: Any) -> None:
@@ -465,8 +466,8 @@ def test_limiters_of_two_processes_on_one_database_enforce_one_limit(tmp_path: A
     database's, so failures spread over them add up, and the right password forgets for all."""
     from server.ratelimit import LoginLimiter
 
-    path = str(tmp_path / "limits.db")
-    a, b = SQLiteStore(path), SQLiteStore(path)
+    path = backend.new_db(tmp_path, "limits.db")
+    a, b = backend.open_store(path), backend.open_store(path)
     a.migrate()
     one, two = LoginLimiter(a, lambda: a, 5, 8, 900), LoginLimiter(b, lambda: b, 5, 8, 900)
     t = 5000.0
@@ -488,23 +489,23 @@ def test_the_limiter_keeps_a_bounded_number_of_rows(tmp_path: Any, monkeypatch: 
     from server import ratelimit
 
     monkeypatch.setattr(ratelimit, "MAX_ENTRIES", 20)
-    store = SQLiteStore(str(tmp_path / "limits.db"))
+    store = backend.open_store(backend.new_db(tmp_path, "limits.db"))
     store.migrate()
     lim = ratelimit.LoginLimiter(store, lambda: store, 5, 8, 900)
     t = 1000.0
     for i in range(100):                                        # one address, many usernames
         lim.failed(f"user{i}", "198.51.100.1", t + i)
     assert lim.retry_after("anyone", "198.51.100.1", t + 100) == 900 - 8   # until the 92nd leaves the window
-    with contextlib.closing(sqlite3.connect(store.path)) as db:  # a ring of 8 for the address
+    with contextlib.closing(backend.connect(store.path)) as db:  # a ring of 8 for the address
         assert db.execute("SELECT count(*) FROM login_address_failures").fetchone()[0] == 8
     for i in range(100):                                        # many addresses
         lim.failed("worker1", f"203.0.113.{i}", t + 100 + i)
-    with contextlib.closing(sqlite3.connect(store.path)) as db:
+    with contextlib.closing(backend.connect(store.path)) as db:
         pairs = db.execute("SELECT count(*) FROM login_failures").fetchone()[0]
         recorded = db.execute("SELECT count(*) FROM login_address_failures").fetchone()[0]
     assert pairs <= 21 and recorded <= 21, (pairs, recorded)
     lim.failed("late", "192.0.2.7", t + 2000)                   # a window later, the old rows expire
-    with contextlib.closing(sqlite3.connect(store.path)) as db:
+    with contextlib.closing(backend.connect(store.path)) as db:
         assert db.execute("SELECT count(*) FROM login_failures").fetchone()[0] == 1
     store.close()
 
