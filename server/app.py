@@ -25,7 +25,7 @@ from litestar.static_files import create_static_files_router
 
 from sync.catalogue import install_catalogue
 from sync.protocol import ErrorResponse, LoginRequest, PushRequest
-from sync.store import SQLiteStore, is_postgres, open_store
+from sync.store import SQLiteStore, open_store
 
 from . import __version__, keys, security
 from .blobstore import blob_store
@@ -233,8 +233,8 @@ def prepare(settings: Settings) -> None:
     key file (made by one process: a worker reading it half-written would refuse to start), the
     migrations and the shipped catalogue (two workers would race to apply the same migration), and
     finishing the uploads a crash left with every byte (``BlobStore.recover``)."""
-    if not is_postgres(settings.db):
-        os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
+    # the SQLite file's directory; for PostgreSQL, where the key file and blobs go by default (data/)
+    os.makedirs(os.path.dirname(os.path.abspath(settings.local_base)), exist_ok=True)
     keys.console_key(settings)
     store = open_store(settings.db)
     try:
@@ -257,8 +257,8 @@ def create_app(settings: Settings, *, prepared: bool = False) -> GridbookApp:
     from . import api, staff
     from . import pwa as pwa_routes
 
-    if not is_postgres(settings.db):
-        os.makedirs(os.path.dirname(os.path.abspath(settings.db)), exist_ok=True)
+    # the SQLite file's directory; for PostgreSQL, where the key file and blobs go by default (data/)
+    os.makedirs(os.path.dirname(os.path.abspath(settings.local_base)), exist_ok=True)
     key = keys.console_key(settings)   # before the database: a key problem stops the start cleanly
     blobs = blob_store(settings)   # the local blob directory, or an S3-compatible bucket (settings checked)
     stores = Stores(settings.db, prepared=prepared)
