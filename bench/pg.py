@@ -30,22 +30,10 @@ from sync import accounts, engine
 from sync.protocol import MutationIn, PushRequest
 from sync.schema import COLLECTIONS
 from sync.store import open_store
+from sync.store_pg import pg_tool
 
 from . import workload
 from .serverdb import Grid
-
-
-def _pg_bin(name: str) -> str:
-    base = "/usr/lib/postgresql"
-    versions = sorted((v for v in os.listdir(base) if v.isdigit()), key=int) if os.path.isdir(base) else []
-    for v in reversed(versions):
-        p = os.path.join(base, v, "bin", name)
-        if os.path.exists(p):
-            return p
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"PostgreSQL's {name} not found: install Debian's postgresql")
-    return found
 
 
 class Cluster:
@@ -62,17 +50,17 @@ class Cluster:
             shutil.chown(self.root, "postgres")
             os.chmod(self.root, 0o700)
             self.as_postgres = ["runuser", "-u", "postgres", "--"]
-        subprocess.run([*self.as_postgres, _pg_bin("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
+        subprocess.run([*self.as_postgres, pg_tool("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
                         "-E", "UTF8", "--no-locale"], check=True, stdout=subprocess.DEVNULL)
         opts = f"-k {self.root} -c listen_addresses='' -c max_connections=400 -c shared_buffers=512MB"
         if not self.durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        subprocess.run([*self.as_postgres, _pg_bin("pg_ctl"), "-D", self.data, "-o", opts, "-l",
+        subprocess.run([*self.as_postgres, pg_tool("pg_ctl"), "-D", self.data, "-o", opts, "-l",
                         os.path.join(self.root, "log"), "-w", "start"], check=True, stdout=subprocess.DEVNULL)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        subprocess.run([*self.as_postgres, _pg_bin("pg_ctl"), "-D", self.data, "-m", "fast", "stop"],
+        subprocess.run([*self.as_postgres, pg_tool("pg_ctl"), "-D", self.data, "-m", "fast", "stop"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -178,7 +178,7 @@ def pg_ddl(stmt: str) -> str:
     return re.sub(r"\bINTEGER\b", "BIGINT", s)
 
 
-def _tool(name: str) -> str:
+def pg_tool(name: str) -> str:
     """A PostgreSQL client program: on PATH, or the newest of Debian's /usr/lib/postgresql/*/bin."""
     found = shutil.which(name)
     if found:
@@ -327,7 +327,7 @@ class PostgresStore(SQLiteStore):
             lost = [*loads(row[0] if row else "[]"), [int(head), int(head) + VERSION_GAP]]
             partial = dest + ".partial"
             with open(partial, "wb") as out:
-                subprocess.run([_tool("pg_dump"), "--snapshot", snapshot, "--format", "plain", "--no-owner",
+                subprocess.run([pg_tool("pg_dump"), "--snapshot", snapshot, "--format", "plain", "--no-owner",
                                 "--no-privileges", "--dbname", self.path], stdout=out, check=True)
                 out.write((
                     "\n-- Gridbook: a restore is a new timeline (sync/store_pg.py, backup_to)\n"
@@ -355,7 +355,7 @@ def restore_into(url: str, dump: str) -> None:
     with psycopg.connect(url, autocommit=True) as c:
         if c.execute("SELECT to_regclass('public.migrations')").fetchone()[0] is not None:  # type: ignore[index]
             raise FileExistsError(f"{url} already holds a Gridbook database: restore into a new, empty one")
-    subprocess.run([_tool("psql"), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--single-transaction",
+    subprocess.run([pg_tool("psql"), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--single-transaction",
                     "--dbname", url, "--file", dump], check=True, stdout=subprocess.DEVNULL)
 
 
@@ -365,4 +365,4 @@ def database_exists(url: str) -> bool:
         return c.execute("SELECT to_regclass('public.migrations')").fetchone()[0] is not None  # type: ignore[index]
 
 
-__all__ = ["PostgresStore", "database_exists", "is_postgres", "pg_ddl", "pg_sql", "restore_into"]
+__all__ = ["PostgresStore", "database_exists", "is_postgres", "pg_ddl", "pg_sql", "pg_tool", "restore_into"]

@@ -23,6 +23,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from sync.store_pg import pg_tool
+
 BACKEND = os.environ.get("GRIDBOOK_TEST_BACKEND", "sqlite")
 POSTGRES = BACKEND == "postgres"
 assert BACKEND in ("sqlite", "postgres"), f"GRIDBOOK_TEST_BACKEND={BACKEND!r}: sqlite or postgres"
@@ -36,19 +38,6 @@ _cluster: dict[str, Any] = {}
 _names = itertools.count(1)
 
 
-def _pg_bin(name: str) -> str:
-    base = "/usr/lib/postgresql"
-    versions = sorted((v for v in os.listdir(base) if v.isdigit()), key=int) if os.path.isdir(base) else []
-    for v in reversed(versions):
-        p = os.path.join(base, v, "bin", name)
-        if os.path.exists(p):
-            return p
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"PostgreSQL's {name} not found: install Debian's postgresql (make test does)")
-    return found
-
-
 def _start_cluster() -> str:
     """A throwaway cluster on a unix socket; its admin URL."""
     root = tempfile.mkdtemp(prefix="gridbook-pg-")
@@ -58,16 +47,16 @@ def _start_cluster() -> str:
         shutil.chown(root, "postgres")
         os.chmod(root, 0o700)
         as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, _pg_bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+    subprocess.run([*as_postgres, pg_tool("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
                     "--no-locale"], check=True, stdout=subprocess.DEVNULL)
     # fsync off: a test cluster is thrown away, never recovered; the tests kill servers, not it.
     opts = (f"-k {sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=400 -c shared_buffers=256MB")
-    subprocess.run([*as_postgres, _pg_bin("pg_ctl"), "-D", data, "-o", opts, "-l", os.path.join(root, "log"),
+    subprocess.run([*as_postgres, pg_tool("pg_ctl"), "-D", data, "-o", opts, "-l", os.path.join(root, "log"),
                     "-w", "start"], check=True, stdout=subprocess.DEVNULL)
 
     def stop() -> None:
-        subprocess.run([*as_postgres, _pg_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"],
+        subprocess.run([*as_postgres, pg_tool("pg_ctl"), "-D", data, "-m", "immediate", "stop"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
     atexit.register(stop)
@@ -260,5 +249,4 @@ def contents(db: str) -> bytes:
     if not POSTGRES:
         with open(db, "rb") as fh:
             return fh.read()
-    from sync.store_pg import _tool
-    return subprocess.run([_tool("pg_dump"), "--dbname", db], check=True, capture_output=True).stdout
+    return subprocess.run([pg_tool("pg_dump"), "--dbname", db], check=True, capture_output=True).stdout
