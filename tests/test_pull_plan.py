@@ -107,7 +107,7 @@ def pg_statements(store: SQLiteStore, town: Town, who: str, cursor: str | None,
                   limit: int) -> tuple[list[tuple[str, Any]], Any]:
     """The statements of a pull with their parameters (EXPLAIN needs the values)."""
     calls: list[tuple[str, Any]] = []
-    conn: Any = store.conn
+    conn: Any = store.conn.raw      # the PostgreSQL connection under the store's buffering wrapper
     real = conn.execute
 
     def spy(sql: str, params: Any = None) -> Any:
