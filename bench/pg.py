@@ -179,7 +179,7 @@ def schema_limit(db: str, rows: dict[str, list[tuple[Any, ...]]], n: int, batch:
             c.executemany("INSERT INTO feed (key, collection, id, seq) VALUES (?, ?, ?, ?)", feed)
             c.executemany("INSERT INTO mutation_log VALUES (?, ?, ?, ?, ?)", log)
             c.execute("UPDATE counters SET value = ? WHERE name = 'seq'", (head,))
-        if i:                 # the first transaction warms the cache, as earlier pushes did the server's
+        if i or len(order) <= batch:   # the first of several warms the cache, as earlier pushes did the server's
             secs += time.perf_counter() - t0
             timed += len(part)
     store.close()
