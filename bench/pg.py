@@ -3,7 +3,8 @@ schema's own write limit on either backend.
 
 - ``Cluster`` starts Debian's PostgreSQL on a unix socket in a temporary directory (as the
   ``postgres`` user when run as root: ``initdb`` refuses root) and stops and deletes it at the end.
-  Unlike the test cluster it keeps ``fsync`` on: a benchmark of durable writes must pay for them.
+  The bench keeps ``fsync`` on (a benchmark of durable writes must pay for them); the test suite's
+  cluster is the same class with it off (``tests/backend.py``).
 - ``copy_from_sqlite`` puts the rows of a SQLite database the bench built through the engine into a
   new PostgreSQL database (``COPY``), so that both backends are measured on the same records. The
   county database of a million records took ten minutes to push through the engine once; pushing it

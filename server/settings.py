@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sync.store import is_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -95,7 +97,7 @@ class Settings:
         """Where files that belong beside the database go: the SQLite file's own path, or for a
         PostgreSQL URL ``data/<database name>`` on this server (several servers share the key and
         the blobs through settings instead: ``GRIDBOOK_SECRET_KEY``, ``blob_store = s3``)."""
-        if self.db.startswith(("postgresql://", "postgres://")):
+        if is_postgres(self.db):
             name = urllib.parse.urlsplit(self.db).path.strip("/") or "postgres"
             return os.path.join("data", name)
         return self.db

@@ -414,26 +414,36 @@ class SQLiteStore:
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied, each in its own transaction. Returns their names."""
-        self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-        done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
-        applied = []
-        for name, stmts in MIGRATIONS:
-            if name in done:
-                continue
+        """Apply the migrations not yet applied, each in its own transaction, and make the server's
+        cursor epoch, cursor secret and retention horizon on a new database. Returns their names."""
+        with self._migrating():
+            self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {r[0] for r in self.conn.execute("SELECT name FROM migrations")}
+            applied = []
+            for name, stmts in MIGRATIONS:
+                if name in done:
+                    continue
+                with self._migration_transaction():
+                    for stmt in stmts:
+                        self.conn.execute(self._ddl(stmt))
+                    self.conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
+                applied.append(name)
             with self.transaction():
-                for s in stmts:
-                    self.conn.execute(s)
-                self.conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
-            applied.append(name)
-        with self.transaction():
-            if self.get_meta("epoch") is None:
-                self.set_meta("epoch", secrets.token_hex(8))
-            if self.get_meta("secret") is None:
-                self.set_meta("secret", secrets.token_hex(32))
-            if self.get_meta("horizon") is None:
-                self.set_meta("horizon", "0")
-        return applied
+                for key, value in (("epoch", secrets.token_hex(8)), ("secret", secrets.token_hex(32)), ("horizon", "0")):
+                    self.conn.execute("INSERT INTO server_meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+            return applied
+
+    # What migrating differs in between backends (``sync.store_pg`` overrides them): a lock that
+    # makes servers starting together migrate once (SQLite's write lock is enough), the transaction
+    # of one migration, and the statements' dialect.
+    def _migrating(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def _migration_transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self.transaction()
+
+    def _ddl(self, stmt: str) -> str:
+        return stmt
 
     # -- transactions ------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -25,18 +25,19 @@ and the console is written once, in ``sync/store.py``; here are only what Postgr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import secrets
 import shutil
 import subprocess
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import psycopg
 from psycopg.rows import RowMaker
 
-from .store import MIGRATIONS, VERSION_GAP, SQLiteStore, dumps, is_postgres, iso, loads, utcnow
+from .store import VERSION_GAP, SQLiteStore, dumps, loads
 
 # Any 64-bit number, the same for every server: ``pg_advisory_lock`` around migrations.
 MIGRATION_LOCK = 0x67726964626F6F6B   # "gridbook"
@@ -262,34 +263,28 @@ class PostgresStore(SQLiteStore):
         super().log_result(user_id, _held(mid), device_id, result, at)
 
     # -- schema ------------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied, each in its own transaction, under an advisory lock."""
-        c = self.conn
-        c.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+    @contextlib.contextmanager
+    def _migrating(self) -> Iterator[None]:
+        """Under an advisory lock: servers that start together apply each migration once."""
+        self.conn.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
         try:
-            c.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-            done = {r[0] for r in c.execute("SELECT name FROM migrations")}
-            applied = []
-            for name, stmts in MIGRATIONS:
-                if name in done:
-                    continue
-                c.execute("BEGIN")
-                try:
-                    for s in stmts:
-                        c.execute(pg_ddl(s))
-                    c.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
-                except BaseException:
-                    c.execute("ROLLBACK")
-                    raise
-                c.execute("COMMIT")
-                applied.append(name)
-            with self.transaction():
-                for key, value in (("epoch", secrets.token_hex(8)), ("secret", secrets.token_hex(32)),
-                                   ("horizon", "0")):
-                    c.execute("INSERT INTO server_meta VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
-            return applied
+            yield
         finally:
-            c.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+            self.conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+
+    @contextlib.contextmanager
+    def _migration_transaction(self) -> Iterator[None]:
+        # a plain transaction: the clock row that ``transaction()`` locks is made by the first one
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def _ddl(self, stmt: str) -> str:
+        return pg_ddl(stmt)
 
     # -- transactions ------------------------------------------------------------------------
     def _begin_write(self) -> None:
@@ -365,4 +360,4 @@ def database_exists(url: str) -> bool:
         return c.execute("SELECT to_regclass('public.migrations')").fetchone()[0] is not None  # type: ignore[index]
 
 
-__all__ = ["PostgresStore", "database_exists", "is_postgres", "pg_ddl", "pg_sql", "pg_tool", "restore_into"]
+__all__ = ["PostgresStore", "database_exists", "pg_ddl", "pg_sql", "pg_tool", "restore_into"]

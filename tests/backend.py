@@ -18,7 +18,6 @@ import itertools
 import os
 import shutil
 import subprocess
-import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -39,28 +38,13 @@ _names = itertools.count(1)
 
 
 def _start_cluster() -> str:
-    """A throwaway cluster on a unix socket; its admin URL."""
-    root = tempfile.mkdtemp(prefix="gridbook-pg-")
-    data, sock = os.path.join(root, "data"), root
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        os.chmod(root, 0o700)
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, pg_tool("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                    "--no-locale"], check=True, stdout=subprocess.DEVNULL)
-    # fsync off: a test cluster is thrown away, never recovered; the tests kill servers, not it.
-    opts = (f"-k {sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=400 -c shared_buffers=256MB")
-    subprocess.run([*as_postgres, pg_tool("pg_ctl"), "-D", data, "-o", opts, "-l", os.path.join(root, "log"),
-                    "-w", "start"], check=True, stdout=subprocess.DEVNULL)
+    """A throwaway cluster on a unix socket (the bench's, ``bench.pg.Cluster``), stopped at exit; its
+    admin URL. fsync off: a test cluster is thrown away, never recovered; the tests kill servers, not it."""
+    from bench.pg import Cluster
 
-    def stop() -> None:
-        subprocess.run([*as_postgres, pg_tool("pg_ctl"), "-D", data, "-m", "immediate", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(root, ignore_errors=True)
-    atexit.register(stop)
-    return f"postgresql://postgres@/postgres?host={urllib.parse.quote(sock, safe='')}"
+    cluster = Cluster(durable=False).__enter__()
+    atexit.register(cluster.__exit__, None, None, None)
+    return cluster.url()
 
 
 def admin_url() -> str:
