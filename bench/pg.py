@@ -143,8 +143,9 @@ def engine_rows(db: str, grid: Grid, n: int, salt: str) -> dict[str, list[tuple[
                                         (min(r[1] for t in out.values() for r in t[1:]) - 1,))
             if (r[1], r[2]) in ids]
     out["feed"] = [("key", "collection", "id", "seq")] + feed
+    ours = set(mids)
     log = [tuple(r) for r in c.execute("SELECT user_id, mid, device_id, result, created_at FROM mutation_log "
-                                       "WHERE user_id = ?", (actor.user_id,)) if r[1] in set(mids)]
+                                       "WHERE user_id = ?", (actor.user_id,)) if r[1] in ours]
     out["mutation_log"] = [("user_id", "mid", "device_id", "result", "created_at")] + log
     store.close()
     return out

@@ -54,8 +54,8 @@ class MatterFilter:
     handling_mode: str = ""
     assignee_id: str = ""
     supervised: bool = False            # only matters under supervision (督办)
-    overdue_on: str = ""                # only matters whose held-to deadline is before this date ...
-    ended: tuple[str, ...] = ()         # ... and whose status is set and not one of these
+    overdue_on: str = ""                # only matters overdue on this date (``workflow.is_overdue``) ...
+    ended: tuple[str, ...] = ()         # ... their status set, not one of these, and not a stopped clock
     text: str = ""                      # in the title, description, head of household's name or address
 
 
@@ -399,8 +399,9 @@ class Store(Protocol):
         """(overdue, supervised): how many open matters are overdue, and how many under supervision.
 
         Over the live matters of live households in these grids, visible under ``keys`` (None: all),
-        whose status is set and not one of ``ended``: overdue = held-to deadline before ``today``
-        and status not waiting_materials (which stops the clock); supervised = ``supervised`` true.
+        whose status is set and not one of ``ended``: overdue = ``workflow.is_overdue`` on ``today`` (the
+        same rule as ``MatterFilter.overdue_on``: the card counts what the list it opens shows);
+        supervised = ``supervised`` true.
         """
 
     def feedback_of(self, matter_ids: Iterable[str]) -> list[Feedback]:

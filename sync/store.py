@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import msgspec
 
+from . import workflow
 from .schema import COLLECTIONS
 from .storage import (AuditEntry, DashboardMatter, Feedback, IdData, MatterFilter, MatterRow, MatterSort,
                       TaggedHousehold)
@@ -1123,6 +1124,12 @@ class SQLiteStore:
         """A matter's deadline as it stands: the effective one (extended, paused) or the one set."""
         return f"coalesce({self._jt(alias + '.data', 'effective_deadline')}, {self._jt(alias + '.data', 'deadline')})"
 
+    def _overdue(self, alias: str, ended: Sequence[str]) -> tuple[str, list[Any]]:
+        """Condition and parameters (after the date, the first ``?``): the matter is overdue on that
+        date — ``workflow.is_overdue``, the same rule in SQL (a stopped clock is never overdue)."""
+        skip = [*ended, *workflow.CLOCK_STOPPED]
+        return f"{self._deadline(alias)} < ? AND {alias}.status NOT IN ({','.join('?' * len(skip))})", skip
+
     def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
                      limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
         where = ["m.deleted = 0", "h.deleted = 0", f"h.grid_id IN {self._in_list()}", self._keys_meet("m")]
@@ -1141,9 +1148,9 @@ class SQLiteStore:
         if flt.supervised:
             where.append(self._jtrue("m.data", "supervised"))
         if flt.overdue_on:
-            fin = ",".join("?" * len(flt.ended))
-            where.append(f"{self._deadline('m')} < ? AND m.status NOT IN ({fin})")
-            args.extend([flt.overdue_on, *flt.ended])
+            cond, skip = self._overdue("m", flt.ended)
+            where.append(cond)
+            args.extend([flt.overdue_on, *skip])
         if flt.text:
             like = self._like
             where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
@@ -1224,14 +1231,14 @@ class SQLiteStore:
                     keys: Iterable[str] | None) -> tuple[int, int]:
         seen_sql, seen_args = self._seen(keys)
         fin = ",".join("?" * len(ended))
+        late, skip = self._overdue("m", ended)
         overdue, supervised = self.conn.execute(
-            f"""SELECT coalesce(sum(CASE WHEN {self._deadline('m')} < ?
-                                        AND coalesce(m.status, '') != 'waiting_materials' THEN 1 ELSE 0 END), 0),
+            f"""SELECT coalesce(sum(CASE WHEN {late} THEN 1 ELSE 0 END), 0),
                        coalesce(sum(CASE WHEN {self._jtrue('m.data', 'supervised')} THEN 1 ELSE 0 END), 0)
                 FROM matters m JOIN households h ON h.id = m.household_id
                 WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                   AND m.status NOT IN ({fin}){seen_sql}""",
-            (today, dumps(list(grid_ids)), *ended, *seen_args)).fetchone()
+            (today, *skip, dumps(list(grid_ids)), *ended, *seen_args)).fetchone()
         return int(overdue), int(supervised)
 
     def feedback_of(self, matter_ids: Iterable[str]) -> list[Feedback]:

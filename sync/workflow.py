@@ -7,7 +7,7 @@ actor is the matter's assignee.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 INITIAL: Final = "submitted"
 TERMINAL: Final = frozenset({"closed", "not_accepted", "merged_duplicate"})
@@ -44,6 +44,26 @@ TRANSITIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
 
 STATUSES: Final = ("submitted", "accepted", "not_accepted", "merged_duplicate", "assigned", "in_progress",
                    "waiting_materials", "escalated", "resolved", "closed", "reopened")
+
+
+# 待补材料 stops the deadline clock (the days spent there move ``effective_deadline`` on when the
+# matter goes on): a matter waiting for materials is never overdue.
+CLOCK_STOPPED: Final = ("waiting_materials",)
+
+
+def held_to(data: dict[str, Any]) -> str | None:
+    """The deadline a matter is held to: moved on by the days it waited for materials (docs/proxy.md)."""
+    deadline = data.get("effective_deadline") or data.get("deadline")
+    return deadline if isinstance(deadline, str) else None
+
+
+def is_overdue(data: dict[str, Any], today: str, ended: tuple[str, ...]) -> bool:
+    """Overdue on ``today`` (a local date): held to a deadline before it, its status set and neither one
+    of ``ended`` nor a stopped clock. The one rule of the console's cards, lists, badges and reports;
+    the store's SQL says the same (``SQLiteStore._overdue``, pinned by tests/test_metrics.py)."""
+    deadline, status = held_to(data), data.get("status")
+    return bool(deadline and deadline < today and status is not None and status not in ended
+                and status not in CLOCK_STOPPED)
 
 
 def is_transition(frm: str, to: str) -> bool:

@@ -39,7 +39,11 @@ from typing import Any
 
 import pytest
 
-from server.metrics import dashboard, fmt_rate, rate
+from server.metrics import FINISHED, dashboard, fmt_rate, rate
+from sync import workflow
+from sync.engine import area_tree
+from sync.scope import user_keys
+from sync.storage import MatterFilter
 from tests.conftest import Town, new_id
 
 TODAY = date(2026, 11, 20)
@@ -242,6 +246,24 @@ def test_empty_area_has_no_rates(town: Town, fx: dict[str, str]) -> None:
     assert e["collected"] == 0 and e["resolution_rate"] is None and e["trend"] == []
     # The town's ranking now still lists v1 and v2 only (g4 is below v2).
     assert len(dashboard(town.store, town.ids["town"], START, END, TODAY)["ranking"]) == 2
+
+
+def test_the_overdue_card_counts_the_rows_of_the_list_it_opens(town: Town, fx: dict[str, str]) -> None:
+    """"当前超期" opens /staff/matters?overdue=1, whose rows carry an overdue badge and whose overdue rows
+    make the report's sheet: one rule (``workflow.is_overdue``). A matter waiting for materials past its
+    deadline is in none of them (the list once showed it while the card did not count it)."""
+    assert move(town, "staff", fx["M10"], "reopened", "in_progress", at("11-19")) == "applied"
+    assert move(town, "staff", fx["M10"], "in_progress", "waiting_materials", at("11-20", "09:00")) == "applied"
+    card = dashboard(town.store, town.ids["town"], START, END, TODAY)["overdue_now"]
+    tree = area_tree(town.store)
+    rows, total = town.store.matters_page(tree.subtree(town.ids["town"]), user_keys(town.actors["staff"], tree),
+                                          MatterFilter(overdue_on=TODAY.isoformat(), ended=FINISHED), "raised", None)
+    assert card == total == 2                                   # M3 and M8; M10 waits for materials
+    assert {r.id for r in rows} == {fx["M3"], fx["M8"]}
+    everything, _ = town.store.matters_page(tree.subtree(town.ids["town"]), user_keys(town.actors["staff"], tree),
+                                            MatterFilter(), "raised", None)
+    badged = {r.id for r in everything if workflow.is_overdue(r.data, TODAY.isoformat(), FINISHED)}
+    assert badged == {r.id for r in rows}
 
 
 def test_fmt_rate_and_rate() -> None:

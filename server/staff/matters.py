@@ -34,11 +34,6 @@ MOVE_LABELS = {"in_progress": "开始办理", "waiting_materials": "待补材料
 OPEN_STATUSES = tuple(s for s in workflow.STATUSES if s not in metrics.FINISHED)
 
 
-def held_to(d: dict[str, Any]) -> str | None:
-    """The deadline a matter is held to: moved on by the days it waited for materials (docs/proxy.md)."""
-    return d.get("effective_deadline") or d.get("deadline")
-
-
 def working_days_after(start: date, days: int) -> date:
     """The date ``days`` working days (Monday–Friday) after ``start``."""
     d = start
@@ -78,9 +73,8 @@ def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, 
     out = []
     for r in rows:
         d = r.data
-        deadline = held_to(d)
         out.append({"id": r.id, "version": r.version, **d, "household": r.household | {"id": r.household_id},
-                    "overdue": bool(deadline and deadline < today and d.get("status") not in metrics.FINISHED)})
+                    "overdue": workflow.is_overdue(d, today, metrics.FINISHED)})
     return out, total
 
 
@@ -192,8 +186,7 @@ def _detail_context(page: Page, matter_id: str) -> dict[str, Any]:
         "duplicates": duplicate_suggestions(page, m) if status == "submitted" else [],
         "assignable": assignable(page, h.data.get("grid_id")), "cat": cat,
         "suggested_deadline": suggested_deadline,
-        "overdue": bool(held_to(m.data) and held_to(m.data) < local_today().isoformat()  # type: ignore[operator]
-                        and status not in metrics.FINISHED),
+        "overdue": workflow.is_overdue(m.data, local_today().isoformat(), metrics.FINISHED),
     }
 
 
