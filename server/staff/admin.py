@@ -30,6 +30,7 @@ PASSWORD_RULES_ZH = {
     "username": "密码不能包含用户名。",
     "repeated": "密码不能是同一个字符的重复。",
     "common": "密码过于常见（是最先被尝试的密码之一），请换一个。",
+    "reused": "新密码不能与初始密码相同。",
 }
 
 
@@ -109,7 +110,7 @@ def _user_create(page: Page, form: dict[str, Any]) -> Response[Any]:
         uid = accounts.create_user(page.writer, str(form.get("username") or "").strip(), password,
                                    str(form.get("role") or ""), _areas_of_form(page, form),
                                    display_name=str(form.get("display_name") or "").strip() or None,
-                                   phone=str(form.get("phone") or "").strip() or None)
+                                   phone=str(form.get("phone") or "").strip() or None, must_change=True)
     except SyncError as e:
         return page.back("/staff/admin/users", "invalid_form", why=e.message)
     page.audit("staff.user.create", "users", uid)
@@ -150,7 +151,9 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
             if refused is not None:
                 return refused
             revoke = form.get("revoke_devices") == "yes"
-            accounts.set_password(page.writer, user_id, password, by=page.user.id, revoke_devices=revoke)
+            # A password someone else chose is one-time: the user replaces it at their next sign-in.
+            accounts.set_password(page.writer, user_id, password, by=page.user.id, revoke_devices=revoke,
+                                  must_change=True)
             return page.back("/staff/admin/users", "password_revoked" if revoke else "password")
         else:
             return page.back("/staff/admin/users", "invalid_action")
