@@ -8,6 +8,7 @@
     user add|set-areas|passwd|disable|enable|list
     device list|revoke
     area list
+    import users FILE.xlsx [--dry-run] [--passwords OUT.xlsx]   users with one-time initial passwords
     backup  --db PATH DEST     an online, consistent copy
     restore --db TARGET BACKUP put a backup in place as a new database (phones resync)
     gc      --db PATH          forget deletions and push results older than the retention (180 days),
@@ -330,6 +331,65 @@ def cmd_area(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.import_cmd == "users":
+        return _import_users(args)
+    return 2
+
+
+def _import_users(args: argparse.Namespace) -> int:
+    """Users from an .xlsx (docs/onboarding.md §3): a report of problems by row, or every row written."""
+    from .imports import users
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read(users.MAX_BYTES + 1)
+    except OSError as e:
+        print(f"error: {args.file}: {e.strerror}", file=sys.stderr)
+        return 1
+    store = _store(args)
+    out = None
+    if not args.dry_run and args.passwords:
+        # Opened before anything is written: the passwords exist only in this file once applied.
+        try:
+            out = open(args.passwords, "xb")
+        except OSError as e:
+            print(f"error: {args.passwords}: {e.strerror} (the passwords file must be new)", file=sys.stderr)
+            return 1
+    try:
+        if args.dry_run:
+            plan, passwords = users.plan(store, data), []
+        else:
+            applied = users.apply(store, data)
+            plan, passwords = applied.plan, applied.passwords
+        if not plan.ok:
+            print(f"{args.file}: {_n(len(plan.problems), 'problem')}; nothing was written", file=sys.stderr)
+            print("行\t列\t值\t原因", file=sys.stderr)
+            for p in plan.problems:
+                print(f"{p.row or ''}\t{p.column}\t{p.value}\t{p.reason}", file=sys.stderr)
+            return 1
+        print(f"{args.file}: {len(plan.creates)} new, {len(plan.updates)} updated, {len(plan.unchanged)} unchanged"
+              + (" (dry run: nothing written)" if args.dry_run else ""))
+        for r in plan.updates:
+            print(f"  update {r.username}: {', '.join(sorted(r.changes))}")
+        if passwords:
+            if out is not None:
+                out.write(users.passwords_xlsx(passwords))
+                print(f"one-time passwords of the {_n(len(passwords), 'new user')}: {args.passwords} "
+                      "(the only copy; each is changed at first sign-in)")
+            else:
+                print("one-time passwords (shown once; each is changed at first sign-in):")
+                for username, name, password in passwords:
+                    print(f"  {username:<16} {name:<10} {password}")
+        return 0
+    finally:
+        if out is not None:
+            written = out.tell()
+            out.close()
+            if not written:     # no new user, or nothing applied: no empty passwords file left behind
+                os.unlink(args.passwords)
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     if not (is_postgres(args.db) or os.path.isfile(args.db)):
         # Opening it would create an empty database there, and the "backup" would be of nothing.
@@ -460,6 +520,14 @@ def build_parser() -> argparse.ArgumentParser:
     asub = ap.add_subparsers(dest="area_cmd", required=True)
     with_db(asub.add_parser("list"))
 
+    ip = sub.add_parser("import", help="onboarding: load a county's files (docs/onboarding.md)")
+    isub = ip.add_subparsers(dest="import_cmd", required=True)
+    sp = with_db(isub.add_parser("users", help="users from an .xlsx, each new one with a one-time password"))
+    sp.add_argument("file", help="the .xlsx: 用户名, 姓名, 手机号码, 角色, 工作区域")
+    sp.add_argument("--dry-run", dest="dry_run", action="store_true", help="check and report; write nothing")
+    sp.add_argument("--passwords", help="write the new users' one-time passwords to this new .xlsx "
+                    "(else they are printed)")
+
     sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention; "
                                 "delete abandoned blob uploads"))
     sp.add_argument("--blob-dir", dest="blob_dir", default=None,
@@ -475,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "user": cmd_user,
-            "device": cmd_device, "area": cmd_area, "backup": cmd_backup, "restore": cmd_restore,
+            "device": cmd_device, "area": cmd_area, "import": cmd_import, "backup": cmd_backup, "restore": cmd_restore,
             "gc": cmd_gc}
 
 
