@@ -224,11 +224,14 @@ def cmd_user(args: argparse.Namespace) -> int:
                   f"{d.get('display_name') or '':<12} areas={','.join(d.get('areas') or []) or '-'}  id={u.id}")
         return 0
     if args.user_cmd == "add":
-        password = args.password or _ask_password(f"Password for {args.username}: ")
+        generated = args.one_time and not args.password
+        password = (accounts.one_time_password(args.username) if generated
+                    else args.password or _ask_password(f"Password for {args.username}: "))
         areas = [_resolve_area(store, a) for a in (args.areas or [])]
         uid = accounts.create_user(store, args.username, password, args.role, areas, display_name=args.display_name,
-                                   phone=args.phone)
+                                   phone=args.phone, must_change=args.one_time)
         print(f"created {args.username} ({args.role}) id={uid}")
+        _print_one_time(args.username, password if generated else None, args.one_time)
         return 0
     user = store.user_by_username(args.username)
     if user is None:
@@ -246,10 +249,14 @@ def cmd_user(args: argparse.Namespace) -> int:
             print("Choose --revoke-devices if the password may have leaked (each phone then wipes its local "
                   "data at its next contact, unsent records included), or --keep-devices.", file=sys.stderr)
             return 1
-        password = args.password or _ask_password(f"New password for {args.username}: ")
-        revoked = accounts.set_password(store, user.id, password, revoke_devices=bool(args.revoke_devices))
+        generated = args.one_time and not args.password
+        password = (accounts.one_time_password(args.username) if generated
+                    else args.password or _ask_password(f"New password for {args.username}: "))
+        revoked = accounts.set_password(store, user.id, password, revoke_devices=bool(args.revoke_devices),
+                                        must_change=args.one_time)
         print(f"{args.username}: password changed; console sessions ended"
               + (f"; revoked {_n(len(revoked), 'device')}" if args.revoke_devices else ""))
+        _print_one_time(args.username, password if generated else None, args.one_time)
     elif args.user_cmd == "disable":
         devices = accounts.active_devices(store, user.id)
         if not args.yes:
@@ -264,6 +271,13 @@ def cmd_user(args: argparse.Namespace) -> int:
         accounts.update_user(store, user.id, active=True)
         print(f"{args.username}: enabled (their devices were revoked when disabled: they sign in again)")
     return 0
+
+
+def _print_one_time(username: str, generated: str | None, one_time: bool) -> None:
+    if generated:
+        print(f"{username}: one-time password {generated} (shown once; it is changed at first sign-in)")
+    elif one_time:
+        print(f"{username}: the password is one-time (it is changed at first sign-in)")
 
 
 def _n(count: int, noun: str) -> str:
@@ -491,12 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--password")
     sp.add_argument("--display-name", dest="display_name")
     sp.add_argument("--phone")
+    sp.add_argument("--one-time", dest="one_time", action="store_true",
+                    help="a one-time password, changed at first sign-in (without --password: generated, printed once)")
     sp = with_db(usub.add_parser("set-areas"))
     sp.add_argument("username")
     sp.add_argument("areas", nargs="+")
     sp = with_db(usub.add_parser("passwd"))
     sp.add_argument("username")
     sp.add_argument("--password")
+    sp.add_argument("--one-time", dest="one_time", action="store_true",
+                    help="a one-time password, changed at first sign-in (without --password: generated, printed once)")
     choice = sp.add_mutually_exclusive_group()
     choice.add_argument("--revoke-devices", dest="revoke_devices", action="store_true",
                         help="also revoke every device of the user (a leaked password): phones wipe their data")

@@ -124,3 +124,18 @@ def test_an_admins_reset_is_a_one_time_password(con: Console) -> None:
     con.c.cookies.clear()
     r = _sign_in(con, "staff1", "reset by admin")
     assert r.status_code == 200 and 'id="first-password"' in r.text
+
+
+def test_gridbook_user_passwd_one_time_generates_a_password_shown_once(api: Api, capsys: Any) -> None:
+    from server.cli import main
+
+    assert main(["user", "passwd", "staff1", "--one-time", "--keep-devices", "--db", api.db]) == 0
+    out = capsys.readouterr().out
+    m = re.search(r"one-time password (\S+) \(shown once", out)
+    assert m, out
+    assert_error(api.login("staff1", m.group(1)), 403, "password_change_required")
+    assert api.login("staff1", m.group(1), new_password="no more one-time").status_code == 200
+    assert main(["user", "add", "temp1", "--role", "grid_worker", "--areas", api.town.ids["g1"], "--one-time",
+                 "--db", api.db]) == 0
+    m = re.search(r"one-time password (\S+)", capsys.readouterr().out)
+    assert m and api.login("temp1", m.group(1)).json()["error"]["code"] == "password_change_required"
