@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 
 from sync import accounts
 from sync.catalogue import category_id
@@ -169,9 +168,6 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
 
 # -- users from an .xlsx (issue 14, docs/onboarding.md §3) ----------------------------------------
 
-ImportForm = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
-
-
 def _import_scope(page: Page) -> user_import.Scope:
     return user_import.Scope(None if is_global(page) else set(page.allowed))
 
@@ -187,8 +183,10 @@ def _users_template(page: Page) -> Response[Any]:
 
 
 @post("/staff/admin/users/import", include_in_schema=False, status_code=200)
-async def users_import(request: Request, data: ImportForm) -> Response[Any]:
-    return await run_form(request, data, _users_import, roles=ADMIN_ROLES)
+async def users_import(request: Request) -> Response[Any]:
+    # The upload is multipart, the confirmation carries the file on as a field: read either.
+    form = await request.form()
+    return await run_form(request, {k: form.get(k) for k in form.keys()}, _users_import, roles=ADMIN_ROLES)
 
 
 def _users_import(page: Page, form: dict[str, Any]) -> Response[Any]:
