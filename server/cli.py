@@ -365,8 +365,8 @@ def _import_users(args: argparse.Namespace) -> int:
     out = None
     if not args.dry_run and args.passwords:
         # Opened before anything is written: the passwords exist only in this file once applied.
-        try:
-            out = open(args.passwords, "xb")
+        try:   # a new file, readable by its owner only
+            out = os.fdopen(os.open(args.passwords, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
         except OSError as e:
             print(f"error: {args.passwords}: {e.strerror} (the passwords file must be new)", file=sys.stderr)
             return 1

@@ -176,6 +176,7 @@ def test_the_cli_dry_runs_then_writes_the_passwords_once(town: Town, tmp_path: P
     assert "5 new" in capsys.readouterr().out and town.store.user_by_username("lisi") is None
     out = tmp_path / "passwords.xlsx"
     assert main(["import", "users", str(src), "--passwords", str(out), "--db", db]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
     sheet = openpyxl.load_workbook(io.BytesIO(out.read_bytes()), read_only=True).worksheets[0]
     rows = [r for r in sheet.iter_rows(min_row=2, values_only=True) if r[0] and r[2]]
     assert [r[0] for r in rows] == ["zhangsan", "lisi", "wangwu", "zhaoliu", "qianqi"]
