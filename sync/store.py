@@ -833,6 +833,9 @@ class SQLiteStore:
         r = self.conn.execute("SELECT must_change FROM credentials WHERE user_id = ?", (user_id,)).fetchone()
         return bool(r and r[0])
 
+    def one_time_password_users(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT user_id FROM credentials WHERE must_change = 1")}
+
     def add_device(self, device: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO devices (id, user_id, name, token_hash, lineage_id, created_at) "
                           "VALUES (:id, :user_id, :name, :token_hash, :lineage_id, :created_at)", device)

@@ -121,6 +121,9 @@ def test_an_admins_reset_is_a_one_time_password(con: Console) -> None:
                                                       "password": "reset by admin"}, follow_redirects=False)
     assert "msg=password" in r.headers["location"]
     assert con.store.password_must_change(sid)
+    # The users page says who has not replaced a one-time password yet.
+    rows = con.c.get("/staff/admin/users").text.split('data-testid="user-row"')[1:]
+    assert [">staff1<" in row for row in rows if 'data-testid="one-time"' in row] == [True]
     con.c.cookies.clear()
     r = _sign_in(con, "staff1", "reset by admin")
     assert r.status_code == 200 and 'id="first-password"' in r.text

@@ -94,6 +94,7 @@ def _users_page(page: Page) -> Response[Any]:
             unsent[d["user_id"]] = unsent.get(d["user_id"], 0) + (d.get("outbox_depth") or 0)
     roles = ROLES if is_global(page) else tuple(r for r in ROLES if r != "admin")
     return page.render("staff/admin_users.html", users=users, roles=roles, devices=devices, unsent=unsent,
+                       one_time=page.store.one_time_password_users(),
                        options=page.options(), min_password=accounts.MIN_PASSWORD,
                        max_password=accounts.MAX_PASSWORD)
 

@@ -409,6 +409,7 @@ EN: dict[str, str] = {
     "没有需要导入的变化。": "Nothing to import: no changes.",
     "用户导入模板": "users-import-template",
     "请选择要导入的 .xlsx 文件。": "Choose the .xlsx file to import.",
+    "待首次登录设置新密码": "Has a one-time password: chooses a new one at first sign-in",
     "缺少必填列“用户名”。": "The required column “用户名” (username) is missing.",
     "缺少必填列“姓名”。": "The required column “姓名” (name) is missing.",
     "缺少必填列“角色”。": "The required column “角色” (role) is missing.",
