@@ -100,10 +100,12 @@ def test_reimport_changes_nothing_and_a_changed_row_updates_without_touching_the
     uid = store.user_by_username("zhangsan").id  # type: ignore[union-attr]
     digest = store.password_hash(uid)
     seq = store.conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0]
+    audit = store.conn.execute("SELECT count(*) FROM audit").fetchone()[0]
     again = user_import.apply(store, data)
     assert again.plan.ok and not again.plan.creates and not again.plan.updates and not again.passwords
     assert len(again.plan.unchanged) == 5
     assert store.conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0] == seq
+    assert store.conn.execute("SELECT count(*) FROM audit").fetchone()[0] == audit
     changed = [list(r) for r in ROWS]
     changed[0] = ["zhangsan", "张三丰", "13812345679", "工作人员", "杖锡村"]
     plan = user_import.plan(store, xlsx(changed))

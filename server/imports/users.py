@@ -331,8 +331,8 @@ def apply(store: Store, source: bytes, scope: Scope | None = None, by: str | Non
     what another admin did since the dry run is taken into account; a problem then writes nothing.
     Returns the one-time passwords of the new users, which exist nowhere else."""
     first = plan(store, source, scope)
-    if not first.ok:
-        return Applied(first, [])
+    if not first.ok or not (first.creates or first.updates):
+        return Applied(first, [])      # nothing to write (the same file again): nothing written
     # scrypt is slow on purpose: hash before taking the write lock.
     ready = {r.username: accounts.one_time_password(r.username) for r in first.creates}
     hashes = {u: accounts.hash_password(p) for u, p in ready.items()}
