@@ -130,7 +130,7 @@ def _first_password(request: Request, data: FormData) -> Response[Any]:
     user = store.get("users", user_id) if user_id else None
     if (user is None or expiry is None or expiry < time.time() or not store.password_must_change(user_id)
             or not csrf_ok(request, f"first-password:{user_id}.{expiry}.{store.password_hash(user_id) or ''}", grant)
-            or user.data.get("active") is False or user.data.get("role") not in STAFF_ROLES):
+            or user.deleted or user.data.get("active") is False or user.data.get("role") not in STAFF_ROLES):
         return _login_page(request, translate("设置新密码的时限已过，请重新用初始密码登录。", lang), status=403)
     username = str(user.data.get("username") or "")
     new, again = str(data.get("new_password") or ""), str(data.get("new_password2") or "")
