@@ -142,3 +142,19 @@ def test_gridbook_user_passwd_one_time_generates_a_password_shown_once(api: Api,
                  "--db", api.db]) == 0
     m = re.search(r"one-time password (\S+)", capsys.readouterr().out)
     assert m and api.login("temp1", m.group(1)).json()["error"]["code"] == "password_change_required"
+
+
+def test_the_first_password_form_dies_with_the_account_or_a_new_reset(con: Console) -> None:
+    initial = one_time_user(con.store, "clerk2", "staff", con.town.ids["town"])
+    uid = con.store.user_by_username("clerk2").id  # type: ignore[union-attr]
+    form = _fields(_sign_in(con, "clerk2", initial).text)
+    # An admin resets the password meanwhile: the form given for the old one-time password is void.
+    accounts.set_password(con.store, uid, accounts.one_time_password("clerk2"), revoke_devices=False, must_change=True)
+    new = {"new_password": "my own passphrase", "new_password2": "my own passphrase"}
+    assert con.c.post("/staff/login/password", data={**form, **new}, follow_redirects=False).status_code == 403
+    reset = accounts.one_time_password("clerk2")
+    accounts.set_password(con.store, uid, reset, revoke_devices=False, must_change=True)
+    form = _fields(_sign_in(con, "clerk2", reset).text)
+    accounts.disable_user(con.store, uid)
+    assert con.c.post("/staff/login/password", data={**form, **new}, follow_redirects=False).status_code == 403
+    assert con.store.password_must_change(uid)
