@@ -106,7 +106,7 @@ def login(request: Request, body: RawBody, state: State) -> LoginResponse:
                         {"retry_after": wait}, headers={"Retry-After": str(wait)})
     stores = state["stores"]
     try:
-        user = accounts.check_password(stores.reader(), req.username, req.password)
+        user = accounts.sign_in(stores.reader(), stores.writer, req.username, req.password, req.new_password)
     except SyncError as e:
         if e.code == "invalid_credentials":
             limiter.failed(req.username, ip)

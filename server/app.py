@@ -213,7 +213,7 @@ def _constrain(doc: dict[str, Any]) -> None:
 
 
 _ERRORS = {
-    ("/api/v1/auth/login", "post"): (400, 401, 413, 429),
+    ("/api/v1/auth/login", "post"): (400, 401, 403, 413, 429),
     ("/api/v1/sync/push", "post"): (400, 401, 413),
     ("/api/v1/sync/pull", "get"): (400, 401, 410),
     ("/api/v1/blobs/{sha256}", "head"): (400, 401, 404),
@@ -223,7 +223,7 @@ _ERRORS = {
     ("/api/v1/audit/sensitive-reads", "get"): (400, 401, 403),
 }
 CODES_BY_STATUS = {400: "invalid_request", 401: "invalid_credentials | unauthorized | device_revoked",
-                   403: "forbidden",
+                   403: "forbidden | password_change_required",
                    404: "not_found", 409: "offset_mismatch", 410: "cursor_expired", 413: "too_large",
                    422: "hash_mismatch", 429: "rate_limited", 500: "internal"}
 

@@ -8,6 +8,7 @@
     user add|set-areas|passwd|disable|enable|list
     device list|revoke
     area list
+    import users FILE.xlsx [--dry-run] [--passwords OUT.xlsx]   users with one-time initial passwords
     backup  --db PATH DEST     an online, consistent copy
     restore --db TARGET BACKUP put a backup in place as a new database (phones resync)
     gc      --db PATH          forget deletions and push results older than the retention (180 days),
@@ -223,11 +224,14 @@ def cmd_user(args: argparse.Namespace) -> int:
                   f"{d.get('display_name') or '':<12} areas={','.join(d.get('areas') or []) or '-'}  id={u.id}")
         return 0
     if args.user_cmd == "add":
-        password = args.password or _ask_password(f"Password for {args.username}: ")
+        generated = args.one_time and not args.password
+        password = (accounts.one_time_password(args.username) if generated
+                    else args.password or _ask_password(f"Password for {args.username}: "))
         areas = [_resolve_area(store, a) for a in (args.areas or [])]
         uid = accounts.create_user(store, args.username, password, args.role, areas, display_name=args.display_name,
-                                   phone=args.phone)
+                                   phone=args.phone, must_change=args.one_time)
         print(f"created {args.username} ({args.role}) id={uid}")
+        _print_one_time(args.username, password if generated else None, args.one_time)
         return 0
     user = store.user_by_username(args.username)
     if user is None:
@@ -245,10 +249,14 @@ def cmd_user(args: argparse.Namespace) -> int:
             print("Choose --revoke-devices if the password may have leaked (each phone then wipes its local "
                   "data at its next contact, unsent records included), or --keep-devices.", file=sys.stderr)
             return 1
-        password = args.password or _ask_password(f"New password for {args.username}: ")
-        revoked = accounts.set_password(store, user.id, password, revoke_devices=bool(args.revoke_devices))
+        generated = args.one_time and not args.password
+        password = (accounts.one_time_password(args.username) if generated
+                    else args.password or _ask_password(f"New password for {args.username}: "))
+        revoked = accounts.set_password(store, user.id, password, revoke_devices=bool(args.revoke_devices),
+                                        must_change=args.one_time)
         print(f"{args.username}: password changed; console sessions ended"
               + (f"; revoked {_n(len(revoked), 'device')}" if args.revoke_devices else ""))
+        _print_one_time(args.username, password if generated else None, args.one_time)
     elif args.user_cmd == "disable":
         devices = accounts.active_devices(store, user.id)
         if not args.yes:
@@ -263,6 +271,13 @@ def cmd_user(args: argparse.Namespace) -> int:
         accounts.update_user(store, user.id, active=True)
         print(f"{args.username}: enabled (their devices were revoked when disabled: they sign in again)")
     return 0
+
+
+def _print_one_time(username: str, generated: str | None, one_time: bool) -> None:
+    if generated:
+        print(f"{username}: one-time password {generated} (shown once; it is changed at first sign-in)")
+    elif one_time:
+        print(f"{username}: the password is one-time (it is changed at first sign-in)")
 
 
 def _n(count: int, noun: str) -> str:
@@ -328,6 +343,65 @@ def cmd_area(args: argparse.Namespace) -> int:
     for r in tree.roots():
         show(r, 0)
     return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.import_cmd == "users":
+        return _import_users(args)
+    return 2
+
+
+def _import_users(args: argparse.Namespace) -> int:
+    """Users from an .xlsx (docs/onboarding.md §3): a report of problems by row, or every row written."""
+    from .imports import users
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read(users.MAX_BYTES + 1)
+    except OSError as e:
+        print(f"error: {args.file}: {e.strerror}", file=sys.stderr)
+        return 1
+    store = _store(args)
+    out = None
+    if not args.dry_run and args.passwords:
+        # Opened before anything is written: the passwords exist only in this file once applied.
+        try:   # a new file, readable by its owner only
+            out = os.fdopen(os.open(args.passwords, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        except OSError as e:
+            print(f"error: {args.passwords}: {e.strerror} (the passwords file must be new)", file=sys.stderr)
+            return 1
+    try:
+        if args.dry_run:
+            plan, passwords = users.plan(store, data), []
+        else:
+            applied = users.apply(store, data)
+            plan, passwords = applied.plan, applied.passwords
+        if not plan.ok:
+            print(f"{args.file}: {_n(len(plan.problems), 'problem')}; nothing was written", file=sys.stderr)
+            print("行\t列\t值\t原因", file=sys.stderr)
+            for p in plan.problems:
+                print(f"{p.row or ''}\t{p.column}\t{p.value}\t{p.reason}", file=sys.stderr)
+            return 1
+        print(f"{args.file}: {len(plan.creates)} new, {len(plan.updates)} updated, {len(plan.unchanged)} unchanged"
+              + (" (dry run: nothing written)" if args.dry_run else ""))
+        for r in plan.updates:
+            print(f"  update {r.username}: {', '.join(sorted(r.changes))}")
+        if passwords:
+            if out is not None:
+                out.write(users.passwords_xlsx(passwords))
+                print(f"one-time passwords of the {_n(len(passwords), 'new user')}: {args.passwords} "
+                      "(the only copy; each is changed at first sign-in)")
+            else:
+                print("one-time passwords (shown once; each is changed at first sign-in):")
+                for username, name, password in passwords:
+                    print(f"  {username:<16} {name:<10} {password}")
+        return 0
+    finally:
+        if out is not None:
+            written = out.tell()
+            out.close()
+            if not written:     # no new user, or nothing applied: no empty passwords file left behind
+                os.unlink(args.passwords)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -431,12 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--password")
     sp.add_argument("--display-name", dest="display_name")
     sp.add_argument("--phone")
+    sp.add_argument("--one-time", dest="one_time", action="store_true",
+                    help="a one-time password, changed at first sign-in (without --password: generated, printed once)")
     sp = with_db(usub.add_parser("set-areas"))
     sp.add_argument("username")
     sp.add_argument("areas", nargs="+")
     sp = with_db(usub.add_parser("passwd"))
     sp.add_argument("username")
     sp.add_argument("--password")
+    sp.add_argument("--one-time", dest="one_time", action="store_true",
+                    help="a one-time password, changed at first sign-in (without --password: generated, printed once)")
     choice = sp.add_mutually_exclusive_group()
     choice.add_argument("--revoke-devices", dest="revoke_devices", action="store_true",
                         help="also revoke every device of the user (a leaked password): phones wipe their data")
@@ -460,6 +538,14 @@ def build_parser() -> argparse.ArgumentParser:
     asub = ap.add_subparsers(dest="area_cmd", required=True)
     with_db(asub.add_parser("list"))
 
+    ip = sub.add_parser("import", help="onboarding: load a county's files (docs/onboarding.md)")
+    isub = ip.add_subparsers(dest="import_cmd", required=True)
+    sp = with_db(isub.add_parser("users", help="users from an .xlsx, each new one with a one-time password"))
+    sp.add_argument("file", help="the .xlsx: 用户名, 姓名, 手机号码, 角色, 工作区域")
+    sp.add_argument("--dry-run", dest="dry_run", action="store_true", help="check and report; write nothing")
+    sp.add_argument("--passwords", help="write the new users' one-time passwords to this new .xlsx "
+                    "(else they are printed)")
+
     sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention; "
                                 "delete abandoned blob uploads"))
     sp.add_argument("--blob-dir", dest="blob_dir", default=None,
@@ -475,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "user": cmd_user,
-            "device": cmd_device, "area": cmd_area, "backup": cmd_backup, "restore": cmd_restore,
+            "device": cmd_device, "area": cmd_area, "import": cmd_import, "backup": cmd_backup, "restore": cmd_restore,
             "gc": cmd_gc}
 
 

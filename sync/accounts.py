@@ -19,7 +19,6 @@ from .errors import SyncError
 from .schema import ROLES, is_uuid
 from .scope import Actor
 from .storage import Store
-from .storage import Store
 from .store import StoredRecord, iso, utcnow
 
 # scrypt: N=2^14, r=8 -> 16 MiB of memory per hash; about 50 ms on a small server.
@@ -44,7 +43,12 @@ PASSWORD_RULES = {
     "username": "password: must not contain the username",
     "repeated": "password: must not be one character repeated",
     "common": "password: too common (it is among the first passwords anyone tries)",
+    "reused": "password: must differ from the one-time password",
 }
+# One-time passwords (an import's initial ones, an admin's reset) are read off a sheet and typed on
+# a phone: no letters and digits people confuse (0 O o, 1 l I), 10 characters (about 58 bits).
+ONE_TIME_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+ONE_TIME_LENGTH = 10
 
 
 def hash_password(password: str, n: int | None = None) -> str:
@@ -87,6 +91,21 @@ def password_problem(password: str, username: str = "") -> str | None:
     return None
 
 
+def one_time_password(username: str = "") -> str:
+    """A random, readable one-time password that meets the policy (for this username too)."""
+    while True:
+        password = "".join(secrets.choice(ONE_TIME_ALPHABET) for _ in range(ONE_TIME_LENGTH))
+        if password_problem(password, username) is None:
+            return password
+
+
+def username_problem(username: str) -> str | None:
+    """Why a username cannot be used (letters, digits, . _ - only, at most 50), else None."""
+    if not username or len(username) > 50 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        return "username: letters, digits, . _ - only, at most 50"
+    return None
+
+
 def check_new_password(password: str, username: str = "") -> None:
     """``invalid_request`` (with ``details.reason``) unless the password meets the policy."""
     reason = password_problem(password, username)
@@ -114,16 +133,18 @@ def _system_ctx(store: Store, by: str = "system") -> _Ctx:
 
 def create_user(store: Store, username: str, password: str, role: str, areas: list[str],
                 display_name: str | None = None, phone: str | None = None, user_id: str | None = None,
-                password_hash: str | None = None) -> str:
+                password_hash: str | None = None, must_change: bool = False) -> str:
     """Add a user (an admin's act, not a sync mutation). Returns the user id.
 
     ``password`` must meet the policy (``check_new_password``); a ready ``password_hash`` (seeding
-    the demo town and the tests' fixtures) skips it.
+    the demo town and the tests' fixtures, an import that hashed before its transaction) skips it.
+    ``must_change`` makes it a one-time password, replaced at the first sign-in.
     """
     if role not in ROLES:
         raise SyncError("invalid_request", f"role must be one of {', '.join(ROLES)}")
-    if not username or len(username) > 50 or not username.replace("_", "").replace("-", "").replace(".", "").isalnum():
-        raise SyncError("invalid_request", "username: letters, digits, . _ - only, at most 50")
+    bad_name = username_problem(username)
+    if bad_name:
+        raise SyncError("invalid_request", bad_name)
     if password_hash is None:
         check_new_password(password, username)
     with store.transaction():
@@ -138,7 +159,7 @@ def create_user(store: Store, username: str, password: str, role: str, areas: li
         data = {"username": username, "display_name": display_name or username, "role": role, "areas": list(areas),
                 "phone": phone, "active": True}
         _write_new(ctx, "users", uid, data, _keys_for(ctx, "users", uid, data))
-        store.set_password_hash(uid, password_hash or hash_password(password))
+        store.set_password_hash(uid, password_hash or hash_password(password), must_change)
         store.audit(None, "user.create", "users", uid, {"username": username, "role": role})
     return uid
 
@@ -172,19 +193,21 @@ def update_user(store: Store, user_id: str, by: str | None = None, **changes: An
 
 
 def set_password(store: Store, user_id: str, password: str, by: str | None = None, *,
-                 revoke_devices: bool) -> list[dict[str, Any]]:
+                 revoke_devices: bool, must_change: bool = False) -> list[dict[str, Any]]:
     """A new password (the policy applies), ending the user's console sessions; with
     ``revoke_devices`` also revoking every device of the user, since whoever learnt the old
     password may have signed one in. Returns the devices revoked (their ``outbox_depth`` says what
-    they had not sent). The caller chooses: revoking wipes the phones at their next contact."""
+    they had not sent). The caller chooses: revoking wipes the phones at their next contact.
+    ``must_change``: a one-time password (an admin's reset), replaced at the next sign-in."""
     user = store.get("users", user_id)
     if user is None:
         raise SyncError("not_found", "no such user")
     check_new_password(password, str(user.data.get("username") or ""))
     digest = hash_password(password)
     with store.transaction():
-        store.set_password_hash(user_id, digest)
-        store.audit(by, "user.password", "users", user_id, {"revoke_devices": revoke_devices})
+        store.set_password_hash(user_id, digest, must_change)
+        store.audit(by, "user.password", "users", user_id, {"revoke_devices": revoke_devices,
+                                                             "one_time": must_change})
         end_sessions(store, user_id)
         return revoke_user_devices(store, user_id, by) if revoke_devices else []
 
@@ -231,12 +254,55 @@ def check_password(store: Store, username: str, password: str) -> StoredRecord:
     Unknown user and wrong password take as long and answer alike. Only reads: a server runs it
     on a reader connection, outside the write lock, since scrypt is slow on purpose.
     """
+    return _check(store, username, password)[0]
+
+
+def _check(store: Store, username: str, password: str) -> tuple[StoredRecord, str]:
+    """``check_password``, and the hash the password was verified against."""
     user = store.user_by_username(username) if isinstance(username, str) else None
     stored = store.password_hash(user.id) if user else None
     ok = verify_password(password, stored or _DUMMY_HASH) and stored is not None
-    if not ok or user is None or user.data.get("active") is False:
+    if not ok or user is None or stored is None or user.data.get("active") is False:
         raise SyncError("invalid_credentials", "Wrong username or password.")
+    return user, stored
+
+
+def password_change_required(username: str) -> SyncError:
+    return SyncError("password_change_required",
+                     f"{username}: this is a one-time password; choose a new password to sign in "
+                     "(send it as new_password).")
+
+
+def sign_in(reader: Store, writer: Store, username: str, password: str,
+            new_password: str | None = None) -> StoredRecord:
+    """``check_password`` with the one-time rule: while the user's password is one-time (an
+    initial password, an admin's reset), signing in needs ``new_password``, which replaces it
+    (the policy applies, and it must differ), else ``password_change_required``. The password is
+    verified on ``reader`` (scrypt outside the write lock); only a replacement writes."""
+    user, verified = _check(reader, username, password)
+    if not reader.password_must_change(user.id):
+        return user
+    if new_password is None:
+        raise password_change_required(username)
+    replace_one_time_password(writer, user, verified, password, new_password)
     return user
+
+
+def replace_one_time_password(store: Store, user: StoredRecord, verified_hash: str, old_password: str,
+                              new_password: str) -> None:
+    """Replace a one-time password the user just proved they know (``verified_hash``: the hash it
+    was checked against; if the password changed meanwhile, or is no longer one-time, nothing
+    changes and the answer is ``invalid_credentials``)."""
+    username = str(user.data.get("username") or "")
+    check_new_password(new_password, username)
+    if new_password == old_password:
+        raise SyncError("invalid_request", PASSWORD_RULES["reused"], {"reason": "reused"})
+    digest = hash_password(new_password)
+    with store.transaction():
+        if store.password_hash(user.id) != verified_hash or not store.password_must_change(user.id):
+            raise SyncError("invalid_credentials", "Wrong username or password.")
+        store.set_password_hash(user.id, digest, False)
+        store.audit(user.id, "user.password", "users", user.id, {"first_sign_in": True})
 
 
 def register_device(store: Store, user: StoredRecord, device_name: str,
@@ -261,8 +327,12 @@ def register_device(store: Store, user: StoredRecord, device_name: str,
 
 def login(store: Store, username: str, password: str, device_name: str,
           previous_device_id: str | None = None) -> LoginResult:
-    """Check the password and register a device with a new token. Wrong user or password: one answer."""
-    return register_device(store, check_password(store, username, password), device_name, previous_device_id)
+    """Check the password and register a device with a new token. Wrong user or password: one answer.
+    A one-time password signs nothing in (``sign_in`` replaces it)."""
+    user = check_password(store, username, password)
+    if store.password_must_change(user.id):
+        raise password_change_required(username)
+    return register_device(store, user, device_name, previous_device_id)
 
 
 def authenticate(store: Store, token: str | None) -> Actor:

@@ -15,6 +15,7 @@ CODES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Sign in first: this call needs a valid device token."),
     "device_revoked": (401, "This device was revoked by an administrator; local data must be wiped."),
     "forbidden": (403, "You may not do this."),
+    "password_change_required": (403, "This is a one-time password: choose a new password to sign in."),
     "not_found": (404, "Nothing is here."),
     "method_not_allowed": (405, "This method is not allowed here."),
     "offset_mismatch": (409, "The upload offset does not match what the server holds."),

@@ -74,6 +74,8 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=False):
     password: str
     device_name: str = "device"
     previous_device_id: str | None = None
+    # Replaces a one-time password (an initial one, an admin's reset) as the user signs in.
+    new_password: str | None = None
 
 
 class LoginUser(msgspec.Struct):

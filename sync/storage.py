@@ -214,8 +214,14 @@ class Store(Protocol):
     def password_hash(self, user_id: str) -> str | None:
         """The user's password hash, or None."""
 
-    def set_password_hash(self, user_id: str, hashed: str) -> None:
-        """Set the user's password hash."""
+    def set_password_hash(self, user_id: str, hashed: str, must_change: bool = False) -> None:
+        """Set the user's password hash; ``must_change`` marks it one-time (an initial password)."""
+
+    def password_must_change(self, user_id: str) -> bool:
+        """Whether the user's password is a one-time one, to be replaced at the next sign-in."""
+
+    def one_time_password_users(self) -> set[str]:
+        """The ids of the users whose password is one-time (not signed in since it was set)."""
 
     def add_device(self, device: dict[str, Any]) -> None:
         """Register a device: id, user_id, name, token_hash, lineage_id, created_at."""

@@ -289,6 +289,12 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
   address TEXT NOT NULL, slot INTEGER NOT NULL, at_ms BIGINT NOT NULL, PRIMARY KEY (address, slot))""",
         "CREATE INDEX login_address_failures_at ON login_address_failures(at_ms)",
     ]),
+    # Issue 14, onboarding: users imported from a county's .xlsx get a one-time initial password
+    # (an admin's reset gives one too) that must be replaced at first sign-in, on the console and
+    # on the phone alike. The flag lives with the hash, never in the synced user record.
+    ("0005 one-time initial passwords", [
+        "ALTER TABLE credentials ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]
 
 
@@ -816,10 +822,19 @@ class SQLiteStore:
         r = self.conn.execute("SELECT password_hash FROM credentials WHERE user_id = ?", (user_id,)).fetchone()
         return r[0] if r else None
 
-    def set_password_hash(self, user_id: str, hashed: str) -> None:
-        self.conn.execute("INSERT INTO credentials VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
-                          "password_hash = excluded.password_hash, updated_at = excluded.updated_at",
-                          (user_id, hashed, iso(utcnow())))
+    def set_password_hash(self, user_id: str, hashed: str, must_change: bool = False) -> None:
+        self.conn.execute("INSERT INTO credentials (user_id, password_hash, updated_at, must_change) "
+                          "VALUES (?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+                          "password_hash = excluded.password_hash, updated_at = excluded.updated_at, "
+                          "must_change = excluded.must_change",
+                          (user_id, hashed, iso(utcnow()), 1 if must_change else 0))
+
+    def password_must_change(self, user_id: str) -> bool:
+        r = self.conn.execute("SELECT must_change FROM credentials WHERE user_id = ?", (user_id,)).fetchone()
+        return bool(r and r[0])
+
+    def one_time_password_users(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT user_id FROM credentials WHERE must_change = 1")}
 
     def add_device(self, device: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO devices (id, user_id, name, token_hash, lineage_id, created_at) "

@@ -312,6 +312,25 @@ POST /staff/admin/devices/{device}/revoke|confirm=yes                           
 POST /staff/admin/devices/{device}/revoke|confirm=yes                                           staff_village 403                               403                               403               403
 POST /staff/admin/devices/{device}/revoke|confirm=yes                                           admin_area    303 /staff/admin/devices          404                               403               403
 POST /staff/admin/devices/{device}/revoke|confirm=yes                                           admin_all     303 /staff/admin/devices          303 /staff/admin/devices          403               403
+# -- issue 14: the users import (template, upload) and the form that replaces a one-time password
+GET /staff/admin/users/template.xlsx                                                            grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/users/template.xlsx                                                            proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/users/template.xlsx                                                            staff         403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/users/template.xlsx                                                            staff_village 403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/users/template.xlsx                                                            admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/users/template.xlsx                                                            admin_all     200                               200                               303 /staff/login  303 /staff/login
+POST /staff/admin/users/import|action=preview                                                   grid_worker   403                               403                               403               403
+POST /staff/admin/users/import|action=preview                                                   proxy_agent   403                               403                               403               403
+POST /staff/admin/users/import|action=preview                                                   staff         403                               403                               403               403
+POST /staff/admin/users/import|action=preview                                                   staff_village 403                               403                               403               403
+POST /staff/admin/users/import|action=preview                                                   admin_area    303 /staff/admin/users            303 /staff/admin/users            403               403
+POST /staff/admin/users/import|action=preview                                                   admin_all     303 /staff/admin/users            303 /staff/admin/users            403               403
+POST /staff/login/password|new_password=another-passphrase&new_password2=another-passphrase     grid_worker   403                               403                               403               403
+POST /staff/login/password|new_password=another-passphrase&new_password2=another-passphrase     proxy_agent   403                               403                               403               403
+POST /staff/login/password|new_password=another-passphrase&new_password2=another-passphrase     staff         403                               403                               403               403
+POST /staff/login/password|new_password=another-passphrase&new_password2=another-passphrase     staff_village 403                               403                               403               403
+POST /staff/login/password|new_password=another-passphrase&new_password2=another-passphrase     admin_area    403                               403                               403               403
+POST /staff/login/password|new_password=another-passphrase&new_password2=another-passphrase     admin_all     403                               403                               403               403
 POST /staff/admin/users|username=                                                               grid_worker   403                               403                               403               403
 POST /staff/admin/users|username=                                                               proxy_agent   403                               403                               403               403
 POST /staff/admin/users|username=                                                               staff         403                               403                               403               403

@@ -50,6 +50,12 @@ def _rate_limited(api: Api) -> httpx.Response:
     return api.login("worker3", "wrong")
 
 
+def _password_change_required(api: Api) -> httpx.Response:
+    with api.store() as s:
+        accounts.create_user(s, "firsttimer", "initial-pass-7", "grid_worker", [api.town.ids["g1"]], must_change=True)
+    return api.login("firsttimer", "initial-pass-7")
+
+
 def _too_large(api: Api) -> httpx.Response:
     return api.client.post(f"{API}/sync/push", content=b" " * (3 * 1024 * 1024), headers=api.auth("w1"))
 
@@ -60,6 +66,7 @@ CASES: dict[str, tuple[int, Callable[[Api], httpx.Response], tuple[str, ...]]] =
     "invalid_credentials": (401, lambda api: api.login("worker1", "wrong"), ()),
     "unauthorized": (401, lambda api: api.client.get(f"{API}/sync/pull"), ()),
     "device_revoked": (401, _revoked, ()),
+    "password_change_required": (403, _password_change_required, ()),
     "not_found": (404, lambda api: api.client.get(f"{API}/no/such/thing"), ()),
     "method_not_allowed": (405, lambda api: api.client.delete(f"{API}/sync/push"), ("allow",)),
     "offset_mismatch": (409, _offset_mismatch, ("upload-offset",)),

@@ -66,8 +66,9 @@ export async function call(method, path, { body, json, headers = {}, auth = true
   return data;
 }
 
-export const login = (username, password, device_name, previous_device_id) =>
-  call("POST", "/auth/login", { json: { username, password, device_name, previous_device_id }, auth: false });
+// new_password: replaces a one-time password (answered by 403 password_change_required without it).
+export const login = (username, password, device_name, previous_device_id, new_password) =>
+  call("POST", "/auth/login", { json: { username, password, device_name, previous_device_id, new_password }, auth: false });
 
 export const push = (mutations, outbox_depth) =>
   call("POST", "/sync/push", { json: { protocol: 1, mutations, outbox_depth } });

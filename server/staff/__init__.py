@@ -15,7 +15,7 @@ from . import admin, auth, conflicts, dashboard, households, matters, reports
 from .core import HERE
 
 ROUTES: list[Any] = [
-    auth.login_form, auth.login_submit, auth.logout, auth.switch_language, dashboard.dashboard,
+    auth.login_form, auth.login_submit, auth.first_password, auth.logout, auth.switch_language, dashboard.dashboard,
     *matters.ROUTES, *households.ROUTES, *conflicts.ROUTES, *reports.ROUTES, *admin.ROUTES,
     create_static_files_router(path="/staff/static", directories=[HERE / "static"], name="staff-static",
                                include_in_schema=False, file_system=StaticFiles()),

@@ -7,10 +7,12 @@ the phones by pull.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 
 from sync import accounts
@@ -19,8 +21,10 @@ from sync.engine import uuid7
 from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
 
+from ..imports import users as user_import
 from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form, whole_number
 from .records import categories, user_names
+from .reports import XLSX, download
 
 # The one policy of sync.accounts (the CLI's too), each reason said in Chinese.
 PASSWORD_RULES_ZH = {
@@ -30,6 +34,7 @@ PASSWORD_RULES_ZH = {
     "username": "密码不能包含用户名。",
     "repeated": "密码不能是同一个字符的重复。",
     "common": "密码过于常见（是最先被尝试的密码之一），请换一个。",
+    "reused": "新密码不能与初始密码相同。",
 }
 
 
@@ -89,6 +94,7 @@ def _users_page(page: Page) -> Response[Any]:
             unsent[d["user_id"]] = unsent.get(d["user_id"], 0) + (d.get("outbox_depth") or 0)
     roles = ROLES if is_global(page) else tuple(r for r in ROLES if r != "admin")
     return page.render("staff/admin_users.html", users=users, roles=roles, devices=devices, unsent=unsent,
+                       one_time=page.store.one_time_password_users(),
                        options=page.options(), min_password=accounts.MIN_PASSWORD,
                        max_password=accounts.MAX_PASSWORD)
 
@@ -109,7 +115,7 @@ def _user_create(page: Page, form: dict[str, Any]) -> Response[Any]:
         uid = accounts.create_user(page.writer, str(form.get("username") or "").strip(), password,
                                    str(form.get("role") or ""), _areas_of_form(page, form),
                                    display_name=str(form.get("display_name") or "").strip() or None,
-                                   phone=str(form.get("phone") or "").strip() or None)
+                                   phone=str(form.get("phone") or "").strip() or None, must_change=True)
     except SyncError as e:
         return page.back("/staff/admin/users", "invalid_form", why=e.message)
     page.audit("staff.user.create", "users", uid)
@@ -150,13 +156,73 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
             if refused is not None:
                 return refused
             revoke = form.get("revoke_devices") == "yes"
-            accounts.set_password(page.writer, user_id, password, by=page.user.id, revoke_devices=revoke)
+            # A password someone else chose is one-time: the user replaces it at their next sign-in.
+            accounts.set_password(page.writer, user_id, password, by=page.user.id, revoke_devices=revoke,
+                                  must_change=True)
             return page.back("/staff/admin/users", "password_revoked" if revoke else "password")
         else:
             return page.back("/staff/admin/users", "invalid_action")
     except SyncError as e:
         return page.back("/staff/admin/users", "invalid_form", why=e.message)
     return page.back("/staff/admin/users", "saved")
+
+
+# -- users from an .xlsx (issue 14, docs/onboarding.md §3) ----------------------------------------
+
+def _import_scope(page: Page) -> user_import.Scope:
+    return user_import.Scope(None if is_global(page) else set(page.allowed))
+
+
+@get("/staff/admin/users/template.xlsx", include_in_schema=False)
+async def users_template(request: Request) -> Response[Any]:
+    return await run(request, _users_template, roles=ADMIN_ROLES)
+
+
+def _users_template(page: Page) -> Response[Any]:
+    data = user_import.template_xlsx(user_import.area_choices(page.store, _import_scope(page).allowed))
+    return download(data, f"{page.t('用户导入模板')}.xlsx", XLSX)
+
+
+@post("/staff/admin/users/import", include_in_schema=False, status_code=200)
+async def users_import(request: Request) -> Response[Any]:
+    # The upload is multipart, the confirmation carries the file on as a field: read either.
+    form = await request.form()
+    return await run_form(request, {k: form.get(k) for k in form.keys()}, _users_import, roles=ADMIN_ROLES)
+
+
+def _users_import(page: Page, form: dict[str, Any]) -> Response[Any]:
+    """A dry run first (the preview, carrying the file on to the apply button), then every row or none."""
+    upload, carried = form.get("file"), form.get("content")
+    content: bytes | None = None
+    if isinstance(upload, UploadFile):
+        content = upload.file.read(user_import.MAX_BYTES + 1)
+    elif isinstance(carried, str) and carried:
+        try:
+            content = base64.b64decode(carried, validate=True)
+        except ValueError:
+            content = None
+    if not content:
+        return page.back("/staff/admin/users", "invalid_form", why=page.t("请选择要导入的 .xlsx 文件。"))
+    filename = upload.filename if isinstance(upload, UploadFile) else str(form.get("filename") or "")
+    scope = _import_scope(page)
+    passwords: list[tuple[str, str, str]] = []
+    if form.get("action") == "apply":
+        applied = user_import.apply(page.writer, content, scope, by=page.user.id)
+        plan, passwords = applied.plan, applied.passwords
+        if plan.ok:
+            page.audit("staff.user.import", "users", None, {"created": len(plan.creates),
+                                                            "updated": len(plan.updates)})
+    else:
+        plan = user_import.plan(page.store, content, scope)
+    sheet = ""
+    if passwords:
+        # The one offer of the passwords: in this answer only (no-store), never kept by the server.
+        sheet = "data:" + XLSX + ";base64," + base64.b64encode(user_import.passwords_xlsx(passwords)).decode()
+    return page.render("staff/admin_users_import.html", http_status=200 if plan.ok else 400, plan=plan,
+                       applied=form.get("action") == "apply" and plan.ok, passwords_sheet=sheet,
+                       new_count=len(passwords), filename=filename[:200],
+                       content=base64.b64encode(content).decode() if plan.ok else "",
+                       role_zh=user_import.ROLE_ZH, column_zh=user_import.COLUMN_ZH)
 
 
 # -- devices ------------------------------------------------------------------------------------
@@ -319,5 +385,5 @@ def _audit_page(page: Page) -> Response[Any]:
                        actions=actions)
 
 
-ROUTES: list[Any] = [users_page, user_create, user_update, devices_page, device_revoke, areas_page, area_create,
+ROUTES: list[Any] = [users_page, users_template, users_import, user_create, user_update, devices_page, device_revoke, areas_page, area_create,
                      catalogue_page, catalogue_save, audit_page]
