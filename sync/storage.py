@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 IdData = tuple[str, dict[str, Any]]
 """A record's id and its fields."""
 
-MatterSort = Literal["raised", "raised_asc", "deadline", "updated"]
-MATTER_SORTS: tuple[MatterSort, ...] = ("raised", "raised_asc", "deadline", "updated")
+MatterSort = Literal["raised", "raised_asc", "deadline", "updated", "overdue_days"]
+MATTER_SORTS: tuple[MatterSort, ...] = ("raised", "raised_asc", "deadline", "updated", "overdue_days")
 """raised: newest raise time first; raised_asc: oldest first; deadline: earliest ``deadline`` first,
-none last; updated: most recently written first. Ties: by matter id."""
+none last; updated: most recently written first; overdue_days: the matters whose clock runs (status
+set, not ``ended``, not a stopped clock) by held-to deadline, earliest first — the most days overdue
+first, then the soonest due — and the others after them. Ties: by matter id."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,10 @@ class MatterFilter:
     supervised: bool = False            # only matters under supervision (督办)
     overdue_on: str = ""                # only matters overdue on this date (``workflow.is_overdue``) ...
     ended: tuple[str, ...] = ()         # ... their status set, not one of these, and not a stopped clock
-    text: str = ""                      # in the title, description, head of household's name or address
+    text: str = ""                      # in the title, description, head of household's name or address,
+    #                                     or the work-order number exactly
+    due_soon_on: str = ""               # only matters 即将超期 on this date (``workflow.is_due_soon``) ...
+    due_soon_until: str = ""            # ... held to a deadline from it to this one (``workflow.due_soon_until``)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,10 @@ class Store(Protocol):
 
     def current_seq(self) -> int:
         """The last value the change sequence gave."""
+
+    def next_counter(self, name: str) -> int:
+        """The next value (from 1) of a named counter other than the sequence, within the write
+        transaction (given back if it rolls back): the matters' work-order serials."""
 
     def get_meta(self, key: str) -> str | None:
         """The server metadata value of ``key`` (epoch, secret, horizon …), or None."""
