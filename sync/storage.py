@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Protocol, Sequence, TypeVar
 
 if TYPE_CHECKING:
     from .store import SQLiteStore, StoredRecord
@@ -62,6 +62,9 @@ class MatterFilter:
     #                                     or the work-order number exactly
     due_soon_on: str = ""               # only matters 即将超期 on this date (``workflow.is_due_soon``) ...
     due_soon_until: str = ""            # ... held to a deadline from it to this one (``workflow.due_soon_until``)
+    not_statuses: tuple[str, ...] = ()  # the status is none of these (a matter without one passes)
+    raised_from: str = ""               # raised on this local date or later ...
+    raised_before: str = ""             # ... and before this one
 
 
 @dataclass(frozen=True)
@@ -365,6 +368,12 @@ class Store(Protocol):
         The live matters of live households in these grids, visible under ``keys``, that pass ``flt``,
         in ``sort`` order.
         """
+
+    def matters_iter(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
+                     batch: int = 500) -> Iterator[list[MatterRow]]:
+        """The same matters as ``matters_page``, in the same order, as lists of at most ``batch`` rows
+        read from one query as they are asked for (one read snapshot): an export of any size holds
+        one batch in memory."""
 
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:

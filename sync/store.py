@@ -1205,13 +1205,17 @@ class SQLiteStore:
         return (f"{self._deadline(alias)} >= ? AND {self._deadline(alias)} <= ? "
                 f"AND {alias}.status NOT IN ({','.join('?' * len(skip))})", skip)
 
-    def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
-                     limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
+    def _matters_where(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter
+                       ) -> tuple[str, list[Any]]:
+        """``FROM … WHERE …`` of the matters that pass ``flt``, and its parameters."""
         where = ["m.deleted = 0", "h.deleted = 0", f"h.grid_id IN {self._in_list()}", self._keys_meet("m")]
         args: list[Any] = [dumps(list(grid_ids)), dumps(sorted(keys))]
         if flt.statuses:
             where.append(f"m.status IN ({','.join('?' * len(flt.statuses))})")
             args.extend(flt.statuses)
+        if flt.not_statuses:
+            where.append(f"coalesce(m.status, '') NOT IN ({','.join('?' * len(flt.not_statuses))})")
+            args.extend(flt.not_statuses)
         for name, value in (("category", flt.category), ("line", flt.line), ("channel", flt.channel),
                             ("handling_mode", flt.handling_mode)):
             if value:
@@ -1230,21 +1234,54 @@ class SQLiteStore:
             cond, skip = self._due_soon("m", flt.ended)
             where.append(cond)
             args.extend([flt.due_soon_on, flt.due_soon_until, *skip])
+        if flt.raised_from or flt.raised_before:
+            raised = self._local_date(self._jt("m.data", "raised_at"))
+            if flt.raised_from:
+                where.append(f"{raised} >= ?")
+                args.append(flt.raised_from)
+            if flt.raised_before:
+                where.append(f"{raised} < ?")
+                args.append(flt.raised_before)
         if flt.text:
             like = self._like
             where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
                          f"{like} ? ESCAPE '\\' OR {self._jt('h.data', 'head_name')} {like} ? ESCAPE '\\' "
                          f"OR {self._jt('h.data', 'address')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'number')} = ?)")
             args.extend([*[_contains(flt.text)] * 4, flt.text.strip()])
-        base = f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}"
+        return f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}", args
+
+    def _matters_select(self, base: str, flt: MatterFilter, sort: MatterSort) -> tuple[str, list[Any]]:
+        skip = [*flt.ended, *workflow.CLOCK_STOPPED]
+        return (f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort, skip)}, m.id",
+                skip if sort == "overdue_days" else [])
+
+    def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
+                     limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
+        base, args = self._matters_where(grid_ids, keys, flt)
         total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
         lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
-        skip = [*flt.ended, *workflow.CLOCK_STOPPED]
-        order_args = skip if sort == "overdue_days" else []
-        rows = self.conn.execute(
-            f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort, skip)}, m.id{lim}",
-            [*args, *order_args])
+        sql, order_args = self._matters_select(base, flt, sort)
+        rows = self.conn.execute(sql + lim, [*args, *order_args])
         return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+
+    def matters_iter(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
+                     batch: int = 500) -> Iterator[list[MatterRow]]:
+        base, args = self._matters_where(grid_ids, keys, flt)
+        sql, order_args = self._matters_select(base, flt, sort)
+        with self._streaming(sql, [*args, *order_args]) as fetch:
+            while True:
+                rows = fetch(batch)
+                if not rows:
+                    return
+                yield [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows]
+
+    @contextlib.contextmanager
+    def _streaming(self, sql: str, args: list[Any]) -> Iterator[Callable[[int], list[Any]]]:
+        """``fetch(n)``: the next ``n`` rows of one query, read as they are asked for (SQLite steps its
+        cursor; PostgreSQL overrides this with a server-side cursor), in one read snapshot."""
+        with self.read():
+            cur = self.conn.execute(sql, args)
+            yield cur.fetchmany
 
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:
