@@ -384,8 +384,10 @@ class Store(Protocol):
         ``raised_to`` inclusive, whose status is set and neither merged_duplicate nor not_accepted.
         """
 
-    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
-        """Up to ``limit`` (id, data) of the matching households, by address then id; and how many match.
+    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int,
+                         offset: int = 0) -> tuple[list[IdData], int]:
+        """Up to ``limit`` (id, data) of the matching households from ``offset``, by address then id; and
+        how many match.
 
         The live households in these grids whose head's name, address or phone, or a live resident's
         name or phone, contains ``text`` (ASCII letters without case), and whose tags hold ``tag``

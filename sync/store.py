@@ -1291,7 +1291,8 @@ class SQLiteStore:
             f"BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND {self._keys_meet('m')}",
             (matter_id, household_id, resident_id, raised_from, raised_to, dumps(sorted(keys))))]
 
-    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
+    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int,
+                         offset: int = 0) -> tuple[list[IdData], int]:
         where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}"]
         args: list[Any] = [dumps(list(grid_ids))]
         if text:
@@ -1308,7 +1309,7 @@ class SQLiteStore:
         total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
         rows = [(r[0], loads(r[1])) for r in self.conn.execute(
             f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY {self._jt('h.data', 'address')}, h.id "
-            f"LIMIT {int(limit)}", args)]
+            f"LIMIT {int(limit)} OFFSET {int(offset)}", args)]
         return rows, total
 
     def residents_of(self, household_id: str) -> list[IdData]:
