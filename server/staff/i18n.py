@@ -380,6 +380,8 @@ EN: dict[str, str] = {
     '标题、描述、户主、地址或工单编号': 'Title, description, head, address or work-order no.',
     '导出 Excel（按当前筛选）': 'Export Excel (as filtered)',
     '批量操作': 'Bulk action',
+    '批量派单': 'Bulk dispatch',
+    '批量督办': 'Bulk supervision',
     '完成': 'Done',
     '结果': 'Result',
     '已完成': 'Done',

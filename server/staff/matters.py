@@ -498,7 +498,7 @@ def _matter_act(page: Page, form: dict[str, Any], matter_id: str) -> Response[An
 
 # -- bulk 派单 and 督办 on a selection ----------------------------------------------------------
 
-BULK_ACTIONS = {"dispatch": "派单", "supervise": "督办"}
+BULK_ACTIONS = {"dispatch": "批量派单", "supervise": "批量督办"}
 BULK_MAX = 200
 REFUSALS = {
     "invalid_request": "输入不被接受。", "forbidden": "您无权对该事项执行此操作。", "not_found": "没有找到该事项。",

@@ -452,12 +452,16 @@ def _matter_export(page: Page) -> Response[Any]:
         out: Sheet | CsvFile = book.sheet(t("事项"), heads, title)
     else:
         out = CsvFile(heads)
+    places: dict[str, str] = {}   # grid id -> "村 / 网格", once per grid
     for batch in iter_matters(page, f):
         _audit_shown(page, batch)
         for r in batch:
             hh = r["household"]
+            grid = hh.get("grid_id") or ""
+            if grid not in places:
+                places[grid] = page.area_path(grid)
             out.add([r.get("number") or "", r.get("title") or "", hh.get("head_name"), hh.get("address"),
-                     page.area_path(hh.get("grid_id")), category_name(cats, r.get("category"), lang),
+                     places[grid], category_name(cats, r.get("category"), lang),
                      label("line", r.get("line"), lang), label("status", r.get("status"), lang),
                      names.get(r.get("assignee_id") or "", "") if r.get("assignee_id") else "",
                      label("channel", r.get("channel"), lang), local_time(r.get("raised_at")),
