@@ -23,7 +23,6 @@ from sync.storage import MATTER_SORTS, MatterFilter, MatterRow, MatterSort
 from sync.store import StoredRecord
 
 from .. import metrics
-
 from .auth import safe_next
 from .core import MESSAGES, FormData, Page, Refused, local_today, parse_date, run, run_form
 from .records import (attachments_of, audit_sensitive, blob_state, categories, category_name, conflicts_of, events_of,
