@@ -7,6 +7,7 @@ token is refused, a hostile title renders as text, the .xlsx export reads back, 
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from pathlib import Path
 
@@ -143,11 +144,13 @@ def test_staff_morning(browser: Browser, context: BrowserContext, page: Page, fr
     wb = openpyxl.load_workbook(io.BytesIO(data))
     assert wb.sheetnames == ["问题清单", "落实清单", "责任清单"]
     problem = list(wb["问题清单"].iter_rows(values_only=True))
-    assert problem[1][:4] == ("序号", "反映时间", "村 / 网格", "户主")
-    ours = [r for r in problem[2:] if r[6] == title]
-    assert len(ours) == 1 and ours[0][9] == "已销号"
-    owner = [r for r in wb["责任清单"].iter_rows(values_only=True) if r[1] == title]
-    assert owner and owner[0][2] == "社保" and owner[0][4]          # line and owner filled
+    assert problem[1][:5] == ("序号", "工单编号", "反映时间", "村 / 网格", "户主")
+    ours = [r for r in problem[2:] if r[7] == title]
+    assert len(ours) == 1 and ours[0][10] == "已销号" and re.fullmatch(r"\d{4}-\d{6}", ours[0][1])
+    measure = [r for r in wb["落实清单"].iter_rows(values_only=True) if r[2] == title]
+    assert measure and measure[0][3] == "已帮群众办好"                 # what was done, not the 销号 note
+    owner = [r for r in wb["责任清单"].iter_rows(values_only=True) if r[2] == title]
+    assert owner and owner[0][3] == "社保" and owner[0][5]          # line and owner filled
 
     # the English switch
     spage.goto(server.url + "/staff/")

@@ -29,7 +29,7 @@ from .resolve import _resolve_conflict
 from .schema import COLLECTIONS, PUSHABLE, Collection, is_uuid, parse_at
 from .scope import Actor, user_keys, visible
 from .storage import Store
-from .store import StoredRecord, iso
+from .store import MATTER_NUMBER_COUNTER, StoredRecord, format_matter_number, iso, matter_number_year
 from .validate import validate_fields
 from .writes import _tombstone, _write
 
@@ -199,6 +199,10 @@ def _create(ctx: _Ctx, m: MutationIn, coll: Collection, rid: str, edit: Edit) ->
         _derive_matter(ctx, data)
     keys = _keys_for(ctx, coll.name, rid, data)
     _check_scope(ctx, coll.name, keys, rid)
+    if coll.name == "matters":   # the work-order number: the server's, once, after every check passed
+        year = matter_number_year(ctx.now_iso)
+        data["number"] = format_matter_number(year, ctx.store.next_counter(MATTER_NUMBER_COUNTER + year))
+        meta["number"] = merge.new_meta(edit)
     rec = StoredRecord(coll.name, rid, seq, False, data, meta, sorted(keys), ctx.now_iso, ctx.now_iso,
                        ctx.actor.user_id, ctx.actor.user_id)
     _write(ctx, rec, (), seq, new=True)

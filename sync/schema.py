@@ -225,6 +225,9 @@ COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
         Field("effective_deadline", "date", computed=True,
               help="deadline moved on by paused_workdays working days: what overdue and on-time use",
               help_zh="顺延后时限"),
+        Field("number", "str", computed=True, max_len=20,
+              help="work-order number (工单编号) YYYY-NNNNNN: the server's, once, at creation; unique",
+              help_zh="工单编号"),
     ), help="A matter (诉求/事项): a resident's request or problem, tracked to closure.", help_zh="诉求事项"),
     Collection("matter_events", (
         Field("matter_id", "uuid", required=True, nullable=False, help_zh="事项"),

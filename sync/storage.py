@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Protocol, Sequence, TypeVar
 
 if TYPE_CHECKING:
     from .store import SQLiteStore, StoredRecord
@@ -37,10 +37,12 @@ if TYPE_CHECKING:
 IdData = tuple[str, dict[str, Any]]
 """A record's id and its fields."""
 
-MatterSort = Literal["raised", "raised_asc", "deadline", "updated"]
-MATTER_SORTS: tuple[MatterSort, ...] = ("raised", "raised_asc", "deadline", "updated")
+MatterSort = Literal["raised", "raised_asc", "deadline", "updated", "overdue_days"]
+MATTER_SORTS: tuple[MatterSort, ...] = ("raised", "raised_asc", "deadline", "updated", "overdue_days")
 """raised: newest raise time first; raised_asc: oldest first; deadline: earliest ``deadline`` first,
-none last; updated: most recently written first. Ties: by matter id."""
+none last; updated: most recently written first; overdue_days: the matters whose clock runs (status
+set, not ``ended``, not a stopped clock) by held-to deadline, earliest first — the most days overdue
+first, then the soonest due — and the others after them. Ties: by matter id."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,13 @@ class MatterFilter:
     supervised: bool = False            # only matters under supervision (督办)
     overdue_on: str = ""                # only matters overdue on this date (``workflow.is_overdue``) ...
     ended: tuple[str, ...] = ()         # ... their status set, not one of these, and not a stopped clock
-    text: str = ""                      # in the title, description, head of household's name or address
+    text: str = ""                      # in the title, description, head of household's name or address,
+    #                                     or the work-order number exactly
+    due_soon_on: str = ""               # only matters 即将超期 on this date (``workflow.is_due_soon``) ...
+    due_soon_until: str = ""            # ... held to a deadline from it to this one (``workflow.due_soon_until``)
+    not_statuses: tuple[str, ...] = ()  # the status is none of these (a matter without one passes)
+    raised_from: str = ""               # raised on this local date or later ...
+    raised_before: str = ""             # ... and before this one
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,10 @@ class Store(Protocol):
 
     def current_seq(self) -> int:
         """The last value the change sequence gave."""
+
+    def next_counter(self, name: str) -> int:
+        """The next value (from 1) of a named counter other than the sequence, within the write
+        transaction (given back if it rolls back): the matters' work-order serials."""
 
     def get_meta(self, key: str) -> str | None:
         """The server metadata value of ``key`` (epoch, secret, horizon …), or None."""
@@ -363,6 +375,12 @@ class Store(Protocol):
         in ``sort`` order.
         """
 
+    def matters_iter(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
+                     batch: int = 500) -> Iterator[list[MatterRow]]:
+        """The same matters as ``matters_page``, in the same order, as lists of at most ``batch`` rows
+        read from one query as they are asked for (one read snapshot): an export of any size holds
+        one batch in memory."""
+
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:
         """(id, data) of the matters that may duplicate ``matter_id``.
@@ -372,8 +390,10 @@ class Store(Protocol):
         ``raised_to`` inclusive, whose status is set and neither merged_duplicate nor not_accepted.
         """
 
-    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
-        """Up to ``limit`` (id, data) of the matching households, by address then id; and how many match.
+    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int,
+                         offset: int = 0) -> tuple[list[IdData], int]:
+        """Up to ``limit`` (id, data) of the matching households from ``offset``, by address then id; and
+        how many match.
 
         The live households in these grids whose head's name, address or phone, or a live resident's
         name or phone, contains ``text`` (ASCII letters without case), and whose tags hold ``tag``

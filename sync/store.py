@@ -25,7 +25,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
 
 import msgspec
 
@@ -202,7 +202,57 @@ def _collection_ddl(name: str) -> list[str]:
     return stmts
 
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
+def _number_matters(store: "SQLiteStore") -> None:
+    """Migration 0005: a work-order number (``number``, YYYY-NNNNNN) for every matter made before the
+    server gave one at creation, in the order they were created, each year's serial from 1; the
+    ``counters`` row ``matter_number:YYYY`` then holds the last serial given, so the next matter
+    goes on from it. The data changes without a new version (a phone sees the number with the
+    matter's next change; the console reads the server)."""
+    rows = store.conn.execute("SELECT id, created_at FROM matters ORDER BY created_at, id").fetchall()
+    last: dict[str, int] = {}
+    numbers: list[tuple[str, str]] = []
+    for rid, created in rows:
+        year = matter_number_year(created)
+        last[year] = last.get(year, 0) + 1
+        numbers.append((rid, format_matter_number(year, last[year])))
+    for i in range(0, len(numbers), 500):
+        chunk = dict(numbers[i:i + 500])
+        found = store.conn.execute(f"SELECT id, data FROM matters WHERE id IN {store._in_list()}",
+                                   (dumps(list(chunk)),)).fetchall()
+        updates = []
+        for rid, text in found:
+            data = loads(text)
+            data["number"] = chunk[rid]
+            updates.append((store._data_text(data), rid))
+        store.conn.executemany("UPDATE matters SET data = ? WHERE id = ?", updates)
+    for year, value in last.items():
+        store.conn.execute("INSERT INTO counters (name, value) VALUES (?, ?)", (MATTER_NUMBER_COUNTER + year, value))
+
+
+MATTER_NUMBER_COUNTER = "matter_number:"
+
+
+def matter_number_year(stamp: str) -> str:
+    """The year (China Standard Time) of a stored time: the year part of a work-order number."""
+    try:
+        dt = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp[:4]
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone(timedelta(hours=8)))
+    return f"{dt.year:04d}"
+
+
+def format_matter_number(year: str, serial: int) -> str:
+    """``2026-000123``: the year and its serial (six digits, more when a year has a million)."""
+    return f"{year}-{serial:06d}"
+
+
+MigrationStep = Union[str, Callable[["SQLiteStore"], None]]
+"""A statement, or a function run with the store inside the migration's transaction (for a step that
+rewrites records: written once for both backends, through the store's own dialect)."""
+
+MIGRATIONS: list[tuple[str, list[MigrationStep]]] = [
     ("0001 collections, feed, idempotency, accounts, blobs", [
         *[s for name in ("areas", "users", "categories", "households", "residents", "visits", "matters",
                          "matter_events", "attachments", "conflicts") for s in _collection_ddl(name)],
@@ -295,6 +345,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0005 one-time initial passwords", [
         "ALTER TABLE credentials ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0",
     ]),
+    # Issue 14: a work-order number on every matter (``number``), given by the server at creation
+    # (``SQLiteStore.next_counter`` in the push's transaction); the matters made before are numbered here.
+    ("0006 matter work-order numbers", [_number_matters]),
 ]
 
 
@@ -432,7 +485,10 @@ class SQLiteStore:
                     continue
                 with self._migration_transaction():
                     for stmt in stmts:
-                        self.conn.execute(self._ddl(stmt))
+                        if callable(stmt):
+                            stmt(self)
+                        else:
+                            self.conn.execute(self._ddl(stmt))
                     self.conn.execute("INSERT INTO migrations VALUES (?, ?)", (name, iso(utcnow())))
                 applied.append(name)
             with self.transaction():
@@ -625,6 +681,15 @@ class SQLiteStore:
             self._seq += 1
             return self._seq
         row = self.conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value").fetchone()
+        return int(row[0])
+
+    def next_counter(self, name: str) -> int:
+        """The next value (from 1) of the counter ``name`` in ``counters``, inside the write
+        transaction: a mutation rolled back gives its value back. On PostgreSQL the transaction
+        holds the clock row's lock, so two servers never take the same value."""
+        assert self._in_tx and name != "seq"
+        row = self.conn.execute("INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) "
+                                "DO UPDATE SET value = counters.value + 1 RETURNING value", (name,)).fetchone()
         return int(row[0])
 
     def current_seq(self) -> int:
@@ -1127,12 +1192,15 @@ class SQLiteStore:
             f"SELECT id FROM conflicts WHERE {self._jt('data', 'record_id')} IN {self._in_list()} AND deleted = 0"
             + (" AND status = 'open'" if open_only else ""), (dumps(list(record_ids)),))]
 
-    def _matter_order(self, sort: MatterSort) -> str:
+    def _matter_order(self, sort: MatterSort, ended: Sequence[str] = ()) -> str:
+        """ORDER BY for ``sort``; overdue_days has a parameter for each of ``ended`` (after the WHERE's)."""
         return {
             "raised": f"{self._jt('m.data', 'raised_at')} DESC",
             "raised_asc": f"{self._jt('m.data', 'raised_at')} ASC",
             "deadline": f"coalesce({self._jt('m.data', 'deadline')}, '9999') ASC",
             "updated": "m.updated_at DESC",
+            "overdue_days": f"CASE WHEN {self._deadline('m')} IS NOT NULL AND m.status NOT IN "
+                            f"({','.join('?' * len(ended))}) THEN 0 ELSE 1 END, {self._deadline('m')} ASC",
         }[sort]
 
     def _deadline(self, alias: str) -> str:
@@ -1145,13 +1213,24 @@ class SQLiteStore:
         skip = [*ended, *workflow.CLOCK_STOPPED]
         return f"{self._deadline(alias)} < ? AND {alias}.status NOT IN ({','.join('?' * len(skip))})", skip
 
-    def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
-                     limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
+    def _due_soon(self, alias: str, ended: Sequence[str]) -> tuple[str, list[Any]]:
+        """Condition and parameters (after the two dates, the first two ``?``): the matter is 即将超期
+        from the first date to the second — ``workflow.is_due_soon``, the same rule in SQL."""
+        skip = [*ended, *workflow.CLOCK_STOPPED]
+        return (f"{self._deadline(alias)} >= ? AND {self._deadline(alias)} <= ? "
+                f"AND {alias}.status NOT IN ({','.join('?' * len(skip))})", skip)
+
+    def _matters_where(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter
+                       ) -> tuple[str, list[Any]]:
+        """``FROM … WHERE …`` of the matters that pass ``flt``, and its parameters."""
         where = ["m.deleted = 0", "h.deleted = 0", f"h.grid_id IN {self._in_list()}", self._keys_meet("m")]
         args: list[Any] = [dumps(list(grid_ids)), dumps(sorted(keys))]
         if flt.statuses:
             where.append(f"m.status IN ({','.join('?' * len(flt.statuses))})")
             args.extend(flt.statuses)
+        if flt.not_statuses:
+            where.append(f"coalesce(m.status, '') NOT IN ({','.join('?' * len(flt.not_statuses))})")
+            args.extend(flt.not_statuses)
         for name, value in (("category", flt.category), ("line", flt.line), ("channel", flt.channel),
                             ("handling_mode", flt.handling_mode)):
             if value:
@@ -1166,18 +1245,58 @@ class SQLiteStore:
             cond, skip = self._overdue("m", flt.ended)
             where.append(cond)
             args.extend([flt.overdue_on, *skip])
+        if flt.due_soon_on:
+            cond, skip = self._due_soon("m", flt.ended)
+            where.append(cond)
+            args.extend([flt.due_soon_on, flt.due_soon_until, *skip])
+        if flt.raised_from or flt.raised_before:
+            raised = self._local_date(self._jt("m.data", "raised_at"))
+            if flt.raised_from:
+                where.append(f"{raised} >= ?")
+                args.append(flt.raised_from)
+            if flt.raised_before:
+                where.append(f"{raised} < ?")
+                args.append(flt.raised_before)
         if flt.text:
             like = self._like
             where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
                          f"{like} ? ESCAPE '\\' OR {self._jt('h.data', 'head_name')} {like} ? ESCAPE '\\' "
-                         f"OR {self._jt('h.data', 'address')} {like} ? ESCAPE '\\')")
-            args.extend([_contains(flt.text)] * 4)
-        base = f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}"
+                         f"OR {self._jt('h.data', 'address')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'number')} = ?)")
+            args.extend([*[_contains(flt.text)] * 4, flt.text.strip()])
+        return f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}", args
+
+    def _matters_select(self, base: str, flt: MatterFilter, sort: MatterSort) -> tuple[str, list[Any]]:
+        skip = [*flt.ended, *workflow.CLOCK_STOPPED]
+        return (f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort, skip)}, m.id",
+                skip if sort == "overdue_days" else [])
+
+    def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
+                     limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
+        base, args = self._matters_where(grid_ids, keys, flt)
         total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
         lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
-        rows = self.conn.execute(
-            f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort)}, m.id{lim}", args)
+        sql, order_args = self._matters_select(base, flt, sort)
+        rows = self.conn.execute(sql + lim, [*args, *order_args])
         return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+
+    def matters_iter(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
+                     batch: int = 500) -> Iterator[list[MatterRow]]:
+        base, args = self._matters_where(grid_ids, keys, flt)
+        sql, order_args = self._matters_select(base, flt, sort)
+        with self._streaming(sql, [*args, *order_args]) as fetch:
+            while True:
+                rows = fetch(batch)
+                if not rows:
+                    return
+                yield [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows]
+
+    @contextlib.contextmanager
+    def _streaming(self, sql: str, args: list[Any]) -> Iterator[Callable[[int], list[Any]]]:
+        """``fetch(n)``: the next ``n`` rows of one query, read as they are asked for (SQLite steps its
+        cursor; PostgreSQL overrides this with a server-side cursor), in one read snapshot."""
+        with self.read():
+            cur = self.conn.execute(sql, args)
+            yield cur.fetchmany
 
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:
@@ -1187,7 +1306,8 @@ class SQLiteStore:
             f"BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND {self._keys_meet('m')}",
             (matter_id, household_id, resident_id, raised_from, raised_to, dumps(sorted(keys))))]
 
-    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
+    def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int,
+                         offset: int = 0) -> tuple[list[IdData], int]:
         where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}"]
         args: list[Any] = [dumps(list(grid_ids))]
         if text:
@@ -1204,7 +1324,7 @@ class SQLiteStore:
         total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
         rows = [(r[0], loads(r[1])) for r in self.conn.execute(
             f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY {self._jt('h.data', 'address')}, h.id "
-            f"LIMIT {int(limit)}", args)]
+            f"LIMIT {int(limit)} OFFSET {int(offset)}", args)]
         return rows, total
 
     def residents_of(self, household_id: str) -> list[IdData]:

@@ -235,6 +235,17 @@ class PostgresStore(SQLiteStore):
     def _julian(self, expr: str) -> str:
         return f"(extract(epoch FROM ({expr})::timestamptz) / 86400.0 + 2440587.5)::float8"
 
+    @contextlib.contextmanager
+    def _streaming(self, sql: str, args: list[Any]) -> Iterator[Any]:
+        """A server-side cursor: psycopg's ordinary cursor would hold the whole result in memory."""
+        with self.read():
+            cur = self.conn._live().cursor(name="gb_stream_" + secrets.token_hex(4))
+            try:
+                cur.execute(pg_sql(sql, True), _no_nul_params(tuple(args)))
+                yield cur.fetchmany
+            finally:
+                cur.close()
+
     def _data_text(self, data: dict[str, Any]) -> str:
         """U+0000 becomes U+FFFD: jsonb (every indexed column, every query's ``data::jsonb``) cannot
         hold it, and one such string made the whole row unwritable (a 500). Records never hold it

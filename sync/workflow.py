@@ -7,6 +7,7 @@ actor is the matter's assignee.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Final
 
 INITIAL: Final = "submitted"
@@ -64,6 +65,38 @@ def is_overdue(data: dict[str, Any], today: str, ended: tuple[str, ...]) -> bool
     deadline, status = held_to(data), data.get("status")
     return bool(deadline and deadline < today and status is not None and status not in ended
                 and status not in CLOCK_STOPPED)
+
+
+# -- 即将超期 and 超期天数 (issue 14): the supervision columns, one rule each, beside is_overdue ---------
+DUE_SOON_WORKDAYS: Final = 2
+
+
+def due_soon_until(today: date) -> str:
+    """The last held-to deadline a matter 即将超期 on ``today`` may have: ``DUE_SOON_WORKDAYS`` working
+    days after it (Monday–Friday, as every deadline of the project)."""
+    from .proxy import add_workdays   # proxy → schema → workflow: imported when used
+    return add_workdays(today, DUE_SOON_WORKDAYS).isoformat()
+
+
+def is_due_soon(data: dict[str, Any], today: str, until: str, ended: tuple[str, ...]) -> bool:
+    """即将超期 on ``today``: held to a deadline from ``today`` to ``until`` (``due_soon_until``), so not
+    overdue yet, its status set and neither one of ``ended`` nor a stopped clock. The store's SQL says
+    the same (``SQLiteStore._due_soon``, pinned by tests/test_console_lists.py)."""
+    deadline, status = held_to(data), data.get("status")
+    return bool(deadline and today <= deadline <= until and status is not None and status not in ended
+                and status not in CLOCK_STOPPED)
+
+
+def overdue_days(data: dict[str, Any], today: str, ended: tuple[str, ...]) -> int:
+    """超期天数: calendar days from the held-to deadline to ``today`` for an overdue matter
+    (``is_overdue``), else 0. Calendar days, as a resident counts the wait (the deadline itself is
+    set in working days); the list's sort ``overdue_days`` orders by the same held-to deadline."""
+    if not is_overdue(data, today, ended):
+        return 0
+    try:
+        return (date.fromisoformat(today) - date.fromisoformat(held_to(data) or today)).days
+    except ValueError:
+        return 0
 
 
 def is_transition(frm: str, to: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 from litestar import Request, Response, get, post
@@ -13,7 +14,7 @@ from sync.schema import is_uuid, mask_id_number
 
 from ..api import blob_response
 from .core import FormData, Page, Refused, current_user, run, run_form, _page
-from .matters import _common
+from .matters import MAX_PAGE, _common
 from .records import audit_sensitive, household_of, is_sensitive
 
 PAGE_SIZE = 50
@@ -29,10 +30,12 @@ def _household_search(page: Page) -> Response[Any]:
     area = page.query.get("area") or ""
     tag = (page.query.get("tag") or "").strip()
     areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
-    found, total = page.store.household_search(areas, q, tag, PAGE_SIZE)
+    n = page.number("page", 1, 1, MAX_PAGE, "页码必须是 1 到 100000 之间的整数。")
+    found, total = page.store.household_search(areas, q, tag, PAGE_SIZE, (n - 1) * PAGE_SIZE)
     rows = [{"id": hid, **d} for hid, d in found]
+    qs = urlencode({k: v for k, v in (("q", q), ("area", area), ("tag", tag)) if v})
     return page.render("staff/households.html", rows=rows, total=total, q=q, area=area, tag=tag,
-                       options=page.options())
+                       options=page.options(), n=n, pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), qs=qs)
 
 
 @get("/staff/households/{household_id:str}", include_in_schema=False)

@@ -9,20 +9,22 @@ a conflict instead of silently overwriting it.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
+from litestar.response import Redirect
 
 from sync import proxy, workflow
 from sync.engine import uuid7
 from sync.schema import LEVELS, LINES, URGENCIES
-from sync.storage import MATTER_SORTS, MatterFilter, MatterSort
+from sync.storage import MATTER_SORTS, MatterFilter, MatterRow, MatterSort
 from sync.store import StoredRecord
 
 from .. import metrics
-from .core import FormData, Page, Refused, local_today, parse_date, run, run_form
+from .auth import safe_next
+from .core import MESSAGES, FormData, Page, Refused, local_today, parse_date, run, run_form
 from .records import (attachments_of, audit_sensitive, blob_state, categories, category_name, conflicts_of, events_of,
                       is_sensitive,
                       matter_of, user_names, users_by_role)
@@ -46,36 +48,64 @@ def working_days_after(start: date, days: int) -> date:
 
 # -- the list and the intake queue -----------------------------------------------------------
 
+FILTER_KEYS = ("status", "category", "line", "area", "overdue", "due_soon", "supervised", "assignee", "channel", "q",
+               "sort", "handling")
+
+
 def _filters(page: Page) -> dict[str, str]:
     q = page.query
-    keys = ("status", "category", "line", "area", "overdue", "supervised", "assignee", "channel", "q", "sort",
-            "handling")
-    return {k: (q.get(k) or "").strip() for k in keys}
+    return {k: (q.get(k) or "").strip() for k in FILTER_KEYS}
 
 
-def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, offset: int = 0
-                  ) -> tuple[list[dict[str, Any]], int]:
-    """The matters of the user's scope that pass the filters: (rows of one page, total count)."""
-    area = f.get("area") or ""
-    areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
-    today = local_today().isoformat()
+def matter_filter(f: dict[str, str], today: date) -> MatterFilter:
+    """The store's filter for the console's filters ``f`` on ``today`` (a local date)."""
     status = f.get("status") or ""
-    flt = MatterFilter(
+    day = today.isoformat()
+    return MatterFilter(
         statuses=OPEN_STATUSES if status == "open" else (status,) if status else (),
         category=f.get("category") or "", line=f.get("line") or "", channel=f.get("channel") or "",
         handling_mode=f.get("handling") or "", assignee_id=f.get("assignee") or "",
         supervised=f.get("supervised") == "1",
-        overdue_on=today if f.get("overdue") == "1" else "", ended=metrics.FINISHED,
-        text=f.get("q") or "")
+        overdue_on=day if f.get("overdue") == "1" else "", ended=metrics.FINISHED,
+        due_soon_on=day if f.get("due_soon") == "1" else "",
+        due_soon_until=workflow.due_soon_until(today) if f.get("due_soon") == "1" else "",
+        not_statuses=tuple(f.get("not_statuses") or ()), raised_from=str(f.get("raised_from") or ""),
+        raised_before=str(f.get("raised_before") or ""), text=f.get("q") or "")
+
+
+def _scope_of_filter(page: Page, f: dict[str, Any]) -> tuple[list[str], MatterSort]:
+    area = f.get("area") or ""
+    areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
     sort: MatterSort = next((s for s in MATTER_SORTS if s == f.get("sort")), "raised")
+    return areas, sort
+
+
+def _row(r: MatterRow, today: str, until: str) -> dict[str, Any]:
+    d = r.data
+    return {"id": r.id, "version": r.version, **d, "household": r.household | {"id": r.household_id},
+            "overdue": workflow.is_overdue(d, today, metrics.FINISHED),
+            "overdue_days": workflow.overdue_days(d, today, metrics.FINISHED),
+            "due_soon": workflow.is_due_soon(d, today, until, metrics.FINISHED)}
+
+
+def query_matters(page: Page, f: dict[str, Any], limit: int | None = PAGE_SIZE, offset: int = 0
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """The matters of the user's scope that pass the filters: (rows of one page, total count)."""
+    today = local_today()
+    areas, sort = _scope_of_filter(page, f)
     # in scope = the engine's predicate (a 信访 matter only for its handling chain), within the area chosen
-    rows, total = page.store.matters_page(areas, page.keys, flt, sort, limit, offset)
-    out = []
-    for r in rows:
-        d = r.data
-        out.append({"id": r.id, "version": r.version, **d, "household": r.household | {"id": r.household_id},
-                    "overdue": workflow.is_overdue(d, today, metrics.FINISHED)})
-    return out, total
+    rows, total = page.store.matters_page(areas, page.keys, matter_filter(f, today), sort, limit, offset)
+    day, until = today.isoformat(), workflow.due_soon_until(today)
+    return [_row(r, day, until) for r in rows], total
+
+
+def iter_matters(page: Page, f: dict[str, Any], batch: int = 500) -> Iterator[list[dict[str, Any]]]:
+    """The same matters as ``query_matters``, all of them, a batch at a time (for the exports)."""
+    today = local_today()
+    areas, sort = _scope_of_filter(page, f)
+    day, until = today.isoformat(), workflow.due_soon_until(today)
+    for rows in page.store.matters_iter(areas, page.keys, matter_filter(f, today), sort, batch):
+        yield [_row(r, day, until) for r in rows]
 
 
 def _common(page: Page) -> dict[str, Any]:
@@ -96,15 +126,24 @@ async def matter_list(request: Request) -> Response[Any]:
     return await run(request, _matter_list)
 
 
+def page_number(page: Page) -> int:
+    return page.number("page", 1, 1, MAX_PAGE, "页码必须是 1 到 100000 之间的整数。")
+
+
 def _matter_list(page: Page) -> Response[Any]:
     f = _filters(page)
-    n = page.number("page", 1, 1, MAX_PAGE, "页码必须是 1 到 100000 之间的整数。")
+    n = page_number(page)
     rows, total = query_matters(page, f, PAGE_SIZE, (n - 1) * PAGE_SIZE)
     _audit_listed(page, rows, "list")
     assignees = users_by_role(page.store, ("proxy_agent", "grid_worker", "staff", "admin"))
-    return page.render("staff/matters.html", rows=rows, total=total, f=f, n=n,
-                       pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), assignees=assignees,
-                       options=page.options(), qs=urlencode({k: v for k, v in f.items() if v}), **_common(page))
+    qs = urlencode({k: v for k, v in f.items() if v})
+    return page.render("staff/matters.html", rows=rows, total=total, f=f, n=n, pages=pages_of(total), qs=qs,
+                       assignees=assignees, options=page.options(), bulk_assignees=_bulk_assignees(page),
+                       **_common(page))
+
+
+def pages_of(total: int) -> int:
+    return max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
 
 
 @get("/staff/intake", include_in_schema=False)
@@ -113,10 +152,23 @@ async def intake(request: Request) -> Response[Any]:
 
 
 def _intake(page: Page) -> Response[Any]:
-    f = {"status": "submitted", "sort": "raised_asc", "area": page.query.get("area") or ""}
-    rows, total = query_matters(page, f, 200)
+    f = {"status": "submitted", "sort": "raised_asc", "area": (page.query.get("area") or "").strip()}
+    n = page_number(page)
+    rows, total = query_matters(page, f, PAGE_SIZE, (n - 1) * PAGE_SIZE)
     _audit_listed(page, rows, "intake")
-    return page.render("staff/intake.html", rows=rows, total=total, f=f, options=page.options(), **_common(page))
+    return page.render("staff/intake.html", rows=rows, total=total, f=f, n=n, pages=pages_of(total),
+                       qs=urlencode({"area": f["area"]} if f["area"] else {}), options=page.options(),
+                       bulk_assignees=_bulk_assignees(page), **_common(page))
+
+
+def _bulk_assignees(page: Page) -> list[dict[str, Any]]:
+    """Whom the bulk 派单 form offers: the people of the user's scope (each matter then checks its own grid)."""
+    out = []
+    for u in users_by_role(page.store, ("proxy_agent", "grid_worker", "staff")):
+        if any(a in page.allowed for a in (u.get("areas") or [])):
+            out.append(u)
+    out.sort(key=lambda u: ({"proxy_agent": 0, "grid_worker": 1, "staff": 2}[u["role"]], u.get("username")))
+    return out
 
 
 # -- the detail -----------------------------------------------------------------------------
@@ -196,7 +248,29 @@ async def matter_detail(request: Request, matter_id: FromPath[str]) -> Response[
 
 
 def _matter_detail(page: Page, matter_id: str) -> Response[Any]:
-    return page.render("staff/matter.html", **_detail_context(page, matter_id))
+    return page.render("staff/matter.html", back=safe_back(page.query.get("next")), **_detail_context(page, matter_id))
+
+
+LIST_PATHS = ("/staff/matters", "/staff/intake")
+
+
+def safe_back(value: Any) -> str:
+    """The list position a matter page was opened from (``?next=``), to return to after an action:
+    the matters list or the intake queue with its filters and page, rebuilt from the known keys
+    only (so never another site, another page or a stray parameter); "" for anything else."""
+    if not isinstance(value, str) or len(value) > 2000 or safe_next(value) != value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.fragment or parts.path not in LIST_PATHS:
+        return ""
+    q = [(k, v) for k, v in parse_qsl(parts.query) if k in (*FILTER_KEYS, "page") and v]
+    return parts.path + ("?" + urlencode(q) if q else "")
+
+
+def _to_list(back: str, msg: str, **params: str) -> Response[Any]:
+    """Back to a list position (``safe_back``) with a message."""
+    q = urlencode({"msg": msg, **{k: v for k, v in params.items() if v}})
+    return Redirect(back + ("&" if "?" in back else "?") + q, status_code=303)
 
 
 @get("/staff/matters/{matter_id:str}/print", include_in_schema=False)
@@ -397,24 +471,125 @@ def _matter_act(page: Page, form: dict[str, Any], matter_id: str) -> Response[An
     base = shown if 0 < shown <= m.version else m.version
     seen = str(form.get("status") or "")
     status = seen if seen in workflow.STATUSES else (m.data.get("status") or workflow.INITIAL)
+    nxt = form.get("next")
+    back = safe_back(nxt)
+    here = f"/staff/matters/{m.id}"
     try:
         muts, msg = _plan(page, m, form, base, status)
     except Invalid as e:
-        return page.back(f"/staff/matters/{m.id}", "invalid_" + str(e))
+        return page.back(here, "invalid_" + str(e), next=back)
     if not muts:
-        return page.back(f"/staff/matters/{m.id}", "unchanged")
+        return page.back(here, "unchanged", next=back)
     results = page.push(*muts)
     page.audit("staff." + str(form.get("action")), "matters", m.id,
                {"results": [r.status for r in results], "note": str(form.get("note") or "")[:200]})
     bad = [r for r in results if r.status == "rejected"]
     if bad:
-        return page.back(f"/staff/matters/{m.id}", "rejected", why=bad[0].error.message if bad[0].error else "")
+        return page.back(here, "rejected", why=bad[0].error.message if bad[0].error else "", next=back)
     if any(r.status == "conflict" for r in results):
-        return page.back(f"/staff/matters/{m.id}", "conflict")
-    nxt = str(form.get("next") or "")
+        return page.back(here, "conflict", next=back)
     if nxt == "intake":
         return page.back("/staff/intake", msg)
-    return page.back(f"/staff/matters/{m.id}", msg)
+    if back:   # opened from a list: back to the same filters and page
+        return _to_list(back, msg)
+    return page.back(here, msg)
 
 
-ROUTES: list[Any] = [matter_list, intake, matter_detail, matter_print, matter_act]
+# -- bulk 派单 and 督办 on a selection ----------------------------------------------------------
+
+BULK_ACTIONS = {"dispatch": "批量派单", "supervise": "批量督办"}
+BULK_MAX = 200
+REFUSALS = {
+    "invalid_request": "输入不被接受。", "forbidden": "您无权对该事项执行此操作。", "not_found": "没有找到该事项。",
+    "invalid_transition": "当前状态下不能执行此操作。", "invalid_base": "事项已被他人修改，请刷新后重试。",
+    "id_collision": "记录编号冲突。", "already_resolved": "已处理。", "no_delegation": "代办事项需群众委托。",
+}
+
+
+@post("/staff/matters/bulk", include_in_schema=False, status_code=200)
+async def matter_bulk(request: Request, data: FormData) -> Response[Any]:
+    return await run_form(request, data, _matter_bulk)
+
+
+def _ids(raw: Any) -> list[str]:
+    items = raw if isinstance(raw, list) else [raw] if raw else []
+    return list(dict.fromkeys(str(x) for x in items if isinstance(x, str) and x))
+
+
+def _matter_bulk(page: Page, form: dict[str, Any]) -> Response[Any]:
+    """派单 or 督办 on each selected matter, each as its own action through the engine (the same plan
+    as the matter page's, against the version the server holds): each one's outcome is shown, and
+    one refused (out of scope, 信访 outside the chain, a status that does not allow it, an assignee
+    outside its grid) leaves the others done."""
+    action = str(form.get("action") or "")
+    ids = _ids(form.get("ids"))
+    back = safe_back(form.get("next")) or "/staff/matters"
+    note = str(form.get("note") or "").strip()
+    error = ""
+    if action not in BULK_ACTIONS:
+        error = "请选择批量操作。"
+    elif not ids:
+        error = "请先勾选事项。"
+    elif len(ids) > BULK_MAX:
+        error = "一次最多批量处理 200 条事项。"
+    elif action == "supervise" and not note:
+        error = "督办须填写督办意见。"
+    elif action == "dispatch" and not form.get("assignee_id") and not form.get("line"):
+        error = "请选择承办人或归口。"
+    elif form.get("deadline") and parse_date(str(form.get("deadline")), None) is None:
+        error = "日期格式不正确。"
+    if error:
+        return page.render("staff/matters_bulk.html", http_status=400, error=page.t(error), results=[], back=back,
+                           action=action, actions=BULK_ACTIONS)
+    results = [_bulk_one(page, action, mid, form, note) for mid in ids]
+    shown = [r["id"] for r in results if r.get("sensitive")]
+    if shown:
+        audit_sensitive(page, shown, "bulk")
+    return page.render("staff/matters_bulk.html", error="", results=results, back=back, action=action,
+                       actions=BULK_ACTIONS, done=sum(r["ok"] for r in results))
+
+
+def _bulk_one(page: Page, action: str, mid: str, form: dict[str, Any], note: str) -> dict[str, Any]:
+    try:
+        m, _ = matter_of(page, mid)
+    except Refused:
+        return {"id": mid, "ok": False, "title": "", "number": "", "why": page.t("没有找到该事项，或不在您的管辖范围内。")}
+    d = m.data
+    out = {"id": m.id, "ok": False, "title": d.get("title") or "", "number": d.get("number") or "",
+           "sensitive": is_sensitive(d)}
+    status = d.get("status") or workflow.INITIAL
+    one: dict[str, Any] = {"note": note, "assignee_id": str(form.get("assignee_id") or ""),
+                           "line": str(form.get("line") or "")}
+    if action == "supervise":
+        one["action"] = "supervise"
+    elif status == workflow.INITIAL:   # in the intake queue: 受理 and 派单 at once, category defaults filling the rest
+        one |= {"action": "accept", "deadline": str(form.get("deadline") or "")}
+    else:
+        one["action"] = "dispatch"
+        if form.get("deadline"):
+            one["deadline"] = str(form.get("deadline"))
+        if not one["line"]:
+            one.pop("line")
+    try:
+        muts, _ = _plan(page, m, one, m.version, status)
+    except Invalid as e:
+        out["why"] = page.t(MESSAGES.get("invalid_" + str(e), "输入有误，请检查后重试。"))
+        return out
+    if not muts:
+        out["why"] = page.t("没有需要保存的修改。")
+        return out
+    results = page.push(*muts)
+    page.audit("staff." + one["action"], "matters", m.id,
+               {"results": [r.status for r in results], "note": note[:200], "bulk": True})
+    bad = [r for r in results if r.status == "rejected"]
+    if bad:
+        code = bad[0].error.code if bad[0].error else ""
+        out["why"] = page.t(REFUSALS.get(code, "操作未被接受"))
+    elif any(r.status == "conflict" for r in results):
+        out["why"] = page.t("与他人的修改冲突，已记入冲突列表，请处理。")
+    else:
+        out["ok"] = True
+    return out
+
+
+ROUTES: list[Any] = [matter_list, intake, matter_bulk, matter_detail, matter_print, matter_act]
