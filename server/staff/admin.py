@@ -22,21 +22,9 @@ from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
 
 from ..imports import users as user_import
-from .core import ADMIN_ROLES, FormData, Page, Refused, run, run_form, whole_number
+from .core import ADMIN_ROLES, PASSWORD_RULES_ZH, FormData, Page, Refused, run, run_form, whole_number
 from .records import categories, user_names
 from .reports import XLSX, download
-
-# The one policy of sync.accounts (the CLI's too), each reason said in Chinese.
-PASSWORD_RULES_ZH = {
-    "too_short": "密码至少8位。",
-    "too_long": "密码最多128位。",
-    "control": "密码不能包含制表符、换行等控制字符。",
-    "username": "密码不能包含用户名。",
-    "repeated": "密码不能是同一个字符的重复。",
-    "common": "密码过于常见（是最先被尝试的密码之一），请换一个。",
-    "reused": "新密码不能与初始密码相同。",
-}
-
 
 def _password_refused(page: Page, password: str, username: str) -> Response[Any] | None:
     reason = accounts.password_problem(password, username)

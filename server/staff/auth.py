@@ -15,9 +15,8 @@ from sync import accounts
 from sync.errors import SyncError
 from sync.storage import Store
 
-from .core import (LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, STAFF_ROLES, FormData, cookie, csrf_ok, csrf_token,
+from .core import (LANG_COOKIE, PASSWORD_RULES_ZH, PRE_COOKIE, SESSION_COOKIE, STAFF_ROLES, FormData, cookie, csrf_ok, csrf_token,
                    end_sessions, forbidden, lang_of, make_session, read_session, render, whole_number)
-from .admin import PASSWORD_RULES_ZH
 from .i18n import translate
 
 

@@ -398,3 +398,15 @@ def parse_date(value: Any, default: date | None) -> date | None:
 
 def local_today() -> date:
     return datetime.now(metrics.LOCAL_TZ).date()
+
+
+# The one policy of sync.accounts (the CLI's too), each reason said in Chinese.
+PASSWORD_RULES_ZH = {
+    "too_short": "密码至少8位。",
+    "too_long": "密码最多128位。",
+    "control": "密码不能包含制表符、换行等控制字符。",
+    "username": "密码不能包含用户名。",
+    "repeated": "密码不能是同一个字符的重复。",
+    "common": "密码过于常见（是最先被尝试的密码之一），请换一个。",
+    "reused": "新密码不能与初始密码相同。",
+}

@@ -329,8 +329,10 @@ def _chunks(f: IO[bytes]) -> Iterator[bytes]:
         f.close()
 
 
-def download(f: IO[bytes], filename: str, media_type: str) -> Response[Any]:
-    """Send a finished temporary file in chunks (it is deleted when closed)."""
+def download(f: IO[bytes] | bytes, filename: str, media_type: str) -> Response[Any]:
+    """Send a finished temporary file in chunks (it is deleted when closed), or a small file made in memory."""
+    if isinstance(f, bytes):
+        f = io.BytesIO(f)
     return Stream(_chunks(f), media_type=media_type, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "Cache-Control": "no-store"})
 
