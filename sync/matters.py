@@ -180,7 +180,9 @@ def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str, level: str | 
 
     Waiting for materials stops the deadline clock: the working days from entering
     ``waiting_materials`` to leaving it are added to ``paused_workdays`` and so to
-    ``effective_deadline``. A matter taken on with no deadline gets its category's default.
+    ``effective_deadline``. A matter taken on with no deadline gets its category's default. A
+    reopened matter gets a new deadline, its category's ``deadline_days`` working days from the
+    reopening (none without one), and loses ``resolved_at``/``closed_at`` (they are history).
     """
     seq = ctx.store.next_seq()
     data = dict(matter.data)
@@ -199,6 +201,19 @@ def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str, level: str | 
         data["paused_workdays"] = (data.get("paused_workdays") or 0) + proxy.workdays_between(
             proxy.local_date(data["paused_since"]), proxy.local_date(at))
         data["paused_since"] = None
+    if to == "reopened":
+        # Handled again from today: the past 办结/销号 are history (the status events keep them), not
+        # the matter's current state, and the clock starts again, or it would be overdue at once.
+        data["resolved_at"] = None
+        data["closed_at"] = None
+        data["paused_workdays"] = 0
+        data["paused_since"] = None
+        cat = _category(ctx, data.get("category"))
+        days = cat.get("deadline_days") if cat else None
+        # a category without a default: no deadline until staff set one when they dispatch it again
+        data["deadline"] = proxy.add_workdays(proxy.local_date(at), days).isoformat() \
+            if isinstance(days, int) and not isinstance(days, bool) else None
+        meta["deadline"] = stamp
     if to == "in_progress" and (not data.get("deadline") or not data.get("level")):
         cat = _category(ctx, data.get("category"))
         if cat and not data.get("deadline") and isinstance(cat.get("deadline_days"), int):

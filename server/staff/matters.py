@@ -121,23 +121,48 @@ def _intake(page: Page) -> Response[Any]:
 
 # -- the detail -----------------------------------------------------------------------------
 
+DUPLICATE_WINDOW_DAYS = 60   # raised within this many days of each other
+SIMILAR_TITLE = 0.5          # Dice coefficient of the titles' character pairs
+
+
+def _title_pairs(title: Any) -> set[str]:
+    text = "".join(ch for ch in str(title or "").lower() if ch.isalnum())
+    return {text[i:i + 2] for i in range(len(text) - 1)} or ({text} if text else set())
+
+
+def similar_titles(a: Any, b: Any) -> bool:
+    """Whether two titles say much the same (村道路灯不亮 / 路灯不亮): Dice of their character pairs."""
+    pa, pb = _title_pairs(a), _title_pairs(b)
+    return bool(pa and pb) and 2 * len(pa & pb) / (len(pa) + len(pb)) >= SIMILAR_TITLE
+
+
 def duplicate_suggestions(page: Page, m: StoredRecord) -> list[dict[str, Any]]:
-    """Likely duplicates: same household or same resident, same category if it has one, raised within
-    90 days of this one, not itself a duplicate or refused."""
+    """Likely duplicates: the same household or the same resident, AND the same category or a similar
+    title, raised within ``DUPLICATE_WINDOW_DAYS`` days of this one, not itself a duplicate or refused.
+    Open matters first (the one to merge into is usually still being handled), then the closest in time.
+
+    Same household alone is no evidence: a family raises unrelated things (a pension question, a
+    leaking roof); offering those to merge was noise."""
     d = m.data
     raised = (d.get("raised_at") or m.created_at)[:10]
     try:
         day = date.fromisoformat(raised)
     except ValueError:
         day = local_today()
-    lo, hi = (day - timedelta(days=90)).isoformat(), (day + timedelta(days=90)).isoformat()
+    window = timedelta(days=DUPLICATE_WINDOW_DAYS)
+    lo, hi = (day - window).isoformat(), (day + window).isoformat()
     out = []
     for rid, o in page.store.possible_duplicates(m.id, d.get("household_id"), d.get("resident_id") or "", lo, hi,
                                                  page.keys):
-        score = (2 if d.get("category") and o.get("category") == d.get("category") else 0) + \
-                (1 if d.get("resident_id") and o.get("resident_id") == d.get("resident_id") else 0)
-        out.append({"id": rid, **o, "score": score})
-    out.sort(key=lambda o: (-o["score"], o.get("raised_at") or ""))
+        same_category = bool(d.get("category")) and o.get("category") == d.get("category")
+        if not (same_category or similar_titles(d.get("title"), o.get("title"))):
+            continue
+        try:
+            apart = abs((date.fromisoformat(str(o.get("raised_at") or "")[:10]) - day).days)
+        except ValueError:
+            apart = DUPLICATE_WINDOW_DAYS
+        out.append({"id": rid, **o, "apart": apart})
+    out.sort(key=lambda o: (o.get("status") in metrics.FINISHED, o["apart"], o.get("raised_at") or ""))
     return out[:8]
 
 
