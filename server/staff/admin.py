@@ -45,6 +45,23 @@ def _password_refused(page: Page, password: str, username: str) -> Response[Any]
     return page.back("/staff/admin/users", "invalid_form", why=page.t(PASSWORD_RULES_ZH[reason]))
 
 
+# sync.accounts refuses in English (its messages are the CLI's and the API's); the console says why
+# in the page's language, by the message's opening words (the details name no code for each case).
+ACCOUNT_ERRORS_ZH = (("username:", "用户名只能包含字母、数字和 . _ -，最多50个字符。"),
+                     ("username ", "该用户名已被使用。"), ("role ", "请选择角色。"), ("no such area", "所选区域不存在。"),
+                     ("no such user", "没有这个用户。"))
+
+
+def _account_error(page: Page, e: SyncError) -> str:
+    reason = (e.details or {}).get("reason") if isinstance(e.details, dict) else None
+    if reason in PASSWORD_RULES_ZH:
+        return page.t(PASSWORD_RULES_ZH[reason])
+    for start, text in ACCOUNT_ERRORS_ZH:
+        if e.message.startswith(start):
+            return page.t(text)
+    return labels.error_text(e.code, page.lang)
+
+
 def _areas_of_form(page: Page, form: dict[str, Any]) -> list[str]:
     raw = form.get("areas") or []
     ids = [raw] if isinstance(raw, str) else list(raw)
@@ -116,7 +133,7 @@ def _user_create(page: Page, form: dict[str, Any]) -> Response[Any]:
                                    display_name=str(form.get("display_name") or "").strip() or None,
                                    phone=str(form.get("phone") or "").strip() or None)
     except SyncError as e:
-        return page.back("/staff/admin/users", "invalid_form", why=e.message)
+        return page.back("/staff/admin/users", "invalid_form", why=_account_error(page, e))
     page.audit("staff.user.create", "users", uid)
     return page.back("/staff/admin/users", "created")
 
@@ -160,7 +177,7 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
         else:
             return page.back("/staff/admin/users", "invalid_action")
     except SyncError as e:
-        return page.back("/staff/admin/users", "invalid_form", why=e.message)
+        return page.back("/staff/admin/users", "invalid_form", why=_account_error(page, e))
     return page.back("/staff/admin/users", "saved")
 
 
@@ -232,7 +249,7 @@ def _area_create(page: Page, form: dict[str, Any]) -> Response[Any]:
     result = page.push({"collection": "areas", "id": uuid7(), "fields": fields})[0]
     page.audit("staff.area.create", "areas", result.id, {"name": fields["name"], "result": result.status})
     if result.status == "rejected":
-        return page.back("/staff/admin/areas", "rejected", why=result.error.message if result.error else "")
+        return page.back("/staff/admin/areas", "rejected", why=page.why(result))
     return page.back("/staff/admin/areas", "created")
 
 
@@ -301,7 +318,7 @@ def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any
     result = page.push({"collection": "categories", "id": category_id(code), "base": base, "fields": changed})[0]
     page.audit("staff.catalogue.update", "categories", category_id(code), {"code": code, "fields": sorted(changed)})
     if result.status == "rejected":
-        return page.back("/staff/admin/catalogue", "rejected", why=result.error.message if result.error else "",
+        return page.back("/staff/admin/catalogue", "rejected", why=page.why(result),
                          edit=code)
     return page.back("/staff/admin/catalogue", "saved")
 
@@ -333,6 +350,7 @@ VIA_PAGES = {"matter": "事项页", "list": "事项列表", "intake": "待受理
 def _audit_value(page: Page, key: str, value: Any, cats: dict[str, dict[str, Any]]) -> str:
     """One detail of an audit row as staff read it (labels, names; never a code or an id)."""
     t = page.t
+    sep = ", " if page.lang == "en" else "、"
     if key == "via" and isinstance(value, str):
         if value.startswith("staff:"):
             where = value.split(":", 1)[1]
@@ -343,7 +361,7 @@ def _audit_value(page: Page, key: str, value: Any, cats: dict[str, dict[str, Any
         return str(device.get("name") or t("设备")) if device else t("管理后台")
     if key in ("result", "results"):
         items = value if isinstance(value, list) else [value]
-        return "、".join(t(PUSH_RESULTS.get(str(v), "其他")) for v in items)
+        return sep.join(t(PUSH_RESULTS.get(str(v), "其他")) for v in items)
     if key == "resolution":
         return labels.label("resolution", value, page.lang)
     if key == "report":
@@ -352,11 +370,11 @@ def _audit_value(page: Page, key: str, value: Any, cats: dict[str, dict[str, Any
         return {"xlsx": "Excel", "csv": "CSV", "html": t("网页")}.get(str(value), str(value))
     if key == "area" or key == "areas":
         items = value if isinstance(value, list) else [value]
-        return "、".join(page.area_name(a) if isinstance(a, str) and a else "—" for a in items) or "—"
+        return sep.join(page.area_name(a) if isinstance(a, str) and a else "—" for a in items) or "—"
     if key == "code":
         return category_name(cats, value, page.lang) if isinstance(value, str) else "—"
     if key == "fields" and isinstance(value, list):
-        return "、".join(labels.field_label("categories", str(f), page.lang) for f in value)
+        return sep.join(labels.field_label("categories", str(f), page.lang) for f in value)
     return labels.value_text("users", key, value, page.lang)
 
 

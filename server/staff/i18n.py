@@ -412,6 +412,11 @@ EN: dict[str, str] = {
     '读取记录数': 'Records read',
     '途径': 'Via',
     '采用原有的值': 'Take the earlier value',
+    '用户名只能包含字母、数字和 . _ -，最多50个字符。': 'A username has letters, digits, . _ - only, at most 50.',
+    '该用户名已被使用。': 'This username is taken.',
+    '请选择角色。': 'Choose a role.',
+    '所选区域不存在。': 'An area chosen does not exist.',
+    '没有这个用户。': 'No such user.',
 }
 
 

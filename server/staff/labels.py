@@ -157,9 +157,11 @@ def value_text(coll: str | None, name: str, value: Any, lang: str = "zh",
     if isinstance(value, str) and names is not None and (name.endswith("_id") or name == "by"):
         return names.get(value, value)
     if isinstance(value, list):
-        return "、".join(value_text(coll, name, v, lang, names) for v in value)
+        return (", " if lang == "en" else "、").join(value_text(coll, name, v, lang, names) for v in value)
     if isinstance(value, dict):
-        return "；".join(f"{field_label(coll, k, lang)}：{value_text(coll, k, v, lang, names)}" for k, v in value.items())
+        colon, semi = (": ", "; ") if lang == "en" else ("：", "；")
+        return semi.join(f"{field_label(coll, k, lang)}{colon}{value_text(coll, k, v, lang, names)}"
+                         for k, v in value.items())
     return str(value)
 
 

@@ -122,7 +122,7 @@ def _intake(page: Page) -> Response[Any]:
 # -- the detail -----------------------------------------------------------------------------
 
 DUPLICATE_WINDOW_DAYS = 60   # raised within this many days of each other
-SIMILAR_TITLE = 0.5          # Dice coefficient of the titles' character pairs
+SIMILAR_TITLE = 1 / 3        # share of the shorter title's character pairs found in the other
 
 
 def _title_pairs(title: Any) -> set[str]:
@@ -131,9 +131,10 @@ def _title_pairs(title: Any) -> set[str]:
 
 
 def similar_titles(a: Any, b: Any) -> bool:
-    """Whether two titles say much the same (村道路灯不亮 / 路灯不亮): Dice of their character pairs."""
+    """Whether two titles speak of the same thing (路灯不亮 / 门口路灯坏了): at least a third of the
+    shorter title's pairs of characters appear in the other (代办社保卡换领 / 代办医保缴费 share only 代办)."""
     pa, pb = _title_pairs(a), _title_pairs(b)
-    return bool(pa and pb) and 2 * len(pa & pb) / (len(pa) + len(pb)) >= SIMILAR_TITLE
+    return bool(pa and pb) and len(pa & pb) / min(len(pa), len(pb)) >= SIMILAR_TITLE
 
 
 def duplicate_suggestions(page: Page, m: StoredRecord) -> list[dict[str, Any]]:
@@ -433,7 +434,7 @@ def _matter_act(page: Page, form: dict[str, Any], matter_id: str) -> Response[An
                {"results": [r.status for r in results], "note": str(form.get("note") or "")[:200]})
     bad = [r for r in results if r.status == "rejected"]
     if bad:
-        return page.back(f"/staff/matters/{m.id}", "rejected", why=bad[0].error.message if bad[0].error else "")
+        return page.back(f"/staff/matters/{m.id}", "rejected", why=page.why(bad[0]))
     if any(r.status == "conflict" for r in results):
         return page.back(f"/staff/matters/{m.id}", "conflict")
     nxt = str(form.get("next") or "")
