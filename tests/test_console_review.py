@@ -313,3 +313,24 @@ def test_every_area_box_on_the_users_page_has_a_label(con: Console) -> None:
     assert len(boxes) >= 6
     # in a row: an aria-label; in the create form: the enclosing <label>
     assert sum('aria-label="工作区域：' in s for s in boxes) == len(boxes) - 1
+
+
+def test_the_conflict_page_never_shows_a_record_that_left_the_users_area(con: Console) -> None:
+    """What a record holds now is read from the record: when it moved out of the user's area since, the
+    page does not show it (the conflict itself may still be theirs to dismiss)."""
+    from sync import accounts
+
+    from .conftest import PASSWORD, password_hash
+    t = con.town
+    accounts.create_user(con.store, "staffv1", PASSWORD, "staff", [t.ids["v1"]], password_hash=password_hash())
+    hid, cid = phone_conflict(t, incoming_wins=True)
+    base = t.version("households", hid)
+    assert t.push1("staff", t.mut("households", hid, {"grid_id": t.ids["g3"], "phone": "13977777777"},
+                                  base=base)).status == "applied"
+    con.login("staffv1")
+    r = con.c.get(f"/staff/conflicts/{cid}")
+    assert r.status_code == 200 and "13977777777" not in r.text
+    assert "记录已不在您的管辖范围内" in cell(r.text, "value-now")
+    con.c.cookies.clear()
+    con.login("staff1")                                      # the town's staff still see it whole
+    assert "13977777777" in cell(con.c.get(f"/staff/conflicts/{cid}").text, "value-now")

@@ -75,9 +75,12 @@ def _show(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
 
+HIDDEN: dict[str, Any] = {}   # the record is outside the user's scope now
+
+
 def held_now(page: Page, d: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
     """What the record a conflict is about holds now: (the collection its fields belong to, its data),
-    or data None when it is deleted or gone. The conflict's ``current`` is the value when the edits
+    data None when it is deleted or gone, ``HIDDEN`` when the user may no longer see it. The conflict's ``current`` is the value when the edits
     collided (before the later edit won, if it did), not necessarily the value saved now."""
     coll, rid = d.get("collection"), d.get("record_id")
     if not coll or not rid or coll not in COLLECTIONS:
@@ -85,8 +88,10 @@ def held_now(page: Page, d: dict[str, Any]) -> tuple[str | None, dict[str, Any] 
     rec = page.store.get(coll, rid)
     if coll == "matter_events" and d.get("kind") in ("transition", "delegation"):
         # a contested move or an agent's late work: the fields (status, assignee_id) are the matter's
-        matter = page.store.get("matters", (rec.data.get("matter_id") if rec else None) or "")
-        return "matters", (matter.data if matter is not None and not matter.deleted else None)
+        coll, rec = "matters", page.store.get("matters", (rec.data.get("matter_id") if rec else None) or "")
+    if rec is not None and not page.sees(rec):
+        # moved out of the user's area since (or became 信访): what it holds now is not theirs to read
+        return coll, HIDDEN
     return coll, (rec.data if rec is not None and not rec.deleted else None)
 
 
@@ -98,7 +103,9 @@ def conflict_rows(page: Page, d: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(v, dict):
             continue
         value_now = now.get(k) if now is not None else None
-        if now is None:
+        if now is HIDDEN:
+            side = "hidden"
+        elif now is None:
             side = "deleted"
         elif value_now == v.get("incoming"):
             side = "incoming"

@@ -408,6 +408,7 @@ EN: dict[str, str] = {
     '翻页': 'Pages',
     '被拒绝': 'rejected',
     '记录已删除': 'The record is deleted',
+    '记录已不在您的管辖范围内': 'The record is no longer in your area',
     '记录现在的值（已保存）': 'Value the record holds now (saved)',
     '读取记录数': 'Records read',
     '途径': 'Via',
