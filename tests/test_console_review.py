@@ -334,3 +334,17 @@ def test_the_conflict_page_never_shows_a_record_that_left_the_users_area(con: Co
     con.c.cookies.clear()
     con.login("staff1")                                      # the town's staff still see it whole
     assert "13977777777" in cell(con.c.get(f"/staff/conflicts/{cid}").text, "value-now")
+
+
+def test_a_rejected_change_names_records_instead_of_ids(con: Console) -> None:
+    t = con.town
+    hid = t.household("w1", head_name="王阿公")
+    rid = new_id()
+    # a resident whose household is in another village: refused, and shown by names
+    far = t.household("w3", grid="g3", head_name="李阿婆")
+    r = t.push1("w1", t.mut("residents", rid, {"household_id": far, "name": "王小二"}))
+    assert r.status == "rejected" and r.conflict_id
+    con.login("staff1")
+    page = con.c.get(f"/staff/conflicts/{r.conflict_id}").text
+    assert "王小二" in page and "李阿婆" in page and far not in text_of(page)
+    assert hid not in page

@@ -119,10 +119,34 @@ def conflict_rows(page: Page, d: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+# Fields holding the id of a record a person knows by a name: which collection, which field names it.
+_NAMED_BY = {"household_id": ("households", "head_name"), "resident_id": ("residents", "name"),
+             "for_resident_id": ("residents", "name"), "matter_id": ("matters", "title"),
+             "duplicate_of": ("matters", "title")}
+
+
+def _record_names(page: Page, d: dict[str, Any]) -> dict[str, str]:
+    """Names for the record ids a conflict's values hold (a household by its head …), of the records
+    this user may see; any other id stays unnamed (shown as "—", never as the id)."""
+    values: list[tuple[str, Any]] = list(((d.get("mutation") or {}).get("fields") or {}).items()) \
+        if isinstance((d.get("mutation") or {}).get("fields"), dict) else []
+    for k, v in (d.get("fields") or {}).items():
+        if isinstance(v, dict):
+            values += [(k, v.get("incoming")), (k, v.get("current"))]
+    out: dict[str, str] = {}
+    for k, v in values:
+        if k in _NAMED_BY and isinstance(v, str) and v not in out:
+            coll, field = _NAMED_BY[k]
+            rec = page.store.get(coll, v)
+            if rec is not None and page.sees(rec) and rec.data.get(field):
+                out[v] = str(rec.data[field])
+    return out
+
+
 def _conflict_detail(page: Page, conflict_id: str) -> Response[Any]:
     c = _conflict(page, conflict_id)
     d = c.data
-    names = {**page.names, **user_names(page.store)}
+    names = {**page.names, **user_names(page.store), **_record_names(page, d)}
     return page.render("staff/conflict.html", c=c, d=d, rows=conflict_rows(page, d), names=names,
                        link=record_link(d.get("collection"), d.get("record_id"), page), show=_show)
 

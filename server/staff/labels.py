@@ -154,8 +154,8 @@ def value_text(coll: str | None, name: str, value: Any, lang: str = "zh",
         group = "level_area"
     if group and isinstance(value, str):
         return label(group, value, lang)
-    if isinstance(value, str) and names is not None and (name.endswith("_id") or name == "by"):
-        return names.get(value, value)
+    if isinstance(value, str) and names is not None and (name.endswith("_id") or name in ("by", "duplicate_of")):
+        return names.get(value, "—")   # an id nobody reads: the name, or nothing
     if isinstance(value, list):
         return (", " if lang == "en" else "、").join(value_text(coll, name, v, lang, names) for v in value)
     if isinstance(value, dict):
