@@ -348,3 +348,14 @@ def test_a_rejected_change_names_records_instead_of_ids(con: Console) -> None:
     page = con.c.get(f"/staff/conflicts/{r.conflict_id}").text
     assert "王小二" in page and "李阿婆" in page and far not in text_of(page)
     assert hid not in page
+
+
+def test_field_names_are_labels_in_both_languages() -> None:
+    from server.staff.labels import field_label, value_text
+    assert field_label("households", "phone") == "联系电话" and field_label("households", "phone", "en") == "Phone"
+    # a contested status move is about the matter_events record; its field is the matter's status
+    assert field_label("matter_events", "status") == "状态" and field_label("matter_events", "status", "en") == "Status"
+    assert value_text("matters", "status", "reopened") == "重新办理"
+    assert value_text("matters", "urgency", "critical", "en") == "Critical"
+    assert value_text("matters", "supervised", False) == "否"
+    assert value_text("residents", "household_id", "4c1f0000-0000-4000-8000-000000000000", "zh", {}) == "—"

@@ -123,6 +123,9 @@ def field_label(coll: str | None, name: str, lang: str = "zh") -> str:
     the name in words ("head_name" -> "Head name")."""
     from sync.schema import COLLECTIONS
     f = COLLECTIONS[coll].by_name.get(name) if coll in COLLECTIONS else None
+    if f is None:   # a matter's status in a conflict about its event: the name means the same everywhere
+        f = next((c.by_name[name] for c in COLLECTIONS.values() if name in c.by_name and c.by_name[name].help_zh),
+                 None)
     if lang != "en" and f is not None and f.help_zh:
         return f.help_zh
     words = name.removesuffix("_id").replace("_", " ").strip()
