@@ -359,3 +359,12 @@ def test_field_names_are_labels_in_both_languages() -> None:
     assert value_text("matters", "urgency", "critical", "en") == "Critical"
     assert value_text("matters", "supervised", False) == "否"
     assert value_text("residents", "household_id", "4c1f0000-0000-4000-8000-000000000000", "zh", {}) == "—"
+
+
+def test_every_engine_refusal_has_a_label_in_both_languages() -> None:
+    from server.staff.labels import LABELS, error_text
+    from sync.errors import MUTATION_CODES
+    assert set(MUTATION_CODES) <= set(LABELS["error"])
+    for code in MUTATION_CODES:
+        zh, en = error_text(code), error_text(code, "en")
+        assert re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en), code

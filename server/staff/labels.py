@@ -179,6 +179,10 @@ class Labels:
             raise AttributeError(group)
         return lambda code: label(group, code, self.lang)
 
+    def error(self, code: str | None) -> str:
+        """An engine error code as a sentence (never the code itself, even one not labelled yet)."""
+        return error_text(code, self.lang) if code else "—"
+
     def event_key(self, key: str) -> str:
         """A key of a matter event's ``data`` (``line``, ``from_user_id`` …) as a label."""
         pair = LABELS["event_data"].get(key)
