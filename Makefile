@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run run-pg test unit unit-pg e2e chromium node postgres clean bench
+.PHONY: run run-pg test unit unit-pg e2e chromium node postgres clean bench axe
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -42,9 +42,14 @@ PGBIN = $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
 postgres:
 	@[ -x "$(PGBIN)/initdb" ] || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q postgresql; }
 
+# axe-core for e2e/test_axe.py, from npm into e2e/node_modules (pinned by e2e/package-lock.json; served
+# to the browser from that file, no CDN).
+axe: node
+	@[ -f e2e/node_modules/axe-core/axe.min.js ] || (cd e2e && npm ci --no-audit --no-fund)
+
 # Both backends: everything on SQLite, then tests/ again on PostgreSQL (tests/backend.py starts a
 # throwaway cluster on a unix socket and stops it at the end; GRIDBOOK_TEST_PG=URL uses yours instead).
-test: $(VENV)/.test-installed chromium node postgres
+test: $(VENV)/.test-installed chromium node postgres axe
 	$(PY) -m pytest
 	GRIDBOOK_TEST_BACKEND=postgres $(PY) -m pytest tests
 
@@ -69,7 +74,7 @@ run-pg: $(VENV)/.installed postgres
 	  $(PGBIN)/createdb -h $(PGDIR) -U postgres gridbook
 	$(PY) -m server run --db '$(PGURL)' --host $(HOST) --port $(PORT)
 
-e2e: $(VENV)/.test-installed chromium
+e2e: $(VENV)/.test-installed chromium axe
 	$(PY) -m pytest e2e
 
 clean:

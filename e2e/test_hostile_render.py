@@ -202,7 +202,7 @@ def test_hostile_records_render_inert_in_the_staff_console(browser: Browser, bro
                              (f"/staff/households/{ids['img']}", PAYLOADS["img"][:50]),
                              (f"/staff/matters/{ids['matter-img']}", PAYLOADS["img"]),
                              (f"/staff/matters/{ids['matter-iframe']}", PAYLOADS["iframe"]),
-                             ("/staff/conflicts", "notes"), (f"/staff/conflicts/{ids['conflict']}", PAYLOADS["attr"])):
+                             ("/staff/conflicts", "备注"), (f"/staff/conflicts/{ids['conflict']}", PAYLOADS["attr"])):
             page.goto(fresh_server.url + path)
             text = page.locator("body").inner_text()
             assert needle in text, (path, text[:1500])

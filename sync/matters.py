@@ -180,7 +180,10 @@ def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str, level: str | 
 
     Waiting for materials stops the deadline clock: the working days from entering
     ``waiting_materials`` to leaving it are added to ``paused_workdays`` and so to
-    ``effective_deadline``. A matter taken on with no deadline gets its category's default.
+    ``effective_deadline``. A matter taken on with no deadline gets its category's default. A
+    reopened matter gets a new deadline, its category's ``deadline_days`` working days from the
+    reopening (without one it keeps the deadline staff set), and loses ``resolved_at``/``closed_at``
+    (they are history: the status events keep them).
     """
     seq = ctx.store.next_seq()
     data = dict(matter.data)
@@ -199,6 +202,20 @@ def _set_status(ctx: _Ctx, matter: StoredRecord, to: str, at: str, level: str | 
         data["paused_workdays"] = (data.get("paused_workdays") or 0) + proxy.workdays_between(
             proxy.local_date(data["paused_since"]), proxy.local_date(at))
         data["paused_since"] = None
+    if to == "reopened":
+        # Handled again from today: the past 办结/销号 are history (the status events keep them), not
+        # the matter's current state, and the clock starts again, or it would be overdue at once.
+        data["resolved_at"] = None
+        data["closed_at"] = None
+        cat = _category(ctx, data.get("category"))
+        days = cat.get("deadline_days") if cat else None
+        # Without a category default there is no rule to count by: the deadline staff set stays (the
+        # console's dispatch form offers to set a new one when they hand the matter out again).
+        if isinstance(days, int) and not isinstance(days, bool):
+            data["deadline"] = proxy.add_workdays(proxy.local_date(at), days).isoformat()
+            meta["deadline"] = stamp
+            data["paused_workdays"] = 0     # the days it waited for materials moved the old deadline
+            data["paused_since"] = None
     if to == "in_progress" and (not data.get("deadline") or not data.get("level")):
         cat = _category(ctx, data.get("category"))
         if cat and not data.get("deadline") and isinstance(cat.get("deadline_days"), int):

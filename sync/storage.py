@@ -455,12 +455,14 @@ class Store(Protocol):
         """(visits, households visited): the live visits to households of these grids on a local date in [start, end)."""
 
     def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
-                      user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300) -> list[AuditEntry]:
-        """The newest ``limit`` audit entries that pass the filters, newest first.
+                      user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300,
+                      at_from: str = "", at_before: str = "", offset: int = 0) -> list[AuditEntry]:
+        """The newest ``limit`` audit entries that pass the filters, newest first, skipping ``offset``.
 
         Each filter only when given: the action is ``action``; it starts with ``action_prefix``
         (ASCII letters without case, '_' standing for any one character, '%' ignored); the entry is
-        by ``user_id``, by one of ``user_ids``, about ``record_id``.
+        by ``user_id``, by one of ``user_ids``, about ``record_id``; stamped at ``at_from`` or later,
+        before ``at_before`` (times as the store writes them, ``sync.store.iso``: UTC).
         """
 
     def audit_actions(self) -> list[str]:

@@ -1427,9 +1427,16 @@ class SQLiteStore:
         return int(visits), int(households)
 
     def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
-                      user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300) -> list[AuditEntry]:
+                      user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300,
+                      at_from: str = "", at_before: str = "", offset: int = 0) -> list[AuditEntry]:
         where: list[str] = []
         args: list[Any] = []
+        if at_from:
+            where.append("a.at >= ?")
+            args.append(at_from)
+        if at_before:
+            where.append("a.at < ?")
+            args.append(at_before)
         if action:
             where.append("a.action = ?")
             args.append(action)
@@ -1449,7 +1456,8 @@ class SQLiteStore:
                "a.details FROM audit a LEFT JOIN users u ON u.id = a.user_id")
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [AuditEntry(*r) for r in self.conn.execute(sql + " ORDER BY a.id DESC LIMIT ?", (*args, limit))]
+        return [AuditEntry(*r) for r in self.conn.execute(sql + " ORDER BY a.id DESC LIMIT ? OFFSET ?",
+                                                          (*args, limit, max(0, offset)))]
 
     def audit_actions(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT action FROM audit ORDER BY action")]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -20,17 +22,38 @@ from sync.catalogue import category_id
 from sync.engine import uuid7
 from sync.errors import SyncError
 from sync.schema import AREA_LEVELS, LEVELS, LINES, ROLES
+from sync.store import iso
 
+from .. import metrics
 from ..imports import users as user_import
-from .core import ADMIN_ROLES, PASSWORD_RULES_ZH, FormData, Page, Refused, run, run_form, whole_number
-from .records import categories, user_names
+from . import labels
+from .core import ADMIN_ROLES, PASSWORD_RULES_ZH, FormData, Page, Refused, parse_date, run, run_form, whole_number
+from .records import categories, category_name, user_names
 from .reports import XLSX, download
+
 
 def _password_refused(page: Page, password: str, username: str) -> Response[Any] | None:
     reason = accounts.password_problem(password, username)
     if reason is None:
         return None
     return page.back("/staff/admin/users", "invalid_form", why=page.t(PASSWORD_RULES_ZH[reason]))
+
+
+# sync.accounts refuses in English (its messages are the CLI's and the API's); the console says why
+# in the page's language, by the message's opening words (the details name no code for each case).
+ACCOUNT_ERRORS_ZH = (("username:", "用户名只能包含字母、数字和 . _ -，最多50个字符。"),
+                     ("username ", "该用户名已被使用。"), ("role ", "请选择角色。"), ("no such area", "所选区域不存在。"),
+                     ("no such user", "没有这个用户。"))
+
+
+def _account_error(page: Page, e: SyncError) -> str:
+    reason = (e.details or {}).get("reason") if isinstance(e.details, dict) else None
+    if reason in PASSWORD_RULES_ZH:
+        return page.t(PASSWORD_RULES_ZH[reason])
+    for start, text in ACCOUNT_ERRORS_ZH:
+        if e.message.startswith(start):
+            return page.t(text)
+    return labels.error_text(e.code, page.lang)
 
 
 def _areas_of_form(page: Page, form: dict[str, Any]) -> list[str]:
@@ -105,7 +128,7 @@ def _user_create(page: Page, form: dict[str, Any]) -> Response[Any]:
                                    display_name=str(form.get("display_name") or "").strip() or None,
                                    phone=str(form.get("phone") or "").strip() or None, must_change=True)
     except SyncError as e:
-        return page.back("/staff/admin/users", "invalid_form", why=e.message)
+        return page.back("/staff/admin/users", "invalid_form", why=_account_error(page, e))
     page.audit("staff.user.create", "users", uid)
     return page.back("/staff/admin/users", "created")
 
@@ -151,7 +174,7 @@ def _user_update(page: Page, form: dict[str, Any], user_id: str) -> Response[Any
         else:
             return page.back("/staff/admin/users", "invalid_action")
     except SyncError as e:
-        return page.back("/staff/admin/users", "invalid_form", why=e.message)
+        return page.back("/staff/admin/users", "invalid_form", why=_account_error(page, e))
     return page.back("/staff/admin/users", "saved")
 
 
@@ -258,10 +281,10 @@ def _areas_page(page: Page) -> Response[Any]:
         count = page.store.live_count("households", "grid_id", aid)
         rows.append({"id": aid, "depth": depth, "name": page.area_name(aid), "level": page.tree.level.get(aid),
                      "mountain": page.tree.mountain.get(aid), "households": count})
-        for c in sorted(page.tree.children.get(aid, []), key=page.area_name):
+        for c in sorted(page.tree.children.get(aid, []), key=page.area_key):
             walk(c, depth + 1)
 
-    for r in sorted(page.roots, key=page.area_name):
+    for r in sorted(page.roots, key=page.area_key):
         walk(r, 0)
     return page.render("staff/admin_areas.html", rows=rows, levels=AREA_LEVELS)
 
@@ -281,7 +304,7 @@ def _area_create(page: Page, form: dict[str, Any]) -> Response[Any]:
     result = page.push({"collection": "areas", "id": uuid7(), "fields": fields})[0]
     page.audit("staff.area.create", "areas", result.id, {"name": fields["name"], "result": result.status})
     if result.status == "rejected":
-        return page.back("/staff/admin/areas", "rejected", why=result.error.message if result.error else "")
+        return page.back("/staff/admin/areas", "rejected", why=page.why(result))
     return page.back("/staff/admin/areas", "created")
 
 
@@ -350,7 +373,7 @@ def _catalogue_save(page: Page, form: dict[str, Any], code: str) -> Response[Any
     result = page.push({"collection": "categories", "id": category_id(code), "base": base, "fields": changed})[0]
     page.audit("staff.catalogue.update", "categories", category_id(code), {"code": code, "fields": sorted(changed)})
     if result.status == "rejected":
-        return page.back("/staff/admin/catalogue", "rejected", why=result.error.message if result.error else "",
+        return page.back("/staff/admin/catalogue", "rejected", why=page.why(result),
                          edit=code)
     return page.back("/staff/admin/catalogue", "saved")
 
@@ -362,15 +385,124 @@ async def audit_page(request: Request) -> Response[Any]:
     return await run(request, _audit_page, roles=ADMIN_ROLES)
 
 
+AUDIT_PAGE_SIZE = 50
+
+# Keys of the audit rows' details (who writes them: server/staff/*.py, sync/accounts.py, sync/proxy.py).
+AUDIT_DETAIL_LABELS: dict[str, str] = {
+    "via": "途径", "device_id": "设备", "count": "读取记录数", "ip": "IP地址", "name": "名称", "username": "用户名",
+    "role": "角色", "revoke_devices": "同时注销设备", "resolution": "处理方式", "result": "结果", "results": "结果",
+    "report": "报表", "format": "格式", "area": "区域", "month": "月份", "code": "分类", "fields": "修改的字段",
+    "note": "说明", "display_name": "姓名", "areas": "工作区域", "phone": "电话", "active": "启用",
+}
+# Details that are ids already shown as the row's record, or evidence kept for investigators only.
+AUDIT_DETAIL_HIDDEN = frozenset({"records", "household_id", "password_hash"})
+PUSH_RESULTS = {"applied": "已生效", "merged": "已合并", "conflict": "冲突", "rejected": "被拒绝"}
+REPORTS = {"lists": "三张清单", "monthly": "月报告", "problem": "问题清单", "measure": "落实清单", "owner": "责任清单"}
+VIA_PAGES = {"matter": "事项页", "list": "事项列表", "intake": "待受理", "dossier": "住户档案", "report": "报表",
+             "export": "导出"}
+
+
+def _audit_value(page: Page, key: str, value: Any, cats: dict[str, dict[str, Any]]) -> str:
+    """One detail of an audit row as staff read it (labels, names; never a code or an id)."""
+    t = page.t
+    sep = ", " if page.lang == "en" else "、"
+    if key == "via" and isinstance(value, str):
+        if value.startswith("staff:"):
+            where = value.split(":", 1)[1]
+            return t("管理后台") + (" · " + t(VIA_PAGES[where]) if where in VIA_PAGES else "")
+        return t("手机同步")
+    if key == "device_id" and isinstance(value, str):
+        device = page.store.device(value)
+        return str(device.get("name") or t("设备")) if device else t("管理后台")
+    if key in ("result", "results"):
+        items = value if isinstance(value, list) else [value]
+        return sep.join(t(PUSH_RESULTS.get(str(v), "其他")) for v in items)
+    if key == "resolution":
+        return labels.label("resolution", value, page.lang)
+    if key == "report":
+        return t(REPORTS[value]) if value in REPORTS else t("报表")
+    if key == "format":
+        return {"xlsx": "Excel", "csv": "CSV", "html": t("网页")}.get(str(value), str(value))
+    if key == "area" or key == "areas":
+        items = value if isinstance(value, list) else [value]
+        return sep.join(page.area_name(a) if isinstance(a, str) and a else "—" for a in items) or "—"
+    if key == "code":
+        return category_name(cats, value, page.lang) if isinstance(value, str) else "—"
+    if key == "fields" and isinstance(value, list):
+        return sep.join(labels.field_label("categories", str(f), page.lang) for f in value)
+    return labels.value_text("users", key, value, page.lang)
+
+
+def audit_rows(page: Page, entries: list[Any]) -> list[dict[str, Any]]:
+    """Audit entries as the page shows them: action label, who, the record with a link, details as text."""
+    names = user_names(page.store)
+    cats = categories(page.store)
+    out = []
+    for e in entries:
+        try:
+            details = json.loads(e.details) if e.details else {}
+        except ValueError:
+            details = {}
+        if not isinstance(details, dict):
+            details = {}
+        link, text = None, labels.label("collection", e.collection, page.lang) if e.collection else ""
+        rid = e.record_id
+        if rid and e.collection == "matters":
+            link = f"/staff/matters/{rid}"
+        elif rid and e.collection == "households":
+            link = f"/staff/households/{rid}"
+        elif rid and e.collection == "residents" and isinstance(details.get("household_id"), str):
+            link = f"/staff/households/{details['household_id']}"
+        elif rid and e.collection == "conflicts":
+            link = f"/staff/conflicts/{rid}"
+        elif rid and e.collection == "users":
+            text += " · " + names.get(rid, "—")
+            link = "/staff/admin/users"
+        elif rid and e.collection == "areas":
+            text += " · " + page.area_name(rid)
+            link = "/staff/admin/areas"
+        elif rid and e.collection == "categories":
+            link = "/staff/admin/catalogue"
+        elif e.collection == "devices":
+            link = "/staff/admin/devices"
+        shown = [(page.t(AUDIT_DETAIL_LABELS[k]) if k in AUDIT_DETAIL_LABELS else labels.field_label("users", k, page.lang),
+                  _audit_value(page, k, v, cats)) for k, v in details.items() if k not in AUDIT_DETAIL_HIDDEN]
+        out.append({"at": e.at, "who": names.get(e.user_id or "", "—") if e.user_id else page.t("系统"),
+                    "action": e.action, "action_label": labels.label("audit", e.action, page.lang),
+                    "record": text, "link": link, "details": shown})
+    return out
+
+
 def _audit_page(page: Page) -> Response[Any]:
     action = (page.query.get("action") or "").strip()
+    actions = page.store.audit_actions()
+    if action and action not in actions:
+        raise Refused(400, "没有这种操作。")
     who = (page.query.get("user") or "").strip()
+    raw_from, raw_to = page.query.get("from") or "", page.query.get("to") or ""
+    day_from, day_to = parse_date(raw_from, None), parse_date(raw_to, None)
+    if (raw_from and day_from is None) or (raw_to and day_to is None):
+        raise Refused(400, "日期格式不正确，请按“年-月-日”填写（2000 至 2099 年）。")
+    if day_from and day_to and day_from > day_to:
+        raise Refused(400, "开始日期不能晚于结束日期。")
+    number = page.number("page", 1, 1, 100000, "页码必须是 1 到 100000 之间的整数。")
+
+    def utc(day: date) -> str:   # the start of a local day, as the audit log stamps times (UTC)
+        return iso(datetime.combine(day, time(0), tzinfo=metrics.LOCAL_TZ))
+
     # an area admin sees what their own people did
     people = None if is_global(page) else [page.user.id, *_scoped_users(page)]
-    rows = page.store.audit_entries(action_prefix=action, user_id=who, user_ids=people, limit=300)
-    actions = page.store.audit_actions()
-    return page.render("staff/audit.html", rows=rows, names=user_names(page.store), action=action, who=who,
-                       actions=actions)
+    entries = page.store.audit_entries(action=action, user_id=who, user_ids=people, limit=AUDIT_PAGE_SIZE + 1,
+                                       offset=(number - 1) * AUDIT_PAGE_SIZE,
+                                       at_from=utc(day_from) if day_from else "",
+                                       at_before=utc(day_to + timedelta(days=1)) if day_to else "")
+    more = len(entries) > AUDIT_PAGE_SIZE
+    qs = {k: v for k, v in {"action": action, "user": who, "from": raw_from, "to": raw_to}.items() if v}
+    choices = sorted(((a, labels.label("audit", a, page.lang)) for a in actions), key=lambda c: c[1])
+    return page.render("staff/audit.html", rows=audit_rows(page, entries[:AUDIT_PAGE_SIZE]), action=action,
+                       who=who, actions=choices, day_from=raw_from, day_to=raw_to, number=number,
+                       prev_qs=urlencode({**qs, "page": number - 1}) if number > 1 else None,
+                       next_qs=urlencode({**qs, "page": number + 1}) if more else None)
 
 
 ROUTES: list[Any] = [users_page, users_template, users_import, user_create, user_update, devices_page, device_revoke, areas_page, area_create,

@@ -70,15 +70,85 @@ async def conflict_detail(request: Request, conflict_id: FromPath[str]) -> Respo
     return await run(request, _conflict_detail, conflict_id)
 
 
+def _show(v: Any) -> str:
+    """A value as it goes into a form field (the raw value, not its label: it is sent back as is)."""
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+
+HIDDEN: dict[str, Any] = {}   # the record is outside the user's scope now
+
+
+def held_now(page: Page, d: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """What the record a conflict is about holds now: (the collection its fields belong to, its data),
+    data None when it is deleted or gone, ``HIDDEN`` when the user may no longer see it. The conflict's ``current`` is the value when the edits
+    collided (before the later edit won, if it did), not necessarily the value saved now."""
+    coll, rid = d.get("collection"), d.get("record_id")
+    if not coll or not rid or coll not in COLLECTIONS:
+        return coll, None
+    rec = page.store.get(coll, rid)
+    if coll == "matter_events" and d.get("kind") in ("transition", "delegation"):
+        # a contested move or an agent's late work: the fields (status, assignee_id) are the matter's
+        coll, rec = "matters", page.store.get("matters", (rec.data.get("matter_id") if rec else None) or "")
+    if rec is not None and not page.sees(rec):
+        # moved out of the user's area since (or became 信访): what it holds now is not theirs to read
+        return coll, HIDDEN
+    return coll, (rec.data if rec is not None and not rec.deleted else None)
+
+
+def conflict_rows(page: Page, d: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per conflicting field: what the record holds now, and which side that is, and what lost."""
+    coll, now = held_now(page, d)
+    rows = []
+    for k, v in (d.get("fields") or {}).items():
+        if not isinstance(v, dict):
+            continue
+        value_now = now.get(k) if now is not None else None
+        if now is HIDDEN:
+            side = "hidden"
+        elif now is None:
+            side = "deleted"
+        elif value_now == v.get("incoming"):
+            side = "incoming"
+        elif value_now == v.get("current"):
+            side = "current"
+        else:
+            side = "later"   # changed again after the conflict
+        winner = v.get("winner") if v.get("winner") in ("incoming", "current") else "current"
+        rows.append({"name": k, "coll": coll, "now": value_now, "side": side, "winner": winner,
+                     "lost": "current" if winner == "incoming" else "incoming", **v})
+    return rows
+
+
+# Fields holding the id of a record a person knows by a name: which collection, which field names it.
+_NAMED_BY = {"household_id": ("households", "head_name"), "resident_id": ("residents", "name"),
+             "for_resident_id": ("residents", "name"), "matter_id": ("matters", "title"),
+             "duplicate_of": ("matters", "title")}
+
+
+def _record_names(page: Page, d: dict[str, Any]) -> dict[str, str]:
+    """Names for the record ids a conflict's values hold (a household by its head …), of the records
+    this user may see; any other id stays unnamed (shown as "—", never as the id)."""
+    values: list[tuple[str, Any]] = list(((d.get("mutation") or {}).get("fields") or {}).items()) \
+        if isinstance((d.get("mutation") or {}).get("fields"), dict) else []
+    for k, v in (d.get("fields") or {}).items():
+        if isinstance(v, dict):
+            values += [(k, v.get("incoming")), (k, v.get("current"))]
+    out: dict[str, str] = {}
+    for k, v in values:
+        if k in _NAMED_BY and isinstance(v, str) and v not in out:
+            coll, field = _NAMED_BY[k]
+            rec = page.store.get(coll, v)
+            if rec is not None and page.sees(rec) and rec.data.get(field):
+                out[v] = str(rec.data[field])
+    return out
+
+
 def _conflict_detail(page: Page, conflict_id: str) -> Response[Any]:
     c = _conflict(page, conflict_id)
     d = c.data
-    coll = COLLECTIONS.get(d.get("collection") or "")
-    fields = d.get("fields") or {}
-    editable = {k: (coll.by_name[k].type if coll and k in coll.by_name else "json") for k in fields}
-    return page.render("staff/conflict.html", c=c, d=d, fields=fields, editable=editable,
-                       names=user_names(page.store), link=record_link(d.get("collection"), d.get("record_id"), page),
-                       show=lambda v: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+    names = {**page.names, **user_names(page.store), **_record_names(page, d)}
+    return page.render("staff/conflict.html", c=c, d=d, rows=conflict_rows(page, d), names=names,
+                       link=record_link(d.get("collection"), d.get("record_id"), page), show=_show)
 
 
 def _value_of(type_: str, raw: str) -> Any:
@@ -111,7 +181,7 @@ def _conflict_resolve(page: Page, form: dict[str, Any], conflict_id: str) -> Res
     result = page.push({"collection": "conflicts", "id": c.id, "base": c.version, "fields": fields})[0]
     page.audit("staff.conflict.resolve", "conflicts", c.id, {"resolution": resolution, "result": result.status})
     if result.status == "rejected":
-        return page.back(f"/staff/conflicts/{c.id}", "rejected", why=result.error.message if result.error else "")
+        return page.back(f"/staff/conflicts/{c.id}", "rejected", why=page.why(result))
     return page.back("/staff/conflicts", "resolved")
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Iterable
 from urllib.parse import urlencode
 
 import anyio
@@ -273,15 +273,24 @@ class Page:
         """"村 / 网格": the area and its parents up to ``below`` levels, outermost first."""
         return " / ".join(self.area_name(a) for a in reversed(self.tree.path(area_id)[:below]))
 
+    def area_key(self, area_id: str) -> tuple[Any, ...]:
+        """The sort key of an area by its own name (``natural_key``): among siblings."""
+        return natural_key(self.area_name(area_id))
+
+    def path_key(self, area_id: str) -> tuple[Any, ...]:
+        """The sort key of an area in a list of areas of all levels: each one under its parent."""
+        return tuple(natural_key(self.area_name(x)) for x in reversed(self.tree.path(area_id)))
+
+    def sort_areas(self, area_ids: Iterable[str]) -> list[str]:
+        """Areas in the order every list and select of the console shows them (``path_key``)."""
+        return sorted(area_ids, key=self.path_key)
+
     def options(self) -> list[str]:
         """Areas to offer in a filter: the user's top areas and everything below, outermost first."""
-        out: list[str] = []
+        out: set[str] = set()
         for r in self.roots:
-            for a in self.tree.subtree(r):
-                if a not in out:
-                    out.append(a)
-        out.sort(key=lambda a: ([self.area_name(x) for x in reversed(self.tree.path(a))]))
-        return out
+            out.update(self.tree.subtree(r))
+        return self.sort_areas(out)
 
     def can_see_area(self, area_id: str | None) -> bool:
         return bool(area_id) and area_id in self.allowed
@@ -307,6 +316,11 @@ class Page:
                        base=m.get("base", 0), fields=m.get("fields", {}), at=now) for m in mutations])
         return engine.push(self.writer, self.actor(), req).results
 
+    def why(self, result: PushResult) -> str:
+        """Why the engine refused a staff change, in the page's language (``labels.error_text``: the
+        engine's own message is English and names fields)."""
+        return labels.error_text(result.error.code if result.error else "invalid_request", self.lang)
+
     def audit(self, action: str, coll: str | None = None, rid: str | None = None,
               details: dict[str, Any] | None = None) -> None:
         with self.writer.transaction():
@@ -317,6 +331,46 @@ class Page:
         if msg:
             q["msg"] = msg
         return Redirect(path + ("?" + urlencode(q) if q else ""), status_code=303)
+
+
+# Chinese numerals as area names write them (第一网格, 十二组, 第二十三网格) and plain digits.
+_NUMERAL = re.compile(r"[0-9]+|[零〇一二两三四五六七八九十百千]+")
+_DIGIT_ZH = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_UNIT_ZH = {"十": 10, "百": 100, "千": 1000}
+
+
+def _zh_number(text: str) -> int:
+    """一 → 1, 十 → 10, 十二 → 12, 二十三 → 23, 一百零五 → 105; digit by digit when no unit (一〇五 → 105)."""
+    if not any(ch in _UNIT_ZH for ch in text):
+        return int("".join(str(_DIGIT_ZH[ch]) for ch in text))
+    total, digit = 0, 0
+    for ch in text:
+        if ch in _UNIT_ZH:
+            total += (digit or 1) * _UNIT_ZH[ch]
+            digit = 0
+        else:
+            digit = _DIGIT_ZH[ch]
+    return total + digit
+
+
+def natural_key(name: str | None) -> tuple[Any, ...]:
+    """The one sort key of area names (grids, villages, 片, 组): numbers in a name, in digits or in
+    Chinese numerals, compare as numbers: 第一、第二、第三…第九、第十, 第9 before 第10.
+
+    Each part is a (kind, number, text) triple so that a number and a text never meet in a comparison.
+    """
+    out: list[tuple[int, int, str]] = []
+    pos = 0
+    text = name or ""
+    for m in _NUMERAL.finditer(text):
+        if m.start() > pos:
+            out.append((1, 0, text[pos:m.start()]))
+        token = m.group()
+        out.append((0, int(token) if token.isdigit() else _zh_number(token), token))
+        pos = m.end()
+    if pos < len(text):
+        out.append((1, 0, text[pos:]))
+    return tuple(out)
 
 
 def scope_of(user: StaffUser, tree: AreaTree) -> tuple[list[str], set[str]]:

@@ -173,23 +173,49 @@ def _bulk_assignees(page: Page) -> list[dict[str, Any]]:
 
 # -- the detail -----------------------------------------------------------------------------
 
+DUPLICATE_WINDOW_DAYS = 60   # raised within this many days of each other
+SIMILAR_TITLE = 1 / 3        # share of the shorter title's character pairs found in the other
+
+
+def _title_pairs(title: Any) -> set[str]:
+    text = "".join(ch for ch in str(title or "").lower() if ch.isalnum())
+    return {text[i:i + 2] for i in range(len(text) - 1)} or ({text} if text else set())
+
+
+def similar_titles(a: Any, b: Any) -> bool:
+    """Whether two titles speak of the same thing (路灯不亮 / 门口路灯坏了): at least a third of the
+    shorter title's pairs of characters appear in the other (代办社保卡换领 / 代办医保缴费 share only 代办)."""
+    pa, pb = _title_pairs(a), _title_pairs(b)
+    return bool(pa and pb) and len(pa & pb) / min(len(pa), len(pb)) >= SIMILAR_TITLE
+
+
 def duplicate_suggestions(page: Page, m: StoredRecord) -> list[dict[str, Any]]:
-    """Likely duplicates: same household or same resident, same category if it has one, raised within
-    90 days of this one, not itself a duplicate or refused."""
+    """Likely duplicates: the same household or the same resident, AND the same category or a similar
+    title, raised within ``DUPLICATE_WINDOW_DAYS`` days of this one, not itself a duplicate or refused.
+    Open matters first (the one to merge into is usually still being handled), then the closest in time.
+
+    Same household alone is no evidence: a family raises unrelated things (a pension question, a
+    leaking roof); offering those to merge was noise."""
     d = m.data
     raised = (d.get("raised_at") or m.created_at)[:10]
     try:
         day = date.fromisoformat(raised)
     except ValueError:
         day = local_today()
-    lo, hi = (day - timedelta(days=90)).isoformat(), (day + timedelta(days=90)).isoformat()
+    window = timedelta(days=DUPLICATE_WINDOW_DAYS)
+    lo, hi = (day - window).isoformat(), (day + window).isoformat()
     out = []
     for rid, o in page.store.possible_duplicates(m.id, d.get("household_id"), d.get("resident_id") or "", lo, hi,
                                                  page.keys):
-        score = (2 if d.get("category") and o.get("category") == d.get("category") else 0) + \
-                (1 if d.get("resident_id") and o.get("resident_id") == d.get("resident_id") else 0)
-        out.append({"id": rid, **o, "score": score})
-    out.sort(key=lambda o: (-o["score"], o.get("raised_at") or ""))
+        same_category = bool(d.get("category")) and o.get("category") == d.get("category")
+        if not (same_category or similar_titles(d.get("title"), o.get("title"))):
+            continue
+        try:
+            apart = abs((date.fromisoformat(str(o.get("raised_at") or "")[:10]) - day).days)
+        except ValueError:
+            apart = DUPLICATE_WINDOW_DAYS
+        out.append({"id": rid, **o, "apart": apart})
+    out.sort(key=lambda o: (o.get("status") in metrics.FINISHED, o["apart"], o.get("raised_at") or ""))
     return out[:8]
 
 
@@ -485,7 +511,7 @@ def _matter_act(page: Page, form: dict[str, Any], matter_id: str) -> Response[An
                {"results": [r.status for r in results], "note": str(form.get("note") or "")[:200]})
     bad = [r for r in results if r.status == "rejected"]
     if bad:
-        return page.back(here, "rejected", why=bad[0].error.message if bad[0].error else "", next=back)
+        return page.back(here, "rejected", why=page.why(bad[0]), next=back)
     if any(r.status == "conflict" for r in results):
         return page.back(here, "conflict", next=back)
     if nxt == "intake":
@@ -499,11 +525,6 @@ def _matter_act(page: Page, form: dict[str, Any], matter_id: str) -> Response[An
 
 BULK_ACTIONS = {"dispatch": "批量派单", "supervise": "批量督办"}
 BULK_MAX = 200
-REFUSALS = {
-    "invalid_request": "输入不被接受。", "forbidden": "您无权对该事项执行此操作。", "not_found": "没有找到该事项。",
-    "invalid_transition": "当前状态下不能执行此操作。", "invalid_base": "事项已被他人修改，请刷新后重试。",
-    "id_collision": "记录编号冲突。", "already_resolved": "已处理。", "no_delegation": "代办事项需群众委托。",
-}
 
 
 @post("/staff/matters/bulk", include_in_schema=False, status_code=200)
@@ -583,8 +604,7 @@ def _bulk_one(page: Page, action: str, mid: str, form: dict[str, Any], note: str
                {"results": [r.status for r in results], "note": note[:200], "bulk": True})
     bad = [r for r in results if r.status == "rejected"]
     if bad:
-        code = bad[0].error.code if bad[0].error else ""
-        out["why"] = page.t(REFUSALS.get(code, "操作未被接受"))
+        out["why"] = page.why(bad[0])
     elif any(r.status == "conflict" for r in results):
         out["why"] = page.t("与他人的修改冲突，已记入冲突列表，请处理。")
     else:
