@@ -52,6 +52,8 @@ class Row:
     name: str             # the short name
     level: str
     parent_code: str | None
+    code_column: str = "统计用区划代码"   # the headers as the file writes them, for its problems
+    name_column: str = "名称"
 
 
 @dataclass
@@ -167,7 +169,8 @@ def read_rows(data: bytes) -> tuple[list[Row], list[Problem]]:
             problems.append(Problem(i, h_code, code, f"区划代码重复（与第 {seen[code]} 行相同）。"))
             continue
         seen[code] = i
-        rows.append(Row(i, code, official, short_name(official), level_of(code, official), parent_code(code)))
+        rows.append(Row(i, code, official, short_name(official), level_of(code, official), parent_code(code),
+                        h_code, h_name))
     # One county per file: its own row's, else the first row's.
     counties = [r for r in rows if r.level == "county"]
     county = counties[0].code[:6] if counties else (rows[0].code[:6] if rows else "")
@@ -219,7 +222,7 @@ def plan(store: Store, rows: list[Row], allowed: set[str] | None = None,
                 parent_id = by_code[r.parent_code].id
             else:
                 where = "有问题（见该行）" if r.parent_code in in_file else "不在文件中，也不在数据库中"
-                out.problems.append(Problem(r.row, "统计用区划代码", r.code, f"上级区划 {r.parent_code} {where}。"))
+                out.problems.append(Problem(r.row, r.code_column, r.code, f"上级区划 {r.parent_code} {where}。"))
                 continue
         existing = by_code.get(r.code)
         if existing is None:
@@ -227,12 +230,12 @@ def plan(store: Store, rows: list[Row], allowed: set[str] | None = None,
             if existing is False:
                 continue
         if existing is not None and tree.parent.get(existing.id) != parent_id:
-            out.problems.append(Problem(r.row, "统计用区划代码", r.code,
+            out.problems.append(Problem(r.row, r.code_column, r.code,
                                         "数据库中该代码的区域位于另一个上级区域之下，区域的上级不能更改。"))
             continue
         if existing is None:
             if not _may(allowed, parent_id):
-                out.problems.append(Problem(r.row, "统计用区划代码", r.code, "超出您管辖的区域，不能在其下新增区域。"))
+                out.problems.append(Problem(r.row, r.code_column, r.code, "超出您管辖的区域，不能在其下新增区域。"))
                 continue
             aid = uuid7()
             fields: dict[str, Any] = {"level": r.level, "name": r.name, "official_name": r.official, "code": r.code,
@@ -248,7 +251,7 @@ def plan(store: Store, rows: list[Row], allowed: set[str] | None = None,
             changed = {k: v for k, v in want.items() if existing.data.get(k) != v}
             if changed:
                 if not _may(allowed, aid):
-                    out.problems.append(Problem(r.row, "名称", r.official, "超出您管辖的区域，不能修改该区域。"))
+                    out.problems.append(Problem(r.row, r.name_column, r.official, "超出您管辖的区域，不能修改该区域。"))
                     continue
                 mutations.append({"id": aid, "base": existing.version, "fields": changed})
                 old = existing.data.get("name")
@@ -272,7 +275,7 @@ def _by_name(tree: Any, records: dict[str, Any], parent_id: str | None, r: Row, 
         if d.get("name") in (r.name, r.official) or d.get("official_name") == r.official:
             found.append(_Existing(aid, records[aid].version, d))
     if len(found) > 1:
-        out.problems.append(Problem(r.row, "名称", r.official,
+        out.problems.append(Problem(r.row, r.name_column, r.official,
                                     f"数据库中同一上级下有 {len(found)} 个同名且无区划代码的区域，无法确定对应哪一个。"))
         return False
     return found[0] if found else None
@@ -302,6 +305,7 @@ def import_areas(store: Store, data: bytes, actor: Actor = SYSTEM, dry_run: bool
     rows, problems = read_rows(data)
     with store.transaction():
         mutations, out = plan(store, rows, allowed, problems)
+        out.problems.sort(key=lambda p: p.row)
         if out.problems or dry_run or not mutations:
             return out
         push_all(store, actor, "areas", mutations)

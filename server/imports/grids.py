@@ -279,6 +279,7 @@ def import_grids(store: Store, data: bytes, actor: Actor = SYSTEM, dry_run: bool
         return Outcome(problems=problems)
     with store.transaction():
         mutations, changes, out = plan(store, rows, allowed)
+        out.problems.sort(key=lambda p: p.row)
         if out.problems or dry_run or not (mutations or changes):
             return out
         push_all(store, actor, "areas", mutations)

@@ -8,10 +8,13 @@ the phones by pull.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
 
 from sync import accounts
 from sync.catalogue import category_id
@@ -231,6 +234,69 @@ def _area_create(page: Page, form: dict[str, Any]) -> Response[Any]:
     return page.back("/staff/admin/areas", "created")
 
 
+# -- imports: areas from the national code list, grids from an .xlsx (docs/onboarding.md §1, §2) ----
+
+Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _with_file(data: dict[str, Any]) -> dict[str, Any]:
+    """The form with its uploaded file read: ``file`` as bytes and ``filename`` (none: b"")."""
+    form = {k: v for k, v in data.items() if not isinstance(v, UploadFile)}
+    upload = data.get("file")
+    form["file"] = await upload.read() if isinstance(upload, UploadFile) else b""
+    form["filename"] = upload.filename if isinstance(upload, UploadFile) else ""
+    return form
+
+
+@post("/staff/admin/areas/import", include_in_schema=False, status_code=200)
+async def areas_import(request: Request, data: Upload) -> Response[Any]:
+    return await run_form(request, await _with_file(data), _import, "areas", roles=ADMIN_ROLES)
+
+
+@post("/staff/admin/grids/import", include_in_schema=False, status_code=200)
+async def grids_import(request: Request, data: Upload) -> Response[Any]:
+    return await run_form(request, await _with_file(data), _import, "grids", roles=ADMIN_ROLES)
+
+
+def _import(page: Page, form: dict[str, Any], kind: str) -> Response[Any]:
+    """Check (``mode=check``) or apply an upload; the result page lists every problem by row.
+    An area admin imports only within their areas (``allowed``): a row outside them is a problem."""
+    from ..imports.areas import ImportRefused, import_areas
+    from ..imports.areas import Outcome as AreaOutcome
+    from ..imports.grids import import_grids
+
+    data: bytes = form["file"]
+    if not data:
+        return page.back("/staff/admin/areas", "invalid_form", why=page.t("请选择要上传的文件。"))
+    dry_run = form.get("mode") != "apply"
+    allowed = None if is_global(page) else page.allowed
+    run_import = import_areas if kind == "areas" else import_grids
+    try:
+        out = run_import(page.writer, data, page.actor(), dry_run=dry_run, allowed=allowed)
+    except ImportRefused as e:
+        return page.back("/staff/admin/areas", "rejected", why=str(e))
+    if out.applied:
+        counts = ({"created": len(out.created), "updated": len(out.updated)} if isinstance(out, AreaOutcome)
+                  else {"grids": len(out.grids_created), "patches": len(out.patches_created),
+                        "users": len(out.users_updated)})
+        page.audit(f"staff.{kind}.import", "areas", None, {"file": str(form.get("filename") or "")[:200], **counts})
+    return page.render("staff/admin_import.html", kind=kind, out=out, dry_run=dry_run,
+                       filename=str(form.get("filename") or ""))
+
+
+@get("/staff/admin/grids/template.xlsx", include_in_schema=False)
+async def grids_template(request: Request) -> Response[Any]:
+    return await run(request, _grids_template, roles=ADMIN_ROLES)
+
+
+def _grids_template(page: Page) -> Response[Any]:
+    from ..imports.grids import template_xlsx
+
+    return Response(template_xlsx(), media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote('网格导入模板.xlsx')}", "Cache-Control": "no-store"})
+
+
 # -- catalogue ----------------------------------------------------------------------------------
 
 @get("/staff/admin/catalogue", include_in_schema=False)
@@ -320,4 +386,4 @@ def _audit_page(page: Page) -> Response[Any]:
 
 
 ROUTES: list[Any] = [users_page, user_create, user_update, devices_page, device_revoke, areas_page, area_create,
-                     catalogue_page, catalogue_save, audit_page]
+                     areas_import, grids_import, grids_template, catalogue_page, catalogue_save, audit_page]

@@ -76,6 +76,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "staff.user.create": ("后台创建用户", "User created on the console"),
         "staff.area.create": ("新建区域", "Area created"), "staff.catalogue.update": ("修改事项目录", "Catalogue changed"),
         "staff.conflict.resolve": ("处理冲突", "Conflict resolved"), "staff.export": ("导出", "Export"),
+        "staff.areas.import": ("导入区划", "Areas imported"), "staff.grids.import": ("导入网格", "Grids imported"),
     },
     "rating": {"5": ("非常满意", "Very satisfied"), "4": ("满意", "Satisfied"), "3": ("基本满意", "Mostly satisfied"),
                "2": ("不满意", "Not satisfied"), "1": ("很不满意", "Very dissatisfied")},
