@@ -8,13 +8,13 @@ the phones by pull.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.exceptions import ClientException
+from litestar.params import FromPath
 
 from sync import accounts
 from sync.catalogue import category_id
@@ -236,27 +236,38 @@ def _area_create(page: Page, form: dict[str, Any]) -> Response[Any]:
 
 # -- imports: areas from the national code list, grids from an .xlsx (docs/onboarding.md §1, §2) ----
 
-Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-async def _with_file(data: dict[str, Any]) -> dict[str, Any]:
-    """The form with its uploaded file read: ``file`` as bytes and ``filename`` (none: b"")."""
-    form = {k: v for k, v in data.items() if not isinstance(v, UploadFile)}
-    upload = data.get("file")
+async def _with_file(request: Request) -> dict[str, Any]:
+    """The form (multipart, or any form a client sends: then without a file) with its upload read:
+    ``file`` as bytes (none: b"") and ``filename``. Who sends it is checked after, by ``run_form``,
+    on the same terms as every form: a form that cannot be read is just a form without a file."""
+    try:
+        raw = await request.form()
+    except ClientException as e:
+        if e.status_code == 413:     # larger than a request may be: said as such, not as a bad form
+            raise
+        raw = None
+    form: dict[str, Any] = {}
+    if raw is not None:
+        for k, v in raw.items():
+            if not isinstance(v, UploadFile):
+                form.setdefault(k, v)
+    upload = raw.get("file") if raw is not None else None
     form["file"] = await upload.read() if isinstance(upload, UploadFile) else b""
     form["filename"] = upload.filename if isinstance(upload, UploadFile) else ""
     return form
 
 
 @post("/staff/admin/areas/import", include_in_schema=False, status_code=200)
-async def areas_import(request: Request, data: Upload) -> Response[Any]:
-    return await run_form(request, await _with_file(data), _import, "areas", roles=ADMIN_ROLES)
+async def areas_import(request: Request) -> Response[Any]:
+    return await run_form(request, await _with_file(request), _import, "areas", roles=ADMIN_ROLES)
 
 
 @post("/staff/admin/grids/import", include_in_schema=False, status_code=200)
-async def grids_import(request: Request, data: Upload) -> Response[Any]:
-    return await run_form(request, await _with_file(data), _import, "grids", roles=ADMIN_ROLES)
+async def grids_import(request: Request) -> Response[Any]:
+    return await run_form(request, await _with_file(request), _import, "grids", roles=ADMIN_ROLES)
 
 
 def _import(page: Page, form: dict[str, Any], kind: str) -> Response[Any]:
