@@ -174,6 +174,18 @@ def test_existing_areas_without_codes_are_matched_by_name_and_a_rename_reaches_t
     assert changes[("areas", town.ids["v1"])].data["name"] == "杖溪村"
 
 
+def test_only_an_area_of_the_same_kind_is_found_by_name(town: Town) -> None:
+    """A grid named like a village of the list, under the same town, is not that village."""
+    grid = "0" * 8 + "-0000-4000-8000-" + "0" * 12
+    r = town.push1("admin", town.mut("areas", grid, {"parent_id": town.ids["town"], "level": "grid", "name": "樟村"}))
+    assert r.status == "applied", r
+    out = import_areas(town.store, SAMPLE.read_bytes())
+    assert out.applied and "樟村" in out.created
+    assert [d["level"] for _, d in town.store.live_records("areas") if d["name"] == "樟村"].count("village") == 1
+    rec = town.store.get("areas", grid)
+    assert rec is not None and rec.data.get("code") is None and rec.data["level"] == "grid"
+
+
 def test_the_demo_town_is_found_by_its_codes(store: SQLiteStore) -> None:
     """The demo's areas carry their real codes: importing the county's list adds the rest of the
     county around them and changes none of them."""
@@ -323,7 +335,7 @@ def test_the_admin_page_checks_then_imports(web: Browser) -> None:
     r = web.upload("/staff/admin/areas/import", SAMPLE.read_bytes())
     assert r.status_code == 200 and "已导入" in r.text
     assert len(store.live_records("areas")) == 298 + 3     # the fixture's three grids stay
-    assert "杜岙村" in web.c.get("/staff/admin/areas").text
+    assert re.search(r">杜岙村</td><td>[^<]+</td><td>330203106256</td>", web.c.get("/staff/admin/areas").text)
     assert "导入区划" in web.c.get("/staff/audit").text
     r = web.upload("/staff/admin/areas/import", to_csv(BAD).encode("gb18030"))
     assert r.status_code == 200 and "未写入任何数据" in r.text

@@ -38,6 +38,10 @@ CODE_HEADERS = ("统计用区划代码", "区划代码", "代码", "code")
 NAME_HEADERS = ("名称", "name")
 CODE_RE = re.compile(r"[0-9]{12}")
 BATCH = 400
+# The levels an area found by name may have for a row of each level (a town typed in by hand as a
+# street is still that town; a grid or 片 of the same name is not).
+KINDS = {"county": ("county", "district", "city"), "town": ("town", "street"), "street": ("town", "street"),
+         "village": ("village", "community"), "community": ("village", "community")}
 
 
 class ImportRefused(Exception):
@@ -270,7 +274,7 @@ def _by_name(tree: Any, records: dict[str, Any], parent_id: str | None, r: Row, 
     found = []
     for aid in siblings:
         d = records[aid].data
-        if aid in claimed or d.get("code") in in_file:
+        if aid in claimed or d.get("code") in in_file or tree.level.get(aid) not in KINDS[r.level]:
             continue
         if d.get("name") in (r.name, r.official) or d.get("official_name") == r.official:
             found.append(_Existing(aid, records[aid].version, d))

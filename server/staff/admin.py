@@ -202,11 +202,14 @@ async def areas_page(request: Request) -> Response[Any]:
 
 def _areas_page(page: Page) -> Response[Any]:
     rows: list[dict[str, Any]] = []
+    records = page.store.get_many("areas", list(page.allowed))
 
     def walk(aid: str, depth: int) -> None:
         count = page.store.live_count("households", "grid_id", aid)
+        rec = records.get(aid)
         rows.append({"id": aid, "depth": depth, "name": page.area_name(aid), "level": page.tree.level.get(aid),
-                     "mountain": page.tree.mountain.get(aid), "households": count})
+                     "mountain": page.tree.mountain.get(aid), "households": count,
+                     "code": rec.data.get("code") if rec else None})
         for c in sorted(page.tree.children.get(aid, []), key=page.area_name):
             walk(c, depth + 1)
 

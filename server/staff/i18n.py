@@ -405,6 +405,7 @@ EN: dict[str, str] = {
     '工作区域变更的用户': 'Users whose work areas changed',
     '请选择要上传的文件。': 'Choose a file to upload.',
     '返回区域': 'Back to areas',
+    '行政区划代码': 'Division code',
 }
 
 
