@@ -256,6 +256,33 @@ def test_a_village_file_finds_its_parents_in_the_database(store: SQLiteStore) ->
     assert out.applied and len(out.created) == len(zhangshui)
 
 
+def test_a_write_the_engine_refuses_undoes_the_whole_import(store: SQLiteStore, monkeypatch: Any) -> None:
+    """All or nothing through the engine too: the engine checks each write again as the importing
+    user (here town staff, who may not write areas); its refusal undoes the batches pushed before
+    and the refusal's own records (the rejected-mutation conflict, the push log)."""
+    from server.imports import areas as area_import
+
+    rows = sample_rows()
+    assert import_areas(store, to_csv([r for r in rows if r[0].endswith("000")]).encode()).applied
+    town = areas_by_code(store)["330203106000"]["id"]
+    accounts.create_user(store, "townstaff", PASSWORD, "staff", [town], password_hash=password_hash())
+    actor = accounts.authenticate(store, accounts.login(store, "townstaff", PASSWORD, "console").token)
+    mine = [r for r in rows if r[0].startswith("330203106") and not r[0].endswith("000")]
+    monkeypatch.setattr(area_import, "BATCH", 5)
+    seq, count = store.current_seq(), len(store.live_records("areas"))
+    with pytest.raises(area_import.ImportRefused, match="may not create areas"):
+        import_areas(store, to_csv(mine).encode(), actor=actor)
+    assert store.current_seq() == seq and len(store.live_records("areas")) == count
+    assert store.live_records("conflicts") == []
+
+
+def test_names_the_engine_would_refuse_are_problems_of_the_file(store: SQLiteStore) -> None:
+    """The schema's rule for a name, not a second one: DEL (\x7f) is a control character to it."""
+    out = import_areas(store, to_csv([("330203000000", "海曙区"), ("330203106000", "章水\x7f镇")]).encode())
+    assert [(p.row, p.column) for p in out.problems] == [(3, "名称")] and not out.applied
+    assert store.live_records("areas") == []
+
+
 def test_the_cli(db: str, tmp_path: Any, capsys: Any) -> None:
     assert cli.main(["area", "import", str(SAMPLE), "--db", db, "--dry-run"]) == 0
     assert "would create 298" in capsys.readouterr().out

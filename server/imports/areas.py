@@ -24,7 +24,9 @@ from typing import Any
 
 from sync import engine
 from sync.engine import area_tree, uuid7
+from sync.errors import MutationRejected
 from sync.protocol import MutationIn, PushRequest
+from sync.schema import COLLECTIONS, check_value
 from sync.scope import Actor
 from sync.storage import Store
 from sync.store import iso, utcnow
@@ -114,6 +116,16 @@ def level_of(code: str, official: str) -> str:
     return "community" if int(code[9:]) < 200 else "village"
 
 
+def valid_name(name: str) -> bool:
+    """Whether the engine takes ``name`` as an area's name (the schema's rule: length, control
+    characters): a name it would refuse is a problem of the file, found before anything is written."""
+    try:
+        check_value("name", COLLECTIONS["areas"].by_name["name"], name)
+    except MutationRejected:
+        return False
+    return True
+
+
 def parent_code(code: str) -> str | None:
     if code[6:] == "000000":
         return None
@@ -164,7 +176,7 @@ def read_rows(data: bytes) -> tuple[list[Row], list[Problem]]:
         if not official:
             problems.append(Problem(i, h_name, "", "名称不能为空。"))
             bad = True
-        elif len(official) > 100 or any(ord(ch) < 32 for ch in official):
+        elif not valid_name(official):
             problems.append(Problem(i, h_name, official[:60], "名称过长（最多100字）或含有控制字符。"))
             bad = True
         if bad:

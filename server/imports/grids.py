@@ -21,7 +21,7 @@ from sync.engine import area_tree, uuid7
 from sync.scope import Actor
 from sync.storage import Store
 
-from .areas import CODE_RE, MAX_BYTES, SYSTEM, push_all
+from .areas import CODE_RE, MAX_BYTES, SYSTEM, push_all, valid_name
 from .report import Problem
 
 # The template's headers, and the other ways a county's sheet may say the same.
@@ -170,9 +170,7 @@ class _Areas:
 
 
 def _name_problem(value: str) -> str:
-    if len(value) > 100 or any(ord(ch) < 32 for ch in value):
-        return "名称过长（最多100字）或含有控制字符。"
-    return ""
+    return "" if valid_name(value) else "名称过长（最多100字）或含有控制字符。"
 
 
 def plan(store: Store, rows: list[tuple[int, dict[str, str]]], allowed: set[str] | None = None
