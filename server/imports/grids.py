@@ -119,11 +119,19 @@ class _Areas:
 
     tree: Any
     data: dict[str, dict[str, Any]]
+    by_name: dict[str, list[str]] = field(default_factory=dict)   # name or official name -> ids
+    by_code: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store: Store) -> "_Areas":
         tree = area_tree(store)
-        return cls(tree, {a: r.data for a, r in store.get_many("areas", list(tree.parent)).items()})
+        out = cls(tree, {a: r.data for a, r in store.get_many("areas", list(tree.parent)).items()})
+        for a, d in out.data.items():
+            for name in {d.get("name"), d.get("official_name")} - {None}:
+                out.by_name.setdefault(name, []).append(a)
+            if d.get("code"):
+                out.by_code.setdefault(d["code"], []).append(a)
+        return out
 
     def named(self, aid: str, name: str) -> bool:
         d = self.data[aid]
@@ -132,7 +140,7 @@ class _Areas:
     def village(self, ref: str) -> tuple[str | None, str]:
         """The village or community a cell names (code or path), or None and why not."""
         if CODE_RE.fullmatch(ref):
-            found = [a for a, d in self.data.items() if d.get("code") == ref]
+            found = self.by_code.get(ref, [])
             if not found:
                 return None, f"没有区划代码为 {ref} 的区域（请先导入区划，见“区划导入”）。"
         else:
@@ -140,9 +148,7 @@ class _Areas:
             if not parts:
                 return None, "请填写村（社区）的12位区划代码或路径（如 章水镇/杖锡村）。"
             found = []
-            for a in self.tree.parent:
-                if not self.named(a, parts[-1]):
-                    continue
+            for a in self.by_name.get(parts[-1], []):
                 above = self.tree.path(a)[1:]
                 # each earlier part names an ancestor, in order, outermost first
                 it = iter(above)
