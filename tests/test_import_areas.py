@@ -311,6 +311,16 @@ def test_the_cli(db: str, tmp_path: Any, capsys: Any) -> None:
         s.close()
 
 
+def test_the_problem_report_keeps_a_formula_as_text() -> None:
+    """A value from the file that looks like a formula is never one in the report."""
+    from server.imports.report import Problem, problems_xlsx
+
+    book = openpyxl.load_workbook(io.BytesIO(problems_xlsx([Problem(2, "代码", '=HYPERLINK("http://x","y")', "…")])))
+    cell = book.worksheets[0]["C2"]
+    assert cell.value == '=HYPERLINK("http://x","y")' and cell.data_type == "s"
+    book.close()
+
+
 # -- the admin page ------------------------------------------------------------------------------
 
 class Browser:
@@ -367,6 +377,15 @@ def test_the_admin_page_checks_then_imports(web: Browser) -> None:
     r = web.upload("/staff/admin/areas/import", to_csv(BAD).encode("gb18030"))
     assert r.status_code == 200 and "未写入任何数据" in r.text
     assert re.search(r"<td>6</td><td>统计用区划代码</td><td>330203000001</td>", r.text)
+    # the same problems as a workbook (a check: nothing written), to fix the file by
+    r = web.upload("/staff/admin/areas/import", to_csv(BAD).encode(), mode="report")
+    assert r.status_code == 200 and r.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    book = openpyxl.load_workbook(io.BytesIO(r.content), read_only=True)
+    cells = [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+    book.close()
+    assert cells[0] == ["行号", "列", "值", "问题"] and [c[0] for c in cells[1:]] == [4, 5, 6, 7, 8, 9, 10]
+    assert cells[3][2] == "330203000001"
     xss = "<img src=x onerror=alert(1)>"
     r = web.upload("/staff/admin/areas/import", to_csv([("330203106999", xss), ("x" + xss, "村")]).encode())
     assert xss not in r.text and "&lt;img src=x onerror=alert(1)&gt;" in r.text

@@ -279,6 +279,7 @@ def _import(page: Page, form: dict[str, Any], kind: str) -> Response[Any]:
     from ..imports.areas import ImportRefused, import_areas
     from ..imports.areas import Outcome as AreaOutcome
     from ..imports.grids import import_grids
+    from ..imports.report import problems_xlsx
 
     data: bytes = form["file"]
     if not data:
@@ -290,6 +291,11 @@ def _import(page: Page, form: dict[str, Any], kind: str) -> Response[Any]:
         out = run_import(page.writer, data, page.actor(), dry_run=dry_run, allowed=allowed)
     except ImportRefused as e:
         return page.back("/staff/admin/areas", "rejected", why=str(e))
+    if form.get("mode") == "report" and out.problems:
+        # the problems as a workbook to fix the file by (the same check, nothing written)
+        name = f"{'区划' if kind == 'areas' else '网格'}导入问题.xlsx"
+        return Response(problems_xlsx(out.problems), media_type=XLSX, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"})
     if out.applied:
         counts = ({"created": len(out.created), "updated": len(out.updated)} if isinstance(out, AreaOutcome)
                   else {"grids": len(out.grids_created), "patches": len(out.patches_created),

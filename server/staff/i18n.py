@@ -406,6 +406,7 @@ EN: dict[str, str] = {
     '请选择要上传的文件。': 'Choose a file to upload.',
     '返回区域': 'Back to areas',
     '行政区划代码': 'Division code',
+    '检查并下载问题清单（.xlsx）': 'Check and download the problems (.xlsx)',
 }
 
 
