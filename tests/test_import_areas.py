@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sync import accounts, engine
 from sync.store import SQLiteStore, open_store
 
 from . import backend
-from .conftest import PASSWORD, Town, build_town, password_hash
+from .conftest import PASSWORD, Town, build_town, new_id, password_hash
 
 SAMPLE = Path(__file__).resolve().parent.parent / "docs" / "samples" / "haishu-330203.csv"
 
@@ -184,6 +185,26 @@ def test_only_an_area_of_the_same_kind_is_found_by_name(town: Town) -> None:
     assert [d["level"] for _, d in town.store.live_records("areas") if d["name"] == "樟村"].count("village") == 1
     rec = town.store.get("areas", grid)
     assert rec is not None and rec.data.get("code") is None and rec.data["level"] == "grid"
+
+
+@pytest.mark.parametrize("coded", [True, False])
+def test_a_county_under_a_city_is_found_where_it_is(store: SQLiteStore, coded: bool) -> None:
+    """A city's database holds 宁波市 above 海曙区: the county is found (by code, or by name) under
+    its city, not made again as a root."""
+    city, county = "0" * 8 + "-0000-4000-8000-" + "1" * 12, "0" * 8 + "-0000-4000-8000-" + "2" * 12
+    accounts.create_user(store, "cityadmin", PASSWORD, "admin", [], password_hash=password_hash())
+    actor = accounts.authenticate(store, accounts.login(store, "cityadmin", PASSWORD, "console").token)
+    body = {"protocol": 1, "mutations": [
+        {"mid": new_id(), "collection": "areas", "id": city, "op": "upsert", "base": 0, "at": "2026-11-01T08:00:00+08:00",
+         "fields": {"level": "city", "name": "宁波市"}},
+        {"mid": new_id(), "collection": "areas", "id": county, "op": "upsert", "base": 0, "at": "2026-11-01T08:00:00+08:00",
+         "fields": {"level": "county", "name": "海曙区", "parent_id": city, **({"code": "330203000000"} if coded else {})}}]}
+    results = engine.push(store, actor, json.dumps(body).encode()).results
+    assert all(r.status == "applied" for r in results), results
+    out = import_areas(store, SAMPLE.read_bytes())
+    assert out.applied, out.problems
+    assert [aid for aid, d in store.live_records("areas") if d["name"] == "海曙区"] == [county]
+    assert areas_by_code(store)["330203106000"]["parent_id"] == county
 
 
 def test_the_demo_town_is_found_by_its_codes(store: SQLiteStore) -> None:

@@ -245,7 +245,8 @@ def plan(store: Store, rows: list[Row], allowed: set[str] | None = None,
             existing = _by_name(tree, records, parent_id, r, claimed, in_file, out)
             if existing is False:
                 continue
-        if existing is not None and tree.parent.get(existing.id) != parent_id:
+        # (the county may hang under a city or province of the database: the list does not say)
+        if existing is not None and r.parent_code is not None and tree.parent.get(existing.id) != parent_id:
             out.problems.append(Problem(r.row, r.code_column, r.code,
                                         "数据库中该代码的区域位于另一个上级区域之下，区域的上级不能更改。"))
             continue
@@ -282,7 +283,8 @@ def _by_name(tree: Any, records: dict[str, Any], parent_id: str | None, r: Row, 
              in_file: dict[str, Row], out: Outcome) -> _Existing | None | bool:
     """An area under the same parent, named as the row (short or official name), whose code is
     none of the file's (none at all, or one made up by hand); False (and a problem) when several are."""
-    siblings = tree.children.get(parent_id, []) if parent_id else tree.roots()
+    # the county: wherever it is (a root, or under a city or province a city's database holds)
+    siblings = tree.children.get(parent_id, []) if r.parent_code else list(tree.parent)
     found = []
     for aid in siblings:
         d = records[aid].data
