@@ -187,6 +187,17 @@ def test_only_an_area_of_the_same_kind_is_found_by_name(town: Town) -> None:
     assert rec is not None and rec.data.get("code") is None and rec.data["level"] == "grid"
 
 
+def test_two_uncoded_areas_of_one_name_are_a_problem_not_a_guess(town: Town) -> None:
+    r = town.push1("admin", town.mut("areas", new_id(), {"parent_id": town.ids["town"], "level": "village",
+                                                        "name": "杖锡村村委会"}))
+    assert r.status == "applied", r
+    seq = town.store.current_seq()
+    out = import_areas(town.store, SAMPLE.read_bytes())
+    row = next(i for i, (code, _) in enumerate(sample_rows(), 2) if code == "330203106260")
+    assert [(p.row, p.column, p.value) for p in out.problems] == [(row, "名称", "杖锡村村委会")]
+    assert "2 个同名" in out.problems[0].reason and not out.applied and town.store.current_seq() == seq
+
+
 @pytest.mark.parametrize("coded", [True, False])
 def test_a_county_under_a_city_is_found_where_it_is(store: SQLiteStore, coded: bool) -> None:
     """A city's database holds 宁波市 above 海曙区: the county is found (by code, or by name) under

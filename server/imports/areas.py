@@ -242,9 +242,12 @@ def plan(store: Store, rows: list[Row], allowed: set[str] | None = None,
                 continue
         existing = by_code.get(r.code)
         if existing is None:
-            existing = _by_name(tree, records, parent_id, r, claimed, in_file, out)
-            if existing is False:
+            found = _by_name(tree, records, parent_id, r, claimed, in_file)
+            if len(found) > 1:
+                out.problems.append(Problem(r.row, r.name_column, r.official,
+                                            f"数据库中同一上级下有 {len(found)} 个同名且无区划代码的区域，无法确定对应哪一个。"))
                 continue
+            existing = found[0] if found else None
         # (the county may hang under a city or province of the database: the list does not say)
         if existing is not None and r.parent_code is not None and tree.parent.get(existing.id) != parent_id:
             out.problems.append(Problem(r.row, r.code_column, r.code,
@@ -280,9 +283,9 @@ def plan(store: Store, rows: list[Row], allowed: set[str] | None = None,
 
 
 def _by_name(tree: Any, records: dict[str, Any], parent_id: str | None, r: Row, claimed: set[str],
-             in_file: dict[str, Row], out: Outcome) -> _Existing | None | bool:
-    """An area under the same parent, named as the row (short or official name), whose code is
-    none of the file's (none at all, or one made up by hand); False (and a problem) when several are."""
+             in_file: dict[str, Row]) -> list[_Existing]:
+    """The areas under the same parent, of the same kind, named as the row (short or official
+    name), whose code is none of the file's (none at all, or one made up by hand)."""
     # the county: wherever it is (a root, or under a city or province a city's database holds)
     siblings = tree.children.get(parent_id, []) if r.parent_code else list(tree.parent)
     found = []
@@ -292,11 +295,7 @@ def _by_name(tree: Any, records: dict[str, Any], parent_id: str | None, r: Row, 
             continue
         if d.get("name") in (r.name, r.official) or d.get("official_name") == r.official:
             found.append(_Existing(aid, records[aid].version, d))
-    if len(found) > 1:
-        out.problems.append(Problem(r.row, r.name_column, r.official,
-                                    f"数据库中同一上级下有 {len(found)} 个同名且无区划代码的区域，无法确定对应哪一个。"))
-        return False
-    return found[0] if found else None
+    return found
 
 
 def _may(allowed: set[str] | None, area_id: str | None) -> bool:

@@ -127,8 +127,9 @@ class _Areas:
         tree = area_tree(store)
         out = cls(tree, {a: r.data for a, r in store.get_many("areas", list(tree.parent)).items()})
         for a, d in out.data.items():
-            for name in {d.get("name"), d.get("official_name")} - {None}:
-                out.by_name.setdefault(name, []).append(a)
+            for name in {d.get("name"), d.get("official_name")}:
+                if isinstance(name, str):
+                    out.by_name.setdefault(name, []).append(a)
             if d.get("code"):
                 out.by_code.setdefault(d["code"], []).append(a)
         return out
@@ -209,9 +210,9 @@ def plan(store: Store, rows: list[tuple[int, dict[str, str]]], allowed: set[str]
         name, patch = r.get(GRID, ""), r.get(PATCH, "")
         if not name:
             out.problems.append(Problem(i, GRID, "", "网格名称不能为空。"))
-        for key, value in ((GRID, name), (PATCH, patch)):
+        for column, value in ((GRID, name), (PATCH, patch)):
             if value and _name_problem(value):
-                out.problems.append(Problem(i, key, value[:60], _name_problem(value)))
+                out.problems.append(Problem(i, column, value[:60], _name_problem(value)))
         people: list[tuple[str, str]] = []
         if r.get(HEAD):
             if len(SEPARATORS.split(r[HEAD])) > 1:
