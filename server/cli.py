@@ -7,7 +7,8 @@
     migrate --db PATH
     user add|set-areas|passwd|disable|enable|list
     device list|revoke
-    area list
+    area list|import
+    import  grids FILE.xlsx  grids and their 网格长/网格员 (docs/onboarding.md §2)
     import users FILE.xlsx [--dry-run] [--passwords OUT.xlsx]   users with one-time initial passwords
     backup  --db PATH DEST     an online, consistent copy
     restore --db TARGET BACKUP put a backup in place as a new database (phones resync)
@@ -330,6 +331,8 @@ def cmd_device(args: argparse.Namespace) -> int:
 
 
 def cmd_area(args: argparse.Namespace) -> int:
+    if args.area_cmd == "import":
+        return cmd_area_import(args)
     store = _store(args)
     tree = area_tree(store)
     recs = store.get_many("areas", list(tree.parent))
@@ -343,12 +346,6 @@ def cmd_area(args: argparse.Namespace) -> int:
     for r in tree.roots():
         show(r, 0)
     return 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    if args.import_cmd == "users":
-        return _import_users(args)
-    return 2
 
 
 def _import_users(args: argparse.Namespace) -> int:
@@ -402,6 +399,88 @@ def _import_users(args: argparse.Namespace) -> int:
             out.close()
             if not written:     # no new user, or nothing applied: no empty passwords file left behind
                 os.unlink(args.passwords)
+
+
+def _read_input(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        print(f"error: cannot read {path}: {e.strerror or e}", file=sys.stderr)
+        return None
+
+
+def _report(problems: list[Any], path: str | None) -> None:
+    """An import's problems, one line each on stderr, and as an .xlsx when asked (--report)."""
+    from .imports.report import problems_xlsx
+
+    for p in problems:
+        print(p.line(), file=sys.stderr)
+    if path:
+        with open(path, "wb") as f:
+            f.write(problems_xlsx(problems))
+        print(f"the problems are also in {path}", file=sys.stderr)
+
+
+def cmd_area_import(args: argparse.Namespace) -> int:
+    """``area import FILE``: the county's areas from the national code list (docs/onboarding.md §1)."""
+    from .imports.areas import ImportRefused, import_areas
+
+    data = _read_input(args.file)
+    if data is None:
+        return 1
+    try:
+        out = import_areas(_store(args), data, dry_run=args.dry_run)
+    except ImportRefused as e:   # the engine refused a write: the whole import was undone
+        print(f"error: nothing was written: {e}", file=sys.stderr)
+        return 1
+    if out.problems:
+        print(f"{_n(len(out.problems), 'problem')} in {args.file}; nothing was written:", file=sys.stderr)
+        _report(out.problems, args.report)
+        return 1
+    levels = ", ".join(f"{k} {v}" for k, v in sorted(out.levels.items()))
+    verb = "would create" if args.dry_run else "created"
+    print(f"{args.file}: {sum(out.levels.values())} areas ({levels}); {verb} {len(out.created)}, "
+          f"{'would update' if args.dry_run else 'updated'} {len(out.updated)}, unchanged {out.unchanged}")
+    for line in out.updated:
+        print(f"  updated: {line}")
+    if args.dry_run:
+        print("dry run: nothing was written")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    return IMPORTS[args.import_cmd](args)
+
+
+def _import_grids(args: argparse.Namespace) -> int:
+    """``import grids FILE.xlsx``: grids (and 片) with their people (docs/onboarding.md §2)."""
+    from .imports.areas import ImportRefused
+    from .imports.grids import import_grids
+
+    data = _read_input(args.file)
+    if data is None:
+        return 1
+    try:
+        out = import_grids(_store(args), data, dry_run=args.dry_run)
+    except ImportRefused as e:   # the engine refused a write: the whole import was undone
+        print(f"error: nothing was written: {e}", file=sys.stderr)
+        return 1
+    if out.problems:
+        print(f"{_n(len(out.problems), 'problem')} in {args.file}; nothing was written:", file=sys.stderr)
+        _report(out.problems, args.report)
+        return 1
+    would = "would be " if args.dry_run else ""
+    print(f"{args.file}: grids {would}created {len(out.grids_created)}, already there {out.unchanged}; "
+          f"片 {would}created {len(out.patches_created)}; users whose areas {would}changed "
+          f"{len(out.users_updated)}" + (f" ({', '.join(out.users_updated)}; their devices resync)"
+                                         if out.users_updated else ""))
+    if args.dry_run:
+        print("dry run: nothing was written")
+    return 0
+
+
+IMPORTS = {"grids": _import_grids, "users": _import_users}
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -537,9 +616,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("area", help="the area tree")
     asub = ap.add_subparsers(dest="area_cmd", required=True)
     with_db(asub.add_parser("list"))
+    sp = with_db(asub.add_parser("import", help="areas from the national code list (统计用区划代码), a CSV"))
+    sp.add_argument("file")
+    sp.add_argument("--dry-run", dest="dry_run", action="store_true", help="check and report, write nothing")
+    sp.add_argument("--report", help="also write the problems found to this .xlsx")
 
-    ip = sub.add_parser("import", help="onboarding: load a county's files (docs/onboarding.md)")
+    ip = sub.add_parser("import", help="onboarding imports (docs/onboarding.md)")
     isub = ip.add_subparsers(dest="import_cmd", required=True)
+    sp = with_db(isub.add_parser("grids", help="grids (and 片) with their 网格长 and 网格员, from an .xlsx"))
+    sp.add_argument("file")
+    sp.add_argument("--dry-run", dest="dry_run", action="store_true", help="check and report, write nothing")
+    sp.add_argument("--report", help="also write the problems found to this .xlsx")
     sp = with_db(isub.add_parser("users", help="users from an .xlsx, each new one with a one-time password"))
     sp.add_argument("file", help="the .xlsx: 用户名, 姓名, 手机号码, 角色, 工作区域")
     sp.add_argument("--dry-run", dest="dry_run", action="store_true", help="check and report; write nothing")
@@ -561,8 +648,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "user": cmd_user,
-            "device": cmd_device, "area": cmd_area, "import": cmd_import, "backup": cmd_backup, "restore": cmd_restore,
-            "gc": cmd_gc}
+            "device": cmd_device, "area": cmd_area, "backup": cmd_backup, "restore": cmd_restore,
+            "gc": cmd_gc, "import": cmd_import}
 
 
 def main(argv: list[str] | None = None) -> int:

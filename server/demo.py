@@ -58,13 +58,13 @@ class VillageSpec:
 
 
 VILLAGES = (
-    VillageSpec("zhangxi", "杖锡村", "330203108201", True, ("杖锡", "上岙", "下岙", "大坪", "黄泥浆", "岭脚"), 3,
+    VillageSpec("zhangxi", "杖锡村", "330203106260", True, ("杖锡", "上岙", "下岙", "大坪", "黄泥浆", "岭脚"), 3,
                 29.7452, 121.1718, ("黄", 0.2)),
-    VillageSpec("lijiakeng", "李家坑村", "330203108202", True, ("李家坑", "上坑", "溪口头", "里坑"), 2,
+    VillageSpec("lijiakeng", "李家坑村", "330203106245", True, ("李家坑", "上坑", "溪口头", "里坑"), 2,
                 29.7552, 121.2050, ("李", 0.45)),
-    VillageSpec("miyan", "蜜岩村", "330203108203", True, ("蜜岩", "里蜜岩", "外蜜岩", "岩下", "岭头"), 2,
+    VillageSpec("miyan", "蜜岩村", "330203106213", True, ("蜜岩", "里蜜岩", "外蜜岩", "岩下", "岭头"), 2,
                 29.7800, 121.2440, ("毛", 0.22)),
-    VillageSpec("zhangcun", "樟村", "330203108204", False, ("樟村", "北溪", "新屋", "大路边", "后门山", "樟村新村"), 3,
+    VillageSpec("zhangcun", "樟村", "330203106206", False, ("樟村", "北溪", "新屋", "大路边", "后门山", "樟村新村"), 3,
                 29.7872, 121.2860, ("陈", 0.15)),
 )
 CN_NUM = "一二三四五六七八九十"
@@ -731,13 +731,17 @@ class _Seeder:
         county, town = rng.uuid(), rng.uuid()
         at = datetime(2024, 10, 28, 9, 0, tzinfo=CST)
         # `mountain` is inherited down the tree, so it is set per village: 樟村 lies in the valley.
-        muts = [self.mutation("areas", county, {"level": "county", "name": "海曙区", "code": "330203", "sort": 1}, at),
+        # The codes and official names of the national code list (docs/samples/haishu-330203.csv), so
+        # that `gridbook area import` of the county's list finds these areas as they are.
+        muts = [self.mutation("areas", county, {"level": "county", "name": "海曙区", "official_name": "海曙区",
+                                                "code": "330203000000", "sort": 1}, at),
                 self.mutation("areas", town, {"parent_id": county, "level": "town", "name": "章水镇",
-                                              "code": "330203108", "sort": 108}, at)]
+                                              "official_name": "章水镇", "code": "330203106000", "sort": 106}, at)]
         for vi, v in enumerate(VILLAGES):
             vid = rng.uuid()
             muts.append(self.mutation("areas", vid, {"parent_id": town, "level": "village", "name": v.name,
-                                                     "code": v.code, "mountain": v.mountain, "sort": vi + 1}, at))
+                                                     "official_name": v.name + "村委会", "code": v.code,
+                                                     "mountain": v.mountain, "sort": vi + 1}, at))
             for n in range(1, v.grids + 1):
                 gid = rng.uuid()
                 name = f"{v.name}第{CN_NUM[n - 1]}网格"

@@ -117,6 +117,8 @@ COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
         Field("mountain", "bool", help="a mountain (高山) area: its households count for 不下山",
               help_zh="高山区域"),
         Field("sort", "int", min=0, max=1_000_000, help="display order among siblings", help_zh="排序"),
+        Field("official_name", "str", max_len=100,
+              help="the official name of the national code list (杜岙村村委会 for 杜岙村)", help_zh="规范名称"),
     ), help="The area tree: county → town → village → grid, with optional levels such as 片.",
         help_zh="区域树"),
     Collection("users", (

@@ -318,6 +318,12 @@ GET /staff/admin/catalogue                                                      
 GET /staff/admin/catalogue                                                                      staff_village 403                               403                               303 /staff/login  303 /staff/login
 GET /staff/admin/catalogue                                                                      admin_area    200                               200                               303 /staff/login  303 /staff/login
 GET /staff/admin/catalogue                                                                      admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/grids/template.xlsx                                                            grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/grids/template.xlsx                                                            proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/grids/template.xlsx                                                            staff         403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/grids/template.xlsx                                                            staff_village 403                               403                               303 /staff/login  303 /staff/login
+GET /staff/admin/grids/template.xlsx                                                            admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/grids/template.xlsx                                                            admin_all     200                               200                               303 /staff/login  303 /staff/login
 GET /staff/audit                                                                                grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
 GET /staff/audit                                                                                proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
 GET /staff/audit                                                                                staff         403                               403                               303 /staff/login  303 /staff/login
@@ -367,6 +373,18 @@ POST /staff/admin/areas|parent_id={area}&level=bogus&name=                      
 POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      staff_village 403                               403                               403               403
 POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      admin_area    303 /staff/admin/areas            404                               403               403
 POST /staff/admin/areas|parent_id={area}&level=bogus&name=                                      admin_all     303 /staff/admin/areas            303 /staff/admin/areas            403               403
+POST /staff/admin/areas/import|mode=check                                                       grid_worker   403                               403                               403               403
+POST /staff/admin/areas/import|mode=check                                                       proxy_agent   403                               403                               403               403
+POST /staff/admin/areas/import|mode=check                                                       staff         403                               403                               403               403
+POST /staff/admin/areas/import|mode=check                                                       staff_village 403                               403                               403               403
+POST /staff/admin/areas/import|mode=check                                                       admin_area    303 /staff/admin/areas            303 /staff/admin/areas            403               403
+POST /staff/admin/areas/import|mode=check                                                       admin_all     303 /staff/admin/areas            303 /staff/admin/areas            403               403
+POST /staff/admin/grids/import|mode=apply                                                       grid_worker   403                               403                               403               403
+POST /staff/admin/grids/import|mode=apply                                                       proxy_agent   403                               403                               403               403
+POST /staff/admin/grids/import|mode=apply                                                       staff         403                               403                               403               403
+POST /staff/admin/grids/import|mode=apply                                                       staff_village 403                               403                               403               403
+POST /staff/admin/grids/import|mode=apply                                                       admin_area    303 /staff/admin/areas            303 /staff/admin/areas            403               403
+POST /staff/admin/grids/import|mode=apply                                                       admin_all     303 /staff/admin/areas            303 /staff/admin/areas            403               403
 POST /staff/admin/catalogue/none|name_zh=                                                       grid_worker   403                               403                               403               403
 POST /staff/admin/catalogue/none|name_zh=                                                       proxy_agent   403                               403                               403               403
 POST /staff/admin/catalogue/none|name_zh=                                                       staff         403                               403                               403               403

@@ -133,7 +133,7 @@ def test_area_tree_is_the_mountain_town(demo: Demo) -> None:
         assert sorted(g["sort"] for g in grids) == list(range(1, len(grids) + 1))
         # Mountain status is inherited down the tree, so the valley village must not sit under a mountain area.
         assert tree.is_mountain(grids[0]["id"]) is (name != "樟村")
-        assert v["code"].startswith("330203108")
+        assert v["code"].startswith("330203106") and len(v["code"]) == 12   # the real 统计用区划代码
 
 
 def test_households_and_residents_look_like_a_village(demo: Demo) -> None:

@@ -11,10 +11,11 @@ import base64
 import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.exceptions import ClientException
 from litestar.params import FromPath
 
 from sync import accounts
@@ -276,11 +277,14 @@ async def areas_page(request: Request) -> Response[Any]:
 
 def _areas_page(page: Page) -> Response[Any]:
     rows: list[dict[str, Any]] = []
+    records = page.store.get_many("areas", list(page.allowed))
 
     def walk(aid: str, depth: int) -> None:
         count = page.store.live_count("households", "grid_id", aid)
+        rec = records.get(aid)
         rows.append({"id": aid, "depth": depth, "name": page.area_name(aid), "level": page.tree.level.get(aid),
-                     "mountain": page.tree.mountain.get(aid), "households": count})
+                     "mountain": page.tree.mountain.get(aid), "households": count,
+                     "code": rec.data.get("code") if rec else None})
         for c in sorted(page.tree.children.get(aid, []), key=page.area_key):
             walk(c, depth + 1)
 
@@ -306,6 +310,86 @@ def _area_create(page: Page, form: dict[str, Any]) -> Response[Any]:
     if result.status == "rejected":
         return page.back("/staff/admin/areas", "rejected", why=page.why(result))
     return page.back("/staff/admin/areas", "created")
+
+
+# -- imports: areas from the national code list, grids from an .xlsx (docs/onboarding.md §1, §2) ----
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _with_file(request: Request) -> dict[str, Any]:
+    """The form (multipart, or any form a client sends: then without a file) with its upload read:
+    ``file`` as bytes (none: b"") and ``filename``. Who sends it is checked after, by ``run_form``,
+    on the same terms as every form: a form that cannot be read is just a form without a file."""
+    try:
+        raw = await request.form()
+    except ClientException as e:
+        if e.status_code == 413:     # larger than a request may be: said as such, not as a bad form
+            raise
+        raw = None
+    form: dict[str, Any] = {}
+    if raw is not None:
+        for k, v in raw.items():
+            if not isinstance(v, UploadFile):
+                form.setdefault(k, v)
+    upload = raw.get("file") if raw is not None else None
+    form["file"] = await upload.read() if isinstance(upload, UploadFile) else b""
+    form["filename"] = upload.filename if isinstance(upload, UploadFile) else ""
+    return form
+
+
+@post("/staff/admin/areas/import", include_in_schema=False, status_code=200)
+async def areas_import(request: Request) -> Response[Any]:
+    return await run_form(request, await _with_file(request), _import, "areas", roles=ADMIN_ROLES)
+
+
+@post("/staff/admin/grids/import", include_in_schema=False, status_code=200)
+async def grids_import(request: Request) -> Response[Any]:
+    return await run_form(request, await _with_file(request), _import, "grids", roles=ADMIN_ROLES)
+
+
+def _import(page: Page, form: dict[str, Any], kind: str) -> Response[Any]:
+    """Check (``mode=check``) or apply an upload; the result page lists every problem by row.
+    An area admin imports only within their areas (``allowed``): a row outside them is a problem."""
+    from ..imports.areas import ImportRefused, import_areas
+    from ..imports.areas import Outcome as AreaOutcome
+    from ..imports.grids import import_grids
+    from ..imports.report import problems_xlsx
+
+    data: bytes = form["file"]
+    if not data:
+        return page.back("/staff/admin/areas", "invalid_form", why=page.t("请选择要上传的文件。"))
+    dry_run = form.get("mode") != "apply"
+    allowed = None if is_global(page) else page.allowed
+    run_import = import_areas if kind == "areas" else import_grids
+    try:
+        out = run_import(page.writer, data, page.actor(), dry_run=dry_run, allowed=allowed)
+    except ImportRefused as e:
+        return page.back("/staff/admin/areas", "rejected", why=str(e))
+    if form.get("mode") == "report" and out.problems:
+        # the problems as a workbook to fix the file by (the same check, nothing written)
+        name = f"{'区划' if kind == 'areas' else '网格'}导入问题.xlsx"
+        return Response(problems_xlsx(out.problems), media_type=XLSX, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"})
+    if out.applied:
+        counts = ({"created": len(out.created), "updated": len(out.updated)} if isinstance(out, AreaOutcome)
+                  else {"grids": len(out.grids_created), "patches": len(out.patches_created),
+                        "users": len(out.users_updated)})
+        page.audit(f"staff.{kind}.import", "areas", None, {"file": str(form.get("filename") or "")[:200], **counts})
+    return page.render("staff/admin_import.html", kind=kind, out=out, dry_run=dry_run,
+                       filename=str(form.get("filename") or ""))
+
+
+@get("/staff/admin/grids/template.xlsx", include_in_schema=False)
+async def grids_template(request: Request) -> Response[Any]:
+    return await run(request, _grids_template, roles=ADMIN_ROLES)
+
+
+def _grids_template(page: Page) -> Response[Any]:
+    from ..imports.grids import template_xlsx
+
+    return Response(template_xlsx(), media_type=XLSX, headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote('网格导入模板.xlsx')}", "Cache-Control": "no-store"})
 
 
 # -- catalogue ----------------------------------------------------------------------------------
@@ -505,5 +589,6 @@ def _audit_page(page: Page) -> Response[Any]:
                        next_qs=urlencode({**qs, "page": number + 1}) if more else None)
 
 
-ROUTES: list[Any] = [users_page, users_template, users_import, user_create, user_update, devices_page, device_revoke, areas_page, area_create,
-                     catalogue_page, catalogue_save, audit_page]
+ROUTES: list[Any] = [users_page, users_template, users_import, user_create, user_update, devices_page, device_revoke,
+                     areas_page, area_create, areas_import, grids_import, grids_template, catalogue_page,
+                     catalogue_save, audit_page]
