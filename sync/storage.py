@@ -57,6 +57,16 @@ class MatterFilter:
     overdue_on: str = ""                # only matters overdue on this date (``workflow.is_overdue``) ...
     ended: tuple[str, ...] = ()         # ... their status set, not one of these, and not a stopped clock
     text: str = ""                      # in the title, description, head of household's name or address
+    # issue 14 — the dashboard's cards open lists of exactly what they count:
+    not_statuses: tuple[str, ...] = ()  # the status is none of these (a missing status counts as "")
+    raised_from: str = ""               # the local date of raised_at is on or after this date ...
+    raised_before: str = ""             # ... and before this one
+    resolved_from: str = ""             # the local date of resolved_at (else closed_at) is on or after ...
+    resolved_before: str = ""           # ... and before this one
+    with_deadline: bool = False         # only matters held to a deadline (``workflow.held_to``)
+    on_time: bool = False               # only matters resolved on or before the deadline they are held to
+    delegated: bool = False             # only matters with a live delegation event (the resident authorised an agent)
+    feedback: str = ""                  # "rated": the matter has a rating; "satisfied": its latest rating is satisfied
 
 
 @dataclass(frozen=True)

@@ -1151,6 +1151,7 @@ class SQLiteStore:
             cond, skip = self._overdue("m", flt.ended)
             where.append(cond)
             args.extend([flt.overdue_on, *skip])
+        where.extend(self._card_filters(flt, args))
         if flt.text:
             like = self._like
             where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
@@ -1163,6 +1164,43 @@ class SQLiteStore:
         rows = self.conn.execute(
             f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort)}, m.id{lim}", args)
         return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+
+    def _card_filters(self, flt: MatterFilter, args: list[Any]) -> list[str]:
+        """The conditions of the filters the dashboard's cards open (issue 14), their parameters appended
+        to ``args``: the same definitions as ``server.metrics`` (collected, resolved, on time, 不下山,
+        satisfaction)."""
+        where: list[str] = []
+        if flt.not_statuses:
+            where.append(f"coalesce(m.status, '') NOT IN ({','.join('?' * len(flt.not_statuses))})")
+            args.extend(flt.not_statuses)
+        raised = self._local_date(self._jt("m.data", "raised_at"))
+        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
+        for expr, op, value in ((raised, ">=", flt.raised_from), (raised, "<", flt.raised_before),
+                                (done, ">=", flt.resolved_from), (done, "<", flt.resolved_before)):
+            if value:
+                where.append(f"{expr} {op} ?")
+                args.append(value)
+        if flt.with_deadline or flt.on_time:
+            where.append(f"coalesce({self._deadline('m')}, '') != ''")
+        if flt.on_time:
+            where.append(f"{done} <= {self._deadline('m')}")
+        if flt.delegated:
+            where.append(f"EXISTS (SELECT 1 FROM matter_events d WHERE d.matter_id = m.id AND d.deleted = 0 "
+                         f"AND {self._jt('d.data', 'kind')} = 'delegation')")
+        if flt.feedback in ("rated", "satisfied"):
+            # the latest rating counts (server.metrics: satisfied, else a rating of 4 or more)
+            def rated(a: str) -> str:
+                return (f"{a}.matter_id = m.id AND {a}.deleted = 0 AND {self._jt(a + '.data', 'kind')} = 'feedback' "
+                        f"AND ({self._jt(a + '.data', 'data.rating')} IS NOT NULL "
+                        f"OR {self._jt(a + '.data', 'data.satisfied')} IS NOT NULL)")
+            happy = (f" AND CASE WHEN {self._jt('e.data', 'data.satisfied')} IS NOT NULL "
+                     f"THEN {self._jtrue('e.data', 'data.satisfied')} "
+                     f"ELSE CAST({self._jt('e.data', 'data.rating')} AS REAL) >= 4 END"
+                     if flt.feedback == "satisfied" else "")
+            where.append(f"EXISTS (SELECT 1 FROM matter_events e WHERE {rated('e')}{happy} AND NOT EXISTS ("
+                         f"SELECT 1 FROM matter_events l WHERE {rated('l')} "
+                         f"AND {self._julian(self._jt('l.data', 'at'))} > {self._julian(self._jt('e.data', 'at'))}))")
+        return where
 
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:

@@ -374,6 +374,21 @@ EN: dict[str, str] = {
     '办理时限须为 0 到 365 之间的整数（工作日）。': 'The deadline must be a whole number of working days from 0 to 365.',
     '显示完整身份证号': 'Show the full ID number',
     '身份证号默认部分隐藏；显示完整号码会记入审计日志。': 'ID numbers are partly hidden; showing one in full is written to the audit log.',
+    # issue 14 — dashboard (cards, charts, map)
+    '已化解（办结、销号）': 'Resolved (resolved or closed)',
+    '收集事项（不含合并）': 'Collected (merged duplicates excluded)',
+    '反映日期从': 'Raised from',
+    '反映日期到': 'Raised until',
+    '化解日期从': 'Resolved from',
+    '化解日期到': 'Resolved until',
+    '有办理时限': 'With a deadline',
+    '按时办结': 'Resolved on time',
+    '山区住户': 'Mountain households',
+    '已委托代办': 'Delegated to an agent',
+    '满意': 'Satisfied',
+    '有时限': 'with a deadline',
+    '日期格式不正确，应为 2000-01-01 到 2099-12-31 之间的 年-月-日。': 'Not a valid date: year-month-day from 2000-01-01 to 2099-12-31.',
+    '评价条件只能是“已评价”或“满意”。': 'The rating filter is either “rated” or “satisfied”.',
 }
 
 

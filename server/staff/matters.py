@@ -49,8 +49,27 @@ def working_days_after(start: date, days: int) -> date:
 def _filters(page: Page) -> dict[str, str]:
     q = page.query
     keys = ("status", "category", "line", "area", "overdue", "supervised", "assignee", "channel", "q", "sort",
-            "handling")
-    return {k: (q.get(k) or "").strip() for k in keys}
+            "handling", *CARD_FILTERS)
+    f = {k: (q.get(k) or "").strip() for k in keys}
+    for k in ("start", "end", "rstart", "rend"):
+        if f[k] and parse_date(f[k], None) is None:
+            raise Refused(400, "日期格式不正确，应为 2000-01-01 到 2099-12-31 之间的 年-月-日。")
+    if f["feedback"] not in ("", "rated", "satisfied"):
+        raise Refused(400, "评价条件只能是“已评价”或“满意”。")
+    return f
+
+
+# issue 14: what the dashboard's cards and charts open (server/staff/dashboard.py): the raise period
+# (start, end) and resolution period (rstart, rend) as inclusive local dates, status groups "done"
+# (resolved, closed) and "counted" (all but merged duplicates), deadline/on_time/mountain/delegated
+# flags ("1"), feedback ("rated", "satisfied").
+CARD_FILTERS = ("start", "end", "rstart", "rend", "deadline", "on_time", "mountain", "delegated", "feedback")
+STATUS_GROUPS = {"open": OPEN_STATUSES, "done": metrics.DONE}
+
+
+def _next_day(value: str) -> str:
+    day = parse_date(value, None)
+    return (day + timedelta(days=1)).isoformat() if day else ""
 
 
 def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, offset: int = 0
@@ -58,10 +77,17 @@ def query_matters(page: Page, f: dict[str, str], limit: int | None = PAGE_SIZE, 
     """The matters of the user's scope that pass the filters: (rows of one page, total count)."""
     area = f.get("area") or ""
     areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
+    if f.get("mountain") == "1":
+        areas = [a for a in areas if page.tree.is_mountain(a)]
     today = local_today().isoformat()
     status = f.get("status") or ""
     flt = MatterFilter(
-        statuses=OPEN_STATUSES if status == "open" else (status,) if status else (),
+        statuses=STATUS_GROUPS.get(status) or ((status,) if status and status != "counted" else ()),
+        not_statuses=("merged_duplicate",) if status == "counted" else (),
+        raised_from=f.get("start") or "", raised_before=_next_day(f.get("end") or ""),
+        resolved_from=f.get("rstart") or "", resolved_before=_next_day(f.get("rend") or ""),
+        with_deadline=f.get("deadline") == "1", on_time=f.get("on_time") == "1", delegated=f.get("delegated") == "1",
+        feedback=f.get("feedback") or "",
         category=f.get("category") or "", line=f.get("line") or "", channel=f.get("channel") or "",
         handling_mode=f.get("handling") or "", assignee_id=f.get("assignee") or "",
         supervised=f.get("supervised") == "1",
