@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get
 
@@ -46,6 +47,30 @@ def period(page: Page) -> tuple[str, date, date]:
     return area_id, start, end
 
 
+def matters_link(area_id: str, **filters: str) -> str:
+    """The matters list (``/staff/matters``) of the area under these filters (``matters._filters``)."""
+    return "/staff/matters?" + urlencode({"area": area_id, **{k: v for k, v in filters.items() if v}})
+
+
+def card_links(area_id: str, start: date, end: date) -> dict[str, str]:
+    """Where each number of the dashboard's cards leads: the list of exactly the matters it counts,
+    by the definitions of ``server.metrics`` (tests/test_dashboard_cards.py follows every one)."""
+    period = {"start": start.isoformat(), "end": end.isoformat()}
+    done = {**period, "status": "done"}
+    return {
+        "collected": matters_link(area_id, status="counted", **period),
+        "resolved": matters_link(area_id, **done),
+        "on_time": matters_link(area_id, on_time="1", **done),
+        "with_deadline": matters_link(area_id, deadline="1", **done),
+        "overdue": matters_link(area_id, overdue="1"),
+        "supervised": matters_link(area_id, supervised="1", status="open"),
+        "satisfied": matters_link(area_id, feedback="satisfied", **done),
+        "rated": matters_link(area_id, feedback="rated", **done),
+        "bu_xiashan_proxy": matters_link(area_id, mountain="1", handling="proxy", delegated="1", **done),
+        "bu_xiashan_completed": matters_link(area_id, mountain="1", **done),
+    }
+
+
 @get("/staff/", include_in_schema=False)
 async def dashboard(request: Request) -> Response[Any]:
     return await run(request, _dashboard)
@@ -57,6 +82,10 @@ def _dashboard(page: Page) -> Response[Any]:
     figures = metrics.dashboard(page.store, area_id, start, end + timedelta(days=1), today,
                                 page.keys) if area_id else None
     options = [a for a in page.options() if page.tree.level.get(a) not in ("grid", "group", "patch")]
+    links = card_links(area_id, start, end) if figures else {}
+    if figures:
+        for r in figures["ranking"]:
+            r["links"] = card_links(r["area_id"], start, end)
     return page.render("staff/dashboard.html", options=options, area_id=area_id, start=start.isoformat(),
-                       end=end.isoformat(), today=today.isoformat(), f=figures,
+                       end=end.isoformat(), today=today.isoformat(), f=figures, links=links,
                        chart=trend_svg(figures["trend"]) if figures else None)
