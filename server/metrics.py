@@ -79,6 +79,12 @@ def _local_midnight_utc(d: date) -> str:
     return datetime.combine(d, time(0), LOCAL_TZ).astimezone(timezone.utc).isoformat()
 
 
+def coverage_window(today: date, days: int) -> tuple[str, str]:
+    """The instants [since, until) of "visited within the last ``days`` days": local dates
+    ``today - days < date <= today`` (the coverage figures and the list their numbers open)."""
+    return _local_midnight_utc(today - timedelta(days=days - 1)), _local_midnight_utc(today + timedelta(days=1))
+
+
 def _fraction(visited: int, total: int) -> dict[str, Any]:
     return {"visited": visited, "total": total, "rate": rate(visited, total)}
 
@@ -142,9 +148,8 @@ def dashboard(store: Store, area_id: str, start: date, end: date, today: date,
 
     # -- visit coverage ----------------------------------------------------------------------------
     # Households visited in the last 90 days, and whether their latest visit is of the last 30.
-    lo90 = _local_midnight_utc(today - timedelta(days=89))
-    lo30 = _local_midnight_utc(today - timedelta(days=29))
-    upper = _local_midnight_utc(today + timedelta(days=1))
+    lo90, upper = coverage_window(today, 90)
+    lo30 = coverage_window(today, 30)[0]
     visited = store.visited_households(lo90, upper, lo30)
     tally: dict[tuple[str, bool, bool], list[int]] = {}
     for h in store.households_tagged(subtree, KEY_POPULATIONS):

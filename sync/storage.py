@@ -438,6 +438,42 @@ class Store(Protocol):
     def visit_counts(self, grid_ids: Iterable[str], start: str, end: str) -> tuple[int, int]:
         """(visits, households visited): the live visits to households of these grids on a local date in [start, end)."""
 
+    # -- the dashboard's charts, map and coverage list (issue 14) -----------------------------------
+    def matter_breakdown(self, grid_ids: Iterable[str], start: str, end: str, keys: Iterable[str] | None
+                         ) -> list[tuple[str, str | None, str | None, int, int]]:
+        """(grid, category, line, collected, resolved) of the matters ``dashboard_matters`` counts
+        (raised in [start, end), merged duplicates excepted, visible under ``keys``), resolved being
+        those now resolved or closed; one row per grid, category and line that has any."""
+
+    def raised_per_day(self, grid_ids: Iterable[str], start: str, end: str,
+                       keys: Iterable[str] | None) -> list[tuple[str, int]]:
+        """(local date, count): matters raised per day of [start, end), merged duplicates excepted,
+        of live households in these grids, visible under ``keys`` (None: all)."""
+
+    def household_cells(self, grid_ids: Iterable[str]) -> list[tuple[str, int, float, float, float, float, float, float]]:
+        """Per grid, its live households with a location: (grid, count, min lat, max lat, min lng,
+        max lng, mean lat, mean lng)."""
+
+    def household_points(self, grid_ids: Iterable[str]) -> list[tuple[str, str, float, float, str | None]]:
+        """(id, grid, lat, lng, head's name) of the live households in these grids with a location."""
+
+    def open_matter_points(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str],
+                           ) -> list[tuple[str, str, str, float | None, float | None, IdData]]:
+        """(matter, household, grid, lat, lng, (id, data)) of the live matters of live households in
+        these grids, visible under ``keys``, whose status is none of ``ended``; lat and lng are their
+        household's location (None when it has none)."""
+
+    def visit_points(self, grid_ids: Iterable[str], since: str, until: str
+                     ) -> list[tuple[str, str, str, float | None, float | None]]:
+        """(visit, household, grid, lat, lng) of the live visits to live households of these grids with
+        ``visited_at`` in [since, until) (instants, whatever their offsets); lat and lng from its gps."""
+
+    def households_visited(self, grid_ids: Iterable[str], tag: str, since: str, until: str, limit: int
+                           ) -> tuple[list[IdData], int]:
+        """As ``household_search`` without text: up to ``limit`` live households of these grids (whose
+        tags hold ``tag``, when given) with a live visit in [since, until) (instants), by address then
+        id; and how many there are (the dashboard's 走访覆盖, ``server.metrics``)."""
+
     def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
                       user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300) -> list[AuditEntry]:
         """The newest ``limit`` audit entries that pass the filters, newest first.

@@ -1329,6 +1329,95 @@ class SQLiteStore:
             (dumps(list(grid_ids)), start, end)).fetchone()
         return int(visits), int(households)
 
+    # -- the dashboard's charts, map and coverage list (issue 14) -----------------------------------
+    def matter_breakdown(self, grid_ids: Iterable[str], start: str, end: str, keys: Iterable[str] | None
+                         ) -> list[tuple[str, str | None, str | None, int, int]]:
+        seen_sql, seen_args = self._seen(keys)
+        raised = self._local_date(self._jt("m.data", "raised_at"))
+        cat, line = self._jt("m.data", "category"), self._jt("m.data", "line")
+        return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, {cat}, {line}, count(*),
+                       coalesce(sum(CASE WHEN m.status IN ('resolved', 'closed') THEN 1 ELSE 0 END), 0)
+                FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND {raised} >= ? AND {raised} < ?
+                  AND coalesce(m.status, '') != 'merged_duplicate'{seen_sql}
+                GROUP BY h.grid_id, {cat}, {line}""",
+            (dumps(list(grid_ids)), start, end, *seen_args))]
+
+    def raised_per_day(self, grid_ids: Iterable[str], start: str, end: str,
+                       keys: Iterable[str] | None) -> list[tuple[str, int]]:
+        seen_sql, seen_args = self._seen(keys)
+        raised = self._local_date(self._jt("m.data", "raised_at"))
+        return [(r[0], int(r[1])) for r in self.conn.execute(
+            f"""SELECT d, count(*) FROM (
+                  SELECT {raised} AS d
+                  FROM matters m JOIN households h ON h.id = m.household_id
+                  WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                    AND coalesce(m.status, '') != 'merged_duplicate'{seen_sql}) AS r
+                WHERE d >= ? AND d < ? GROUP BY d""",
+            (dumps(list(grid_ids)), *seen_args, start, end))]
+
+    def _coord(self, expr: str, path: str) -> str:
+        return f"CAST({self._jt(expr, path)} AS DOUBLE PRECISION)"
+
+    def household_cells(self, grid_ids: Iterable[str]) -> list[tuple[str, int, float, float, float, float, float, float]]:
+        lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
+        return [(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]), float(r[7]))
+                for r in self.conn.execute(
+            f"""SELECT h.grid_id, count(*), min({lat}), max({lat}), min({lng}), max({lng}), avg({lat}), avg({lng})
+                FROM households h
+                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()} AND {lat} IS NOT NULL AND {lng} IS NOT NULL
+                GROUP BY h.grid_id""", (dumps(list(grid_ids)),))]
+
+    def household_points(self, grid_ids: Iterable[str]) -> list[tuple[str, str, float, float, str | None]]:
+        lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
+        return [(r[0], r[1], float(r[2]), float(r[3]), r[4]) for r in self.conn.execute(
+            f"""SELECT h.id, h.grid_id, {lat}, {lng}, {self._jt('h.data', 'head_name')}
+                FROM households h
+                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()} AND {lat} IS NOT NULL AND {lng} IS NOT NULL
+                ORDER BY h.id""", (dumps(list(grid_ids)),))]
+
+    def open_matter_points(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str],
+                           ) -> list[tuple[str, str, str, float | None, float | None, IdData]]:
+        lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
+        return [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), None if r[4] is None else float(r[4]),
+                 (r[0], loads(r[5]))) for r in self.conn.execute(
+            f"""SELECT m.id, h.id, h.grid_id, {lat}, {lng}, m.data
+                FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND coalesce(m.status, '') NOT IN ({','.join('?' * len(ended))}) AND {self._keys_meet('m')}
+                ORDER BY m.id""", (dumps(list(grid_ids)), *ended, dumps(sorted(keys))))]
+
+    def visit_points(self, grid_ids: Iterable[str], since: str, until: str
+                     ) -> list[tuple[str, str, str, float | None, float | None]]:
+        lat, lng = self._coord("v.data", "gps.lat"), self._coord("v.data", "gps.lng")
+        j = self._julian
+        return [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), None if r[4] is None else float(r[4]))
+                for r in self.conn.execute(
+            f"""SELECT v.id, h.id, h.grid_id, {lat}, {lng}
+                FROM visits v JOIN households h ON h.id = v.household_id
+                WHERE v.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND {j('v.visited_at')} >= {j('?')} AND {j('v.visited_at')} < {j('?')}
+                ORDER BY v.id""", (dumps(list(grid_ids)), since, until))]
+
+    def households_visited(self, grid_ids: Iterable[str], tag: str, since: str, until: str, limit: int
+                           ) -> tuple[list[IdData], int]:
+        j = self._julian
+        where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}",
+                 f"EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0 "
+                 f"AND {j('v.visited_at')} >= {j('?')} AND {j('v.visited_at')} < {j('?')})"]
+        args: list[Any] = [dumps(list(grid_ids)), since, until]
+        if tag:
+            where.append(self._json_has("h.data", "tags"))
+            args.append(tag)
+        sql = " AND ".join(where)
+        total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
+        rows = [(r[0], loads(r[1])) for r in self.conn.execute(
+            f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY {self._jt('h.data', 'address')}, h.id "
+            f"LIMIT {int(limit)}", args)]
+        return rows, total
+
     def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
                       user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300) -> list[AuditEntry]:
         where: list[str] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import pytest
@@ -27,8 +27,9 @@ from .conftest import PASSWORD, Town, new_id, password_hash
 from .test_metrics import END, START, at, fx, walk  # noqa: F401 (fx: the hand-built town's fixture)
 
 CARDS = {"collected", "resolved", "on_time", "with_deadline", "overdue", "supervised", "satisfied", "rated",
-         "bu_xiashan_proxy", "bu_xiashan_completed"}
-COUNT = re.compile(r'<a class="count[^"]*" data-card="(\w+)"[^>]*href="([^"]+)">(\d+)</a>')
+         "bu_xiashan_proxy", "bu_xiashan_completed", "coverage_30", "coverage_90", "households",
+         "coverage_30独居老人", "coverage_90低保户", "households低保户"}
+COUNT = re.compile(r'<a class="count[^"]*" data-card="([^"]+)"[^>]*href="([^"]+)">(\d+)</a>')
 TOTAL = re.compile(r'<small id="total">(\d+)</small>')
 
 
@@ -86,6 +87,10 @@ def built(tmp_path: Any, db: str, town: Town, fx: dict[str, str]) -> Iterator[tu
                                         at=at("11-06"))).status == "applied"
     walk(town, "staff", xf, [("accepted", at("11-06", "11:00"))])
     ids.update(WM=wm, XF=xf)
+    # a visit today, so the 30-day coverage has something to count whatever the date the tests run on
+    now = datetime.now(timezone.utc).isoformat()
+    assert town.push1("staff", town.mut("visits", new_id(), {"household_id": ids["H4"], "visited_at": now})
+                      ).status == "applied"
     # a staff member of the village only: outside the 信访 matter's handling chain
     accounts.create_user(s, "vstaff", PASSWORD, "staff", [town.ids["v1"]], password_hash=password_hash())
     app = create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"),
@@ -108,6 +113,7 @@ def test_every_card_equals_its_list_in_the_built_town(built: tuple[TestClient[An
     assert (whole["satisfied"], whole["rated"]) == (2, 3)
     assert (whole["bu_xiashan_proxy"], whole["bu_xiashan_completed"]) == (1, 3)
     assert village["collected"] == 7
+    assert whole["coverage_30"] >= 1 and whole["households"] == 6 and whole["households低保户"] == 2
 
     login(c, "vstaff")
     mine = check(c, town.ids["v1"], start, end)
@@ -127,6 +133,9 @@ def test_the_card_filters_refuse_bad_input(built: tuple[TestClient[Any], Town, d
         r = c.get("/staff/matters", params=params)
         assert r.status_code == 400, params
         assert "格式" in r.text or "评价" in r.text
+    for params in ({"visited": "7"}, {"visited": "30", "q": "王"}):
+        r = c.get("/staff/households", params=params)
+        assert r.status_code == 400 and "走访" in r.text, params
 
 
 @pytest.fixture(scope="module")

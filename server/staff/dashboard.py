@@ -71,6 +71,12 @@ def card_links(area_id: str, start: date, end: date) -> dict[str, str]:
     }
 
 
+def households_link(area_id: str, tag: str = "", visited: int | None = None) -> str:
+    """The households list of the area: with the tag, visited within the last ``visited`` days."""
+    q = {"area": area_id, "tag": tag, "visited": str(visited) if visited else ""}
+    return "/staff/households?" + urlencode({k: v for k, v in q.items() if v})
+
+
 @get("/staff/", include_in_schema=False)
 async def dashboard(request: Request) -> Response[Any]:
     return await run(request, _dashboard)
@@ -87,5 +93,5 @@ def _dashboard(page: Page) -> Response[Any]:
         for r in figures["ranking"]:
             r["links"] = card_links(r["area_id"], start, end)
     return page.render("staff/dashboard.html", options=options, area_id=area_id, start=start.isoformat(),
-                       end=end.isoformat(), today=today.isoformat(), f=figures, links=links,
+                       end=end.isoformat(), today=today.isoformat(), f=figures, links=links, hh_link=households_link,
                        chart=trend_svg(figures["trend"]) if figures else None)

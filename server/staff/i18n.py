@@ -389,6 +389,10 @@ EN: dict[str, str] = {
     '有时限': 'with a deadline',
     '日期格式不正确，应为 2000-01-01 到 2099-12-31 之间的 年-月-日。': 'Not a valid date: year-month-day from 2000-01-01 to 2099-12-31.',
     '评价条件只能是“已评价”或“满意”。': 'The rating filter is either “rated” or “satisfied”.',
+    '走访条件只能是近30天或近90天。': 'The visit filter is either the last 30 or the last 90 days.',
+    '按走访筛选时不能同时按关键词查找，请清空查找框。': 'Filtering by visits cannot be combined with a search; clear the search box.',
+    '近30天走访过': 'Visited in the last 30 days',
+    '近90天走访过': 'Visited in the last 90 days',
 }
 
 
