@@ -450,9 +450,10 @@ class Store(Protocol):
         """(local date, count): matters raised per day of [start, end), merged duplicates excepted,
         of live households in these grids, visible under ``keys`` (None: all)."""
 
-    def household_cells(self, grid_ids: Iterable[str]) -> list[tuple[str, int, float, float, float, float, float, float]]:
-        """Per grid, its live households with a location: (grid, count, min lat, max lat, min lng,
-        max lng, mean lat, mean lng)."""
+    def household_cells(self, grid_ids: Iterable[str]
+                        ) -> list[tuple[str, int, int, float, float, float, float, float, float]]:
+        """Per grid with a located live household: (grid, live households, those with a location, min
+        lat, max lat, min lng, max lng, mean lat, mean lng), the coordinates over the located ones."""
 
     def household_points(self, grid_ids: Iterable[str]) -> list[tuple[str, str, float, float, str | None]]:
         """(id, grid, lat, lng, head's name) of the live households in these grids with a location."""
@@ -467,6 +468,13 @@ class Store(Protocol):
                      ) -> list[tuple[str, str, str, float | None, float | None]]:
         """(visit, household, grid, lat, lng) of the live visits to live households of these grids with
         ``visited_at`` in [since, until) (instants, whatever their offsets); lat and lng from its gps."""
+
+    def open_matter_cells(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str]
+                          ) -> list[tuple[str, int]]:
+        """Per grid, how many of the matters ``open_matter_points`` lists (any location)."""
+
+    def visited_cells(self, grid_ids: Iterable[str], since: str, until: str) -> list[tuple[str, int]]:
+        """Per grid, how many of the households ``households_visited`` lists (any tag, any location)."""
 
     def households_visited(self, grid_ids: Iterable[str], tag: str, since: str, until: str, limit: int
                            ) -> tuple[list[IdData], int]:

@@ -1361,14 +1361,16 @@ class SQLiteStore:
     def _coord(self, expr: str, path: str) -> str:
         return f"CAST({self._jt(expr, path)} AS DOUBLE PRECISION)"
 
-    def household_cells(self, grid_ids: Iterable[str]) -> list[tuple[str, int, float, float, float, float, float, float]]:
+    def household_cells(self, grid_ids: Iterable[str]
+                        ) -> list[tuple[str, int, int, float, float, float, float, float, float]]:
         lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
-        return [(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]), float(r[7]))
-                for r in self.conn.execute(
-            f"""SELECT h.grid_id, count(*), min({lat}), max({lat}), min({lng}), max({lng}), avg({lat}), avg({lng})
+        both = f"{lat} IS NOT NULL AND {lng} IS NOT NULL"
+        return [(r[0], int(r[1]), int(r[2]), *(float(x) for x in r[3:])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, count(*), count(CASE WHEN {both} THEN 1 END),
+                       min({lat}), max({lat}), min({lng}), max({lng}), avg({lat}), avg({lng})
                 FROM households h
-                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()} AND {lat} IS NOT NULL AND {lng} IS NOT NULL
-                GROUP BY h.grid_id""", (dumps(list(grid_ids)),))]
+                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                GROUP BY h.grid_id HAVING count(CASE WHEN {both} THEN 1 END) > 0""", (dumps(list(grid_ids)),))]
 
     def household_points(self, grid_ids: Iterable[str]) -> list[tuple[str, str, float, float, str | None]]:
         lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
@@ -1400,6 +1402,23 @@ class SQLiteStore:
                 WHERE v.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                   AND {j('v.visited_at')} >= {j('?')} AND {j('v.visited_at')} < {j('?')}
                 ORDER BY v.id""", (dumps(list(grid_ids)), since, until))]
+
+    def open_matter_cells(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str]
+                          ) -> list[tuple[str, int]]:
+        return [(r[0], int(r[1])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, count(*) FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND coalesce(m.status, '') NOT IN ({','.join('?' * len(ended))}) AND {self._keys_meet('m')}
+                GROUP BY h.grid_id""", (dumps(list(grid_ids)), *ended, dumps(sorted(keys))))]
+
+    def visited_cells(self, grid_ids: Iterable[str], since: str, until: str) -> list[tuple[str, int]]:
+        j = self._julian
+        return [(r[0], int(r[1])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, count(*) FROM households h
+                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()} AND EXISTS (SELECT 1 FROM visits v
+                  WHERE v.household_id = h.id AND v.deleted = 0
+                    AND {j('v.visited_at')} >= {j('?')} AND {j('v.visited_at')} < {j('?')})
+                GROUP BY h.grid_id""", (dumps(list(grid_ids)), since, until))]
 
     def households_visited(self, grid_ids: Iterable[str], tag: str, since: str, until: str, limit: int
                            ) -> tuple[list[IdData], int]:
