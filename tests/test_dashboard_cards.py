@@ -28,7 +28,7 @@ from .test_metrics import END, START, at, fx, walk  # noqa: F401 (fx: the hand-b
 
 CARDS = {"collected", "resolved", "on_time", "with_deadline", "overdue", "supervised", "satisfied", "rated",
          "bu_xiashan_proxy", "bu_xiashan_completed", "coverage_30", "coverage_90", "households",
-         "coverage_30独居老人", "coverage_90低保户", "households低保户"}
+         "coverage_30独居老人", "coverage_90低保户", "households低保户", "conflicts", "rejected"}
 COUNT = re.compile(r'<a class="count[^"]*" data-card="([^"]+)"[^>]*href="([^"]+)">(\d+)</a>')
 TOTAL = re.compile(r'<small id="total">(\d+)</small>')
 
@@ -114,6 +114,7 @@ def test_every_card_equals_its_list_in_the_built_town(built: tuple[TestClient[An
     assert (whole["bu_xiashan_proxy"], whole["bu_xiashan_completed"]) == (1, 3)
     assert village["collected"] == 7
     assert whole["coverage_30"] >= 1 and whole["households"] == 6 and whole["households低保户"] == 2
+    assert (whole["conflicts"], whole["rejected"]) == (1, 1)   # test_metrics' status conflict and rejection
 
     login(c, "vstaff")
     mine = check(c, town.ids["v1"], start, end)
@@ -121,6 +122,9 @@ def test_every_card_equals_its_list_in_the_built_town(built: tuple[TestClient[An
     assert mine["overdue"] == village["overdue"] - 1 and mine["supervised"] == village["supervised"] - 1
     listed = c.get("/staff/matters", params={"area": town.ids["v1"], "status": "counted"}).text
     assert ids["XF"] not in listed and ids["M1"] in listed
+    # the town is outside vstaff's scope: no filter, their own conflicts only
+    outside = c.get("/staff/conflicts", params={"area": town.ids["town"]}).text
+    assert TOTAL.findall(outside) == TOTAL.findall(c.get("/staff/conflicts").text)
     # an area outside the user's scope falls back to their own, never shows the town
     page = c.get("/staff/", params={"area": town.ids["town"], "start": start, "end": end})
     assert f'value="{town.ids["town"]}"' not in page.text
@@ -133,6 +137,7 @@ def test_the_card_filters_refuse_bad_input(built: tuple[TestClient[Any], Town, d
         r = c.get("/staff/matters", params=params)
         assert r.status_code == 400, params
         assert "格式" in r.text or "评价" in r.text
+    assert c.get("/staff/conflicts", params={"kind": "other"}).status_code == 400
     for params in ({"visited": "7"}, {"visited": "30", "q": "王"}):
         r = c.get("/staff/households", params=params)
         assert r.status_code == 400 and "走访" in r.text, params

@@ -251,10 +251,13 @@ def _dashboard(page: Page) -> Response[Any]:
                                 page.keys) if area_id else None
     options = [a for a in page.options() if page.tree.level.get(a) not in ("grid", "group", "patch")]
     links = card_links(area_id, start, end) if figures else {}
+    sync_links = {"conflicts": "/staff/conflicts?" + urlencode({"area": area_id, "kind": "conflict"}),
+                  "rejected": "/staff/conflicts?" + urlencode({"area": area_id, "kind": "rejected"})}
     if figures:
         for r in figures["ranking"]:
             r["links"] = card_links(r["area_id"], start, end)
     extra = {"charts": chart_data(page, area_id, start, end), "map": map_data(page, area_id, today)} if figures else {}
     return page.render("staff/dashboard.html", options=options, area_id=area_id, start=start.isoformat(),
-                       end=end.isoformat(), today=today.isoformat(), f=figures, links=links, hh_link=households_link,
+                       end=end.isoformat(), today=today.isoformat(), f=figures, links=links,
+                       sync_links=sync_links, hh_link=households_link,
                        chart=trend_svg(figures["trend"]) if figures else None, **extra)
