@@ -1391,17 +1391,27 @@ class SQLiteStore:
                   AND coalesce(m.status, '') NOT IN ({','.join('?' * len(ended))}) AND {self._keys_meet('m')}
                 ORDER BY m.id""", (dumps(list(grid_ids)), *ended, dumps(sorted(keys))))]
 
+    def _visited_between(self, since: str, until: str) -> tuple[str, list[str]]:
+        """Condition on visits ``v``: visited_at in [since, until) as instants. As ``visited_households``:
+        the visited_at index narrows to the dates two days wider on each side, the time itself decides."""
+        lo = (datetime.fromisoformat(since).astimezone(timezone.utc).date() - timedelta(days=2)).isoformat()
+        hi = (datetime.fromisoformat(until).astimezone(timezone.utc).date() + timedelta(days=2)).isoformat()
+        j = self._julian
+        return (f"v.visited_at >= ? AND v.visited_at < ? AND {j('v.visited_at')} >= {j('?')} "
+                f"AND {j('v.visited_at')} < {j('?')}", [lo, hi, since, until])
+
     def visit_points(self, grid_ids: Iterable[str], since: str, until: str
                      ) -> list[tuple[str, str, str, float | None, float | None]]:
         lat, lng = self._coord("v.data", "gps.lat"), self._coord("v.data", "gps.lng")
-        j = self._julian
+        when, args = self._visited_between(since, until)
         return [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), None if r[4] is None else float(r[4]))
                 for r in self.conn.execute(
+            # CROSS JOIN: visits first (SQLite keeps the order), through the visited_at index
             f"""SELECT v.id, h.id, h.grid_id, {lat}, {lng}
-                FROM visits v JOIN households h ON h.id = v.household_id
-                WHERE v.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
-                  AND {j('v.visited_at')} >= {j('?')} AND {j('v.visited_at')} < {j('?')}
-                ORDER BY v.id""", (dumps(list(grid_ids)), since, until))]
+                FROM visits v CROSS JOIN households h
+                WHERE h.id = v.household_id AND v.deleted = 0 AND h.deleted = 0
+                  AND h.grid_id IN {self._in_list()} AND {when}
+                ORDER BY v.id""", (dumps(list(grid_ids)), *args))]
 
     def open_matter_cells(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str]
                           ) -> list[tuple[str, int]]:
@@ -1412,21 +1422,19 @@ class SQLiteStore:
                 GROUP BY h.grid_id""", (dumps(list(grid_ids)), *ended, dumps(sorted(keys))))]
 
     def visited_cells(self, grid_ids: Iterable[str], since: str, until: str) -> list[tuple[str, int]]:
-        j = self._julian
+        when, args = self._visited_between(since, until)
         return [(r[0], int(r[1])) for r in self.conn.execute(
-            f"""SELECT h.grid_id, count(*) FROM households h
-                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()} AND EXISTS (SELECT 1 FROM visits v
-                  WHERE v.household_id = h.id AND v.deleted = 0
-                    AND {j('v.visited_at')} >= {j('?')} AND {j('v.visited_at')} < {j('?')})
-                GROUP BY h.grid_id""", (dumps(list(grid_ids)), since, until))]
+            f"""SELECT h.grid_id, count(DISTINCT h.id) FROM visits v CROSS JOIN households h
+                WHERE h.id = v.household_id AND v.deleted = 0 AND h.deleted = 0
+                  AND h.grid_id IN {self._in_list()} AND {when}
+                GROUP BY h.grid_id""", (dumps(list(grid_ids)), *args))]
 
     def households_visited(self, grid_ids: Iterable[str], tag: str, since: str, until: str, limit: int
                            ) -> tuple[list[IdData], int]:
-        j = self._julian
+        when, between = self._visited_between(since, until)
         where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}",
-                 f"EXISTS (SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.deleted = 0 "
-                 f"AND {j('v.visited_at')} >= {j('?')} AND {j('v.visited_at')} < {j('?')})"]
-        args: list[Any] = [dumps(list(grid_ids)), since, until]
+                 f"h.id IN (SELECT v.household_id FROM visits v WHERE v.deleted = 0 AND {when})"]
+        args: list[Any] = [dumps(list(grid_ids)), *between]
         if tag:
             where.append(self._json_has("h.data", "tags"))
             args.append(tag)
