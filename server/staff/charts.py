@@ -47,6 +47,18 @@ def top_n(rows: list[dict[str, Any]], n: int, other: str) -> list[dict[str, Any]
                         "note": ""}]
 
 
+def fit(text: str, px: float, size: float = 11) -> str:
+    """``text`` shortened with "…" to about ``px`` pixels at ``size`` px (a CJK character is a full
+    em, others about half): the full text stays in the bar's title and the table."""
+    out, used = "", 0.0
+    for ch in text:
+        w = size if ord(ch) > 0x2E80 else size * 0.56
+        if used + w > px - size:
+            return out + "…"
+        out, used = out + ch, used + w
+    return out
+
+
 def hbars(rows: list[dict[str, Any]], series: Sequence[str], width: int = CHART_WIDTH) -> dict[str, Any]:
     """A horizontal bar chart: one group per row (``label``, ``values`` per series, ``links``,
     ``note`` written after the bars), one bar per series."""
@@ -57,7 +69,7 @@ def hbars(rows: list[dict[str, Any]], series: Sequence[str], width: int = CHART_
     bars, labels = [], []
     for i, r in enumerate(rows):
         y0 = top + i * group_h
-        labels.append({"x": label_w - 6, "y": y0 + bar_h * len(series) / 2 + 4, "text": r["label"],
+        labels.append({"x": label_w - 6, "y": y0 + bar_h * len(series) / 2 + 4, "text": fit(r["label"], label_w - 10), "full": r["label"],
                        "note": r.get("note") or "", "note_x": width - note_w + 4})
         for j, (v, href) in enumerate(zip(r["values"], r["links"])):
             w = round(inner * v / most, 1)
