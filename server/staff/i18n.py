@@ -422,6 +422,7 @@ EN: dict[str, str] = {
     '未归属村': 'Not in a village',
     '其他': 'Other',
     '类型只能是冲突或被拒绝的修改。': 'The kind is either a conflict or a rejected change.',
+    '去掉这些条件': 'Remove these conditions',
 }
 
 
