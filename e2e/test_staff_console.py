@@ -161,3 +161,48 @@ def test_staff_morning(browser: Browser, context: BrowserContext, page: Page, fr
     assert dialogs == [], dialogs
     sctx.close()
     db.close()
+
+
+def test_dashboard_charts_and_map(browser: Browser, server: Server, artifacts: Path) -> None:
+    """一屏观全域 in Chromium (issue 14): the four charts and the map render, a layer toggles with CSS
+    alone, a bar opens a list of as many rows, a dot opens its dossier or matter; no script errors,
+    nothing refused by the content security policy."""
+    sctx, spage, _ = staff_page(browser)
+    refused: list[str] = []
+    spage.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    errors = watch_errors(spage)
+    staff_login(spage, server.url)
+    spage.goto(server.url + "/staff/?start=2026-01-01&end=2026-11-20")
+    for chart in ("chart-category", "chart-line", "chart-village", "chart-month"):
+        expect(spage.locator(f"svg#{chart}")).to_be_visible()
+        assert spage.locator(f"svg#{chart} a.bar").count() > 0, chart
+    houses = spage.locator("svg#map .layer-households a.dot")
+    assert houses.count() > 1000                         # the demo town, a dot per household
+    expect(spage.locator("svg#map .outline-labels text", has_text="杖锡村")).to_have_count(1)
+    spage.screenshot(path=str(artifacts / "staff-dashboard-charts.png"), full_page=True)
+
+    # the households layer off and on again: a checkbox and CSS, no script
+    spage.locator("label[for=layer-households]").click()
+    expect(spage.locator("svg#map .layer-households")).to_be_hidden()
+    expect(spage.locator("svg#map .layer-matters")).to_be_visible()
+    spage.locator("label[for=layer-households]").click()
+    expect(spage.locator("svg#map .layer-households")).to_be_visible()
+
+    # a bar opens the list of what it counts
+    bar = spage.locator("svg#chart-village a.bar").first
+    n = bar.get_attribute("data-n")
+    bar.click()
+    expect(spage.locator("h1 #total")).to_have_text(str(n))
+
+    # a dot of an open matter opens the matter
+    spage.go_back()
+    spage.locator("svg#map .layer-matters a.dot").first.click()
+    expect(spage).to_have_url(re.compile(r"/staff/matters/[0-9a-f-]{36}$"))
+    expect(spage.locator("#matter-title")).to_be_visible()
+
+    spage.goto(server.url + "/staff/lang?to=en&next=/staff/")
+    expect(spage.locator("#charts")).to_have_text("Matters by category, line, village and month")
+    expect(spage.locator("#map-title")).to_have_count(1)
+    spage.goto(server.url + "/staff/lang?to=zh&next=/staff/")
+    assert errors == [] and refused == []
+    sctx.close()

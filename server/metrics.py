@@ -42,7 +42,8 @@ Definitions (every rate is ``None`` when its denominator is 0; ``fmt_rate`` show
 * ``sync``: the active devices of the users who work in the area (their areas meet the
   subtree): last_seen_at, silent (not seen for more than 7 days before ``today``), and the open
   conflicts and open rejected mutations of the area (or, when a rejection has no area, of its
-  author among those users).
+  author among those users: ``conflict_of_area``), those the viewer may see when ``keys`` is given
+  (the conflicts list, ``?area=…&kind=…``, shows the same).
 
 Dates are local dates of the town (China Standard Time, UTC+8); stored times carry an offset,
 which the store's queries take into account (``sync.storage.Store``: "local date").
@@ -54,6 +55,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from sync.engine import area_tree
+from sync.scope import visible
 from sync.storage import Store
 
 LOCAL_TZ = timezone(timedelta(hours=8))
@@ -77,6 +79,12 @@ def fmt_rate(x: float | None) -> str:
 
 def _local_midnight_utc(d: date) -> str:
     return datetime.combine(d, time(0), LOCAL_TZ).astimezone(timezone.utc).isoformat()
+
+
+def coverage_window(today: date, days: int) -> tuple[str, str]:
+    """The instants [since, until) of "visited within the last ``days`` days": local dates
+    ``today - days < date <= today`` (the coverage figures and the list their numbers open)."""
+    return _local_midnight_utc(today - timedelta(days=days - 1)), _local_midnight_utc(today + timedelta(days=1))
 
 
 def _fraction(visited: int, total: int) -> dict[str, Any]:
@@ -142,9 +150,8 @@ def dashboard(store: Store, area_id: str, start: date, end: date, today: date,
 
     # -- visit coverage ----------------------------------------------------------------------------
     # Households visited in the last 90 days, and whether their latest visit is of the last 30.
-    lo90 = _local_midnight_utc(today - timedelta(days=89))
-    lo30 = _local_midnight_utc(today - timedelta(days=29))
-    upper = _local_midnight_utc(today + timedelta(days=1))
+    lo90, upper = coverage_window(today, 90)
+    lo30 = coverage_window(today, 30)[0]
     visited = store.visited_households(lo90, upper, lo30)
     tally: dict[tuple[str, bool, bool], list[int]] = {}
     for h in store.households_tagged(subtree, KEY_POPULATIONS):
@@ -210,7 +217,7 @@ def dashboard(store: Store, area_id: str, start: date, end: date, today: date,
         "bu_xiashan_share": rate(mountain_proxy, len(mountain_done)),
         "coverage_30": coverage[30], "coverage_90": coverage[90],
         "ranking": ranking, "trend": trend,
-        "sync": _sync_health(store, set(subtree), today),
+        "sync": _sync_health(store, set(subtree), today, seen),
     }
 
 
@@ -226,11 +233,21 @@ def _weeks(start: date, end: date) -> list[dict[str, Any]]:
     return out
 
 
-def _sync_health(store: Store, subtree: set[str], today: date) -> dict[str, Any]:
-    users: dict[str, Any] = {}
-    for uid, data in store.live_users():
-        if subtree.intersection(data.get("areas") or []):
-            users[uid] = data.get("username")
+def area_users(store: Store, subtree: set[str]) -> dict[str, Any]:
+    """The live users who work in the area (their areas meet the subtree): id -> username."""
+    return {uid: data.get("username") for uid, data in store.live_users()
+            if subtree.intersection(data.get("areas") or [])}
+
+
+def conflict_of_area(data: dict[str, Any], subtree: set[str], users: dict[str, Any]) -> bool:
+    """Whether a conflict (or rejected change) belongs to the area: its area lies in the subtree, or
+    it has no area and its author works there (the sync-health figures and the list they open)."""
+    area = data.get("area_id")
+    return area in subtree or (area is None and data.get("author_id") in users)
+
+
+def _sync_health(store: Store, subtree: set[str], today: date, keys: Iterable[str] | None = None) -> dict[str, Any]:
+    users = area_users(store, subtree)
     cutoff = datetime.combine(today - timedelta(days=SILENT_DAYS), time(0), LOCAL_TZ)
     devices = []
     for dev in store.active_devices_of(sorted(users)):
@@ -240,10 +257,12 @@ def _sync_health(store: Store, subtree: set[str], today: date) -> dict[str, Any]
                         "name": dev["name"], "last_seen_at": seen, "silent": silent,
                         "outbox_depth": dev["outbox_depth"], "app_version": dev["app_version"]})
     open_conflicts = rejected = 0
+    seen = frozenset(keys) if keys is not None else None
     for c in store.get_many("conflicts", store.live_ids_where("conflicts", "status", "open")).values():
-        kind, area, author = c.data.get("kind"), c.data.get("area_id"), c.data.get("author_id")
-        if area in subtree or (area is None and author in users):
-            if kind == "rejected":
+        if seen is not None and not visible(seen, c.keys):
+            continue
+        if conflict_of_area(c.data, subtree, users):
+            if c.data.get("kind") == "rejected":
                 rejected += 1
             else:
                 open_conflicts += 1

@@ -65,6 +65,13 @@ class MatterFilter:
     not_statuses: tuple[str, ...] = ()  # the status is none of these (a matter without one passes)
     raised_from: str = ""               # raised on this local date or later ...
     raised_before: str = ""             # ... and before this one
+    # issue 14 — the dashboard's cards open lists of exactly what they count:
+    resolved_from: str = ""             # the local date of resolved_at (else closed_at) is on or after ...
+    resolved_before: str = ""           # ... and before this one
+    with_deadline: bool = False         # only matters held to a deadline (``workflow.held_to``)
+    on_time: bool = False               # only matters resolved on or before the deadline they are held to
+    delegated: bool = False             # only matters with a live delegation event (the resident authorised an agent)
+    feedback: str = ""                  # "rated": the matter has a rating; "satisfied": its latest rating is satisfied
 
 
 @dataclass(frozen=True)
@@ -453,6 +460,50 @@ class Store(Protocol):
 
     def visit_counts(self, grid_ids: Iterable[str], start: str, end: str) -> tuple[int, int]:
         """(visits, households visited): the live visits to households of these grids on a local date in [start, end)."""
+
+    # -- the dashboard's charts, map and coverage list (issue 14) -----------------------------------
+    def matter_breakdown(self, grid_ids: Iterable[str], start: str, end: str, keys: Iterable[str] | None
+                         ) -> list[tuple[str, str | None, str | None, int, int]]:
+        """(grid, category, line, collected, resolved) of the matters ``dashboard_matters`` counts
+        (raised in [start, end), merged duplicates excepted, visible under ``keys``), resolved being
+        those now resolved or closed; one row per grid, category and line that has any."""
+
+    def raised_per_day(self, grid_ids: Iterable[str], start: str, end: str,
+                       keys: Iterable[str] | None) -> list[tuple[str, int]]:
+        """(local date, count): matters raised per day of [start, end), merged duplicates excepted,
+        of live households in these grids, visible under ``keys`` (None: all)."""
+
+    def household_cells(self, grid_ids: Iterable[str]
+                        ) -> list[tuple[str, int, int, float, float, float, float, float, float]]:
+        """Per grid with a located live household: (grid, live households, those with a location, min
+        lat, max lat, min lng, max lng, mean lat, mean lng), the coordinates over the located ones."""
+
+    def household_points(self, grid_ids: Iterable[str]) -> list[tuple[str, str, float, float, str | None]]:
+        """(id, grid, lat, lng, head's name) of the live households in these grids with a location."""
+
+    def open_matter_points(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str],
+                           ) -> list[tuple[str, str, str, float | None, float | None, IdData]]:
+        """(matter, household, grid, lat, lng, (id, data)) of the live matters of live households in
+        these grids, visible under ``keys``, whose status is none of ``ended``; lat and lng are their
+        household's location (None when it has none)."""
+
+    def visit_points(self, grid_ids: Iterable[str], since: str, until: str
+                     ) -> list[tuple[str, str, str, float | None, float | None]]:
+        """(visit, household, grid, lat, lng) of the live visits to live households of these grids with
+        ``visited_at`` in [since, until) (instants, whatever their offsets); lat and lng from its gps."""
+
+    def open_matter_cells(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str]
+                          ) -> list[tuple[str, int]]:
+        """Per grid, how many of the matters ``open_matter_points`` lists (any location)."""
+
+    def visited_cells(self, grid_ids: Iterable[str], since: str, until: str) -> list[tuple[str, int]]:
+        """Per grid, how many of the households ``households_visited`` lists (any tag, any location)."""
+
+    def households_visited(self, grid_ids: Iterable[str], tag: str, since: str, until: str, limit: int,
+                           offset: int = 0) -> tuple[list[IdData], int]:
+        """As ``household_search`` without text: up to ``limit`` (after ``offset``) live households of these grids (whose
+        tags hold ``tag``, when given) with a live visit in [since, until) (instants), by address then
+        id; and how many there are (the dashboard's 走访覆盖, ``server.metrics``)."""
 
     def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
                       user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300,

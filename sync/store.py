@@ -1249,14 +1249,7 @@ class SQLiteStore:
             cond, skip = self._due_soon("m", flt.ended)
             where.append(cond)
             args.extend([flt.due_soon_on, flt.due_soon_until, *skip])
-        if flt.raised_from or flt.raised_before:
-            raised = self._local_date(self._jt("m.data", "raised_at"))
-            if flt.raised_from:
-                where.append(f"{raised} >= ?")
-                args.append(flt.raised_from)
-            if flt.raised_before:
-                where.append(f"{raised} < ?")
-                args.append(flt.raised_before)
+        where.extend(self._card_filters(flt, args))
         if flt.text:
             like = self._like
             where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
@@ -1297,6 +1290,40 @@ class SQLiteStore:
         with self.read():
             cur = self.conn.execute(sql, args)
             yield cur.fetchmany
+
+    def _card_filters(self, flt: MatterFilter, args: list[Any]) -> list[str]:
+        """The conditions of the filters the dashboard's cards open (issue 14), their parameters appended
+        to ``args``: the same definitions as ``server.metrics`` (collected, resolved, on time, 不下山,
+        satisfaction)."""
+        where: list[str] = []
+        raised = self._local_date(self._jt("m.data", "raised_at"))
+        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
+        for expr, op, value in ((raised, ">=", flt.raised_from), (raised, "<", flt.raised_before),
+                                (done, ">=", flt.resolved_from), (done, "<", flt.resolved_before)):
+            if value:
+                where.append(f"{expr} {op} ?")
+                args.append(value)
+        if flt.with_deadline or flt.on_time:
+            where.append(f"coalesce({self._deadline('m')}, '') != ''")
+        if flt.on_time:
+            where.append(f"{done} <= {self._deadline('m')}")
+        if flt.delegated:
+            where.append(f"EXISTS (SELECT 1 FROM matter_events d WHERE d.matter_id = m.id AND d.deleted = 0 "
+                         f"AND {self._jt('d.data', 'kind')} = 'delegation')")
+        if flt.feedback in ("rated", "satisfied"):
+            # the latest rating counts (server.metrics: satisfied, else a rating of 4 or more)
+            def rated(a: str) -> str:
+                return (f"{a}.matter_id = m.id AND {a}.deleted = 0 AND {self._jt(a + '.data', 'kind')} = 'feedback' "
+                        f"AND ({self._jt(a + '.data', 'data.rating')} IS NOT NULL "
+                        f"OR {self._jt(a + '.data', 'data.satisfied')} IS NOT NULL)")
+            happy = (f" AND CASE WHEN {self._jt('e.data', 'data.satisfied')} IS NOT NULL "
+                     f"THEN {self._jtrue('e.data', 'data.satisfied')} "
+                     f"ELSE CAST({self._jt('e.data', 'data.rating')} AS REAL) >= 4 END"
+                     if flt.feedback == "satisfied" else "")
+            where.append(f"EXISTS (SELECT 1 FROM matter_events e WHERE {rated('e')}{happy} AND NOT EXISTS ("
+                         f"SELECT 1 FROM matter_events l WHERE {rated('l')} "
+                         f"AND {self._julian(self._jt('l.data', 'at'))} > {self._julian(self._jt('e.data', 'at'))}))")
+        return where
 
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:
@@ -1425,6 +1452,122 @@ class SQLiteStore:
             f"WHERE v.deleted = 0 AND h.grid_id IN {self._in_list()} AND {day} >= ? AND {day} < ?",
             (dumps(list(grid_ids)), start, end)).fetchone()
         return int(visits), int(households)
+
+    # -- the dashboard's charts, map and coverage list (issue 14) -----------------------------------
+    def matter_breakdown(self, grid_ids: Iterable[str], start: str, end: str, keys: Iterable[str] | None
+                         ) -> list[tuple[str, str | None, str | None, int, int]]:
+        seen_sql, seen_args = self._seen(keys)
+        raised = self._local_date(self._jt("m.data", "raised_at"))
+        cat, line = self._jt("m.data", "category"), self._jt("m.data", "line")
+        return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, {cat}, {line}, count(*),
+                       coalesce(sum(CASE WHEN m.status IN ('resolved', 'closed') THEN 1 ELSE 0 END), 0)
+                FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND {raised} >= ? AND {raised} < ?
+                  AND coalesce(m.status, '') != 'merged_duplicate'{seen_sql}
+                GROUP BY h.grid_id, {cat}, {line}""",
+            (dumps(list(grid_ids)), start, end, *seen_args))]
+
+    def raised_per_day(self, grid_ids: Iterable[str], start: str, end: str,
+                       keys: Iterable[str] | None) -> list[tuple[str, int]]:
+        seen_sql, seen_args = self._seen(keys)
+        raised = self._local_date(self._jt("m.data", "raised_at"))
+        return [(r[0], int(r[1])) for r in self.conn.execute(
+            f"""SELECT d, count(*) FROM (
+                  SELECT {raised} AS d
+                  FROM matters m JOIN households h ON h.id = m.household_id
+                  WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                    AND coalesce(m.status, '') != 'merged_duplicate'{seen_sql}) AS r
+                WHERE d >= ? AND d < ? GROUP BY d""",
+            (dumps(list(grid_ids)), *seen_args, start, end))]
+
+    def _coord(self, expr: str, path: str) -> str:
+        return f"CAST({self._jt(expr, path)} AS DOUBLE PRECISION)"
+
+    def household_cells(self, grid_ids: Iterable[str]
+                        ) -> list[tuple[str, int, int, float, float, float, float, float, float]]:
+        lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
+        both = f"{lat} IS NOT NULL AND {lng} IS NOT NULL"
+        return [(r[0], int(r[1]), int(r[2]), *(float(x) for x in r[3:])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, count(*), count(CASE WHEN {both} THEN 1 END),
+                       min({lat}), max({lat}), min({lng}), max({lng}), avg({lat}), avg({lng})
+                FROM households h
+                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                GROUP BY h.grid_id HAVING count(CASE WHEN {both} THEN 1 END) > 0""", (dumps(list(grid_ids)),))]
+
+    def household_points(self, grid_ids: Iterable[str]) -> list[tuple[str, str, float, float, str | None]]:
+        lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
+        return [(r[0], r[1], float(r[2]), float(r[3]), r[4]) for r in self.conn.execute(
+            f"""SELECT h.id, h.grid_id, {lat}, {lng}, {self._jt('h.data', 'head_name')}
+                FROM households h
+                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()} AND {lat} IS NOT NULL AND {lng} IS NOT NULL
+                ORDER BY h.id""", (dumps(list(grid_ids)),))]
+
+    def open_matter_points(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str],
+                           ) -> list[tuple[str, str, str, float | None, float | None, IdData]]:
+        lat, lng = self._coord("h.data", "location.lat"), self._coord("h.data", "location.lng")
+        return [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), None if r[4] is None else float(r[4]),
+                 (r[0], loads(r[5]))) for r in self.conn.execute(
+            f"""SELECT m.id, h.id, h.grid_id, {lat}, {lng}, m.data
+                FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND coalesce(m.status, '') NOT IN ({','.join('?' * len(ended))}) AND {self._keys_meet('m')}
+                ORDER BY m.id""", (dumps(list(grid_ids)), *ended, dumps(sorted(keys))))]
+
+    def _visited_between(self, since: str, until: str) -> tuple[str, list[str]]:
+        """Condition on visits ``v``: visited_at in [since, until) as instants. As ``visited_households``:
+        the visited_at index narrows to the dates two days wider on each side, the time itself decides."""
+        lo = (datetime.fromisoformat(since).astimezone(timezone.utc).date() - timedelta(days=2)).isoformat()
+        hi = (datetime.fromisoformat(until).astimezone(timezone.utc).date() + timedelta(days=2)).isoformat()
+        j = self._julian
+        return (f"v.visited_at >= ? AND v.visited_at < ? AND {j('v.visited_at')} >= {j('?')} "
+                f"AND {j('v.visited_at')} < {j('?')}", [lo, hi, since, until])
+
+    def visit_points(self, grid_ids: Iterable[str], since: str, until: str
+                     ) -> list[tuple[str, str, str, float | None, float | None]]:
+        lat, lng = self._coord("v.data", "gps.lat"), self._coord("v.data", "gps.lng")
+        when, args = self._visited_between(since, until)
+        return [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), None if r[4] is None else float(r[4]))
+                for r in self.conn.execute(
+            # CROSS JOIN: visits first (SQLite keeps the order), through the visited_at index
+            f"""SELECT v.id, h.id, h.grid_id, {lat}, {lng}
+                FROM visits v CROSS JOIN households h
+                WHERE h.id = v.household_id AND v.deleted = 0 AND h.deleted = 0
+                  AND h.grid_id IN {self._in_list()} AND {when}
+                ORDER BY v.id""", (dumps(list(grid_ids)), *args))]
+
+    def open_matter_cells(self, grid_ids: Iterable[str], keys: Iterable[str], ended: Sequence[str]
+                          ) -> list[tuple[str, int]]:
+        return [(r[0], int(r[1])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, count(*) FROM matters m JOIN households h ON h.id = m.household_id
+                WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
+                  AND coalesce(m.status, '') NOT IN ({','.join('?' * len(ended))}) AND {self._keys_meet('m')}
+                GROUP BY h.grid_id""", (dumps(list(grid_ids)), *ended, dumps(sorted(keys))))]
+
+    def visited_cells(self, grid_ids: Iterable[str], since: str, until: str) -> list[tuple[str, int]]:
+        when, args = self._visited_between(since, until)
+        return [(r[0], int(r[1])) for r in self.conn.execute(
+            f"""SELECT h.grid_id, count(DISTINCT h.id) FROM visits v CROSS JOIN households h
+                WHERE h.id = v.household_id AND v.deleted = 0 AND h.deleted = 0
+                  AND h.grid_id IN {self._in_list()} AND {when}
+                GROUP BY h.grid_id""", (dumps(list(grid_ids)), *args))]
+
+    def households_visited(self, grid_ids: Iterable[str], tag: str, since: str, until: str, limit: int,
+                           offset: int = 0) -> tuple[list[IdData], int]:
+        when, between = self._visited_between(since, until)
+        where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}",
+                 f"h.id IN (SELECT v.household_id FROM visits v WHERE v.deleted = 0 AND {when})"]
+        args: list[Any] = [dumps(list(grid_ids)), *between]
+        if tag:
+            where.append(self._json_has("h.data", "tags"))
+            args.append(tag)
+        sql = " AND ".join(where)
+        total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
+        rows = [(r[0], loads(r[1])) for r in self.conn.execute(
+            f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY {self._jt('h.data', 'address')}, h.id "
+            f"LIMIT {int(limit)} OFFSET {int(offset)}", args)]
+        return rows, total
 
     def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
                       user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300,

@@ -17,6 +17,7 @@ from sync.schema import COLLECTIONS
 from sync.scope import user_keys, visible
 from sync.store import StoredRecord
 
+from .. import metrics
 from .core import FormData, Page, Refused, run, run_form
 from .records import user_names
 
@@ -61,8 +62,21 @@ async def conflict_list(request: Request) -> Response[Any]:
 
 def _conflict_list(page: Page) -> Response[Any]:
     status = "resolved" if page.query.get("status") == "resolved" else "open"
-    items = _visible_conflicts(page, status)[:200]
-    return page.render("staff/conflicts.html", items=items, status=status, names=user_names(page.store))
+    items = _visible_conflicts(page, status)
+    # issue 14: what the dashboard's sync figures open — the conflicts (or rejected changes) of an area
+    area, kind = page.query.get("area") or "", page.query.get("kind") or ""
+    if kind not in ("", "conflict", "rejected"):
+        raise Refused(400, "类型只能是冲突或被拒绝的修改。")
+    if area not in page.allowed:   # as the matters list: an area outside the user's scope is no filter
+        area = ""
+    if area:
+        subtree = set(page.tree.subtree(area))
+        users = metrics.area_users(page.store, subtree)
+        items = [c for c in items if metrics.conflict_of_area(c.data, subtree, users)]
+    if kind:
+        items = [c for c in items if (c.data.get("kind") == "rejected") == (kind == "rejected")]
+    return page.render("staff/conflicts.html", items=items[:200], total=len(items), status=status,
+                       names=user_names(page.store), area=area, kind=kind)
 
 
 @get("/staff/conflicts/{conflict_id:str}", include_in_schema=False)

@@ -12,8 +12,9 @@ from litestar.params import FromPath
 from sync.errors import SyncError
 from sync.schema import is_uuid, mask_id_number
 
+from .. import metrics
 from ..api import blob_response
-from .core import FormData, Page, Refused, current_user, run, run_form, _page
+from .core import FormData, Page, Refused, current_user, local_today, run, run_form, _page
 from .matters import MAX_PAGE, _common
 from .records import audit_sensitive, household_of, is_sensitive
 
@@ -29,13 +30,23 @@ def _household_search(page: Page) -> Response[Any]:
     q = (page.query.get("q") or "").strip()
     area = page.query.get("area") or ""
     tag = (page.query.get("tag") or "").strip()
+    visited = page.query.get("visited") or ""   # issue 14: the dashboard's 走访覆盖 opens these
     areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
     n = page.number("page", 1, 1, MAX_PAGE, "页码必须是 1 到 100000 之间的整数。")
-    found, total = page.store.household_search(areas, q, tag, PAGE_SIZE, (n - 1) * PAGE_SIZE)
+    if visited:
+        if visited not in ("30", "90"):
+            raise Refused(400, "走访条件只能是近30天或近90天。")
+        if q:
+            raise Refused(400, "按走访筛选时不能同时按关键词查找，请清空查找框。")
+        found, total = page.store.households_visited(areas, tag, *metrics.coverage_window(local_today(), int(visited)),
+                                                     PAGE_SIZE, (n - 1) * PAGE_SIZE)
+    else:
+        found, total = page.store.household_search(areas, q, tag, PAGE_SIZE, (n - 1) * PAGE_SIZE)
     rows = [{"id": hid, **d} for hid, d in found]
-    qs = urlencode({k: v for k, v in (("q", q), ("area", area), ("tag", tag)) if v})
+    qs = urlencode({k: v for k, v in (("q", q), ("area", area), ("tag", tag), ("visited", visited)) if v})
     return page.render("staff/households.html", rows=rows, total=total, q=q, area=area, tag=tag,
-                       options=page.options(), n=n, pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE), qs=qs)
+                       visited=visited, options=page.options(), n=n, pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
+                       qs=qs)
 
 
 @get("/staff/households/{household_id:str}", include_in_schema=False)

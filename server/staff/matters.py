@@ -48,34 +48,59 @@ def working_days_after(start: date, days: int) -> date:
 
 # -- the list and the intake queue -----------------------------------------------------------
 
+# issue 14: what the dashboard's cards and charts open (server/staff/dashboard.py): the raise period
+# (start, end) and resolution period (rstart, rend) as inclusive local dates, status groups "done"
+# (resolved, closed) and "counted" (all but merged duplicates), deadline/on_time/mountain/delegated
+# flags ("1"), feedback ("rated", "satisfied").
+CARD_FILTERS = ("start", "end", "rstart", "rend", "deadline", "on_time", "mountain", "delegated", "feedback")
+STATUS_GROUPS = {"open": OPEN_STATUSES, "done": metrics.DONE}
 FILTER_KEYS = ("status", "category", "line", "area", "overdue", "due_soon", "supervised", "assignee", "channel", "q",
-               "sort", "handling")
+               "sort", "handling", *CARD_FILTERS)
 
 
 def _filters(page: Page) -> dict[str, str]:
     q = page.query
-    return {k: (q.get(k) or "").strip() for k in FILTER_KEYS}
+    f = {k: (q.get(k) or "").strip() for k in FILTER_KEYS}
+    for k in ("start", "end", "rstart", "rend"):
+        if f[k] and parse_date(f[k], None) is None:
+            raise Refused(400, "日期格式不正确，应为 2000-01-01 到 2099-12-31 之间的 年-月-日。")
+    if f["feedback"] not in ("", "rated", "satisfied"):
+        raise Refused(400, "评价条件只能是“已评价”或“满意”。")
+    return f
 
 
-def matter_filter(f: dict[str, str], today: date) -> MatterFilter:
-    """The store's filter for the console's filters ``f`` on ``today`` (a local date)."""
+def _next_day(value: str) -> str:
+    day = parse_date(value, None)
+    return (day + timedelta(days=1)).isoformat() if day else ""
+
+
+def matter_filter(f: dict[str, Any], today: date) -> MatterFilter:
+    """The store's filter for the console's filters ``f`` on ``today`` (a local date). The reports pass
+    ``not_statuses``/``raised_from``/``raised_before`` themselves; the list's URL carries the cards' keys."""
     status = f.get("status") or ""
     day = today.isoformat()
     return MatterFilter(
-        statuses=OPEN_STATUSES if status == "open" else (status,) if status else (),
+        statuses=STATUS_GROUPS.get(status) or ((status,) if status and status != "counted" else ()),
+        not_statuses=tuple(f.get("not_statuses") or ()) or (("merged_duplicate",) if status == "counted" else ()),
+        raised_from=str(f.get("raised_from") or f.get("start") or ""),
+        raised_before=str(f.get("raised_before") or _next_day(f.get("end") or "")),
+        resolved_from=f.get("rstart") or "", resolved_before=_next_day(f.get("rend") or ""),
+        with_deadline=f.get("deadline") == "1", on_time=f.get("on_time") == "1", delegated=f.get("delegated") == "1",
+        feedback=f.get("feedback") or "",
         category=f.get("category") or "", line=f.get("line") or "", channel=f.get("channel") or "",
         handling_mode=f.get("handling") or "", assignee_id=f.get("assignee") or "",
         supervised=f.get("supervised") == "1",
         overdue_on=day if f.get("overdue") == "1" else "", ended=metrics.FINISHED,
         due_soon_on=day if f.get("due_soon") == "1" else "",
         due_soon_until=workflow.due_soon_until(today) if f.get("due_soon") == "1" else "",
-        not_statuses=tuple(f.get("not_statuses") or ()), raised_from=str(f.get("raised_from") or ""),
-        raised_before=str(f.get("raised_before") or ""), text=f.get("q") or "")
+        text=f.get("q") or "")
 
 
 def _scope_of_filter(page: Page, f: dict[str, Any]) -> tuple[list[str], MatterSort]:
     area = f.get("area") or ""
     areas = page.tree.subtree(area) if area in page.allowed else sorted(page.allowed)
+    if f.get("mountain") == "1":
+        areas = [a for a in areas if page.tree.is_mountain(a)]
     sort: MatterSort = next((s for s in MATTER_SORTS if s == f.get("sort")), "raised")
     return areas, sort
 
