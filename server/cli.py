@@ -8,6 +8,8 @@
     user add|set-areas|passwd|disable|enable|list
     device list|revoke
     area list
+    import households FILE.xlsx [--as USER] [--apply] [--report OUT.xlsx]   the household roster (dry run by default)
+    import template households OUT.xlsx [--as USER]                          its template
     backup  --db PATH DEST     an online, consistent copy
     restore --db TARGET BACKUP put a backup in place as a new database (phones resync)
     gc      --db PATH          forget deletions and push results older than the retention (180 days),
@@ -330,6 +332,59 @@ def cmd_area(args: argparse.Namespace) -> int:
     return 0
 
 
+def _importer(store: Store, username: str | None) -> Any:
+    """Who an import acts as: a user (their role and areas, their console device), or the system
+    (an admin of everything) when no --as is given."""
+    from sync.scope import Actor
+
+    if not username:
+        return Actor("system", "admin", (), "system", "system")
+    from .staff.core import console_actor
+
+    user = store.user_by_username(username)
+    if user is None or user.deleted or user.data.get("active") is False:
+        raise SyncError("invalid_request", f"--as: no active user {username!r}")
+    return console_actor(user.id, str(user.data.get("role")), list(user.data.get("areas") or []))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .imports import households
+
+    store = _store(args)
+    actor = _importer(store, args.as_user)
+    if args.import_cmd == "template":
+        households.write_template(args.out, households.template_grids(store, actor))
+        print(f"template written to {args.out}")
+        return 0
+    try:
+        if args.apply:
+            result = households.apply(store, actor, args.file, label=os.path.basename(args.file))
+        else:
+            result = households.check(store, actor, args.file)
+    except households.UnreadableFile as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    except households.ImportRefused as e:
+        if e.result is not None:
+            for line in households.summary_lines(e.result):
+                print(line)
+            if args.report:
+                households.write_report(args.report, e.result)
+                print(f"report written to {args.report}")
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    for line in households.summary_lines(result):
+        print(line)
+    if args.report:
+        households.write_report(args.report, result)
+        print(f"report written to {args.report}")
+    if not args.apply:
+        print("dry run: nothing written" + ("; add --apply to import" if result.ok else ""))
+        return 0 if result.ok else 1
+    print(f"imported: {len(result.mutations)} changes pushed as {args.as_user or 'system'}")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     if not (is_postgres(args.db) or os.path.isfile(args.db)):
         # Opening it would create an empty database there, and the "backup" would be of nothing.
@@ -460,6 +515,20 @@ def build_parser() -> argparse.ArgumentParser:
     asub = ap.add_subparsers(dest="area_cmd", required=True)
     with_db(asub.add_parser("list"))
 
+    ip = sub.add_parser("import", help="onboarding imports (docs/onboarding.md)")
+    isub = ip.add_subparsers(dest="import_cmd", required=True)
+    sp = with_db(isub.add_parser("households", help="the household roster from an .xlsx (a dry run unless --apply)"))
+    sp.add_argument("file")
+    sp.add_argument("--as", dest="as_user", default=None,
+                    help="import as this user (their areas bound what may be imported); default: the system")
+    sp.add_argument("--apply", action="store_true", help="write (all rows or none); without it nothing is written")
+    sp.add_argument("--report", default=None, help="write the problems and counts to this .xlsx")
+    tp = isub.add_parser("template", help="write an import template")
+    tsub = tp.add_subparsers(dest="template_kind", required=True)
+    sp = with_db(tsub.add_parser("households", help="the household roster's template"))
+    sp.add_argument("out")
+    sp.add_argument("--as", dest="as_user", default=None, help="list this user's grids in the template")
+
     sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention; "
                                 "delete abandoned blob uploads"))
     sp.add_argument("--blob-dir", dest="blob_dir", default=None,
@@ -476,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"serve": cmd_serve, "run": cmd_run, "demo": cmd_demo, "migrate": cmd_migrate, "user": cmd_user,
             "device": cmd_device, "area": cmd_area, "backup": cmd_backup, "restore": cmd_restore,
-            "gc": cmd_gc}
+            "gc": cmd_gc, "import": cmd_import}
 
 
 def main(argv: list[str] | None = None) -> int:

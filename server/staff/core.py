@@ -287,8 +287,7 @@ class Page:
         return bool(area_id) and area_id in self.allowed
 
     def actor(self) -> Actor:
-        device = str(uuid.uuid5(CONSOLE_NS, self.user.id))
-        return Actor(self.user.id, self.user.role, tuple(self.user.areas), device, device)
+        return console_actor(self.user.id, self.user.role, self.user.areas)
 
     @cached_property
     def keys(self) -> frozenset[str]:
@@ -317,6 +316,12 @@ class Page:
         if msg:
             q["msg"] = msg
         return Redirect(path + ("?" + urlencode(q) if q else ""), status_code=303)
+
+
+def console_actor(user_id: str, role: str, areas: list[str]) -> Actor:
+    """A staff user acting through the console's device of theirs (the CLI's imports ``--as`` them too)."""
+    device = str(uuid.uuid5(CONSOLE_NS, user_id))
+    return Actor(user_id, role, tuple(areas), device, device)
 
 
 def scope_of(user: StaffUser, tree: AreaTree) -> tuple[list[str], set[str]]:
