@@ -346,3 +346,114 @@ def test_the_command_line_dry_run_apply_report_and_template(town: Town, tmp_path
     assert cli(["import", "template", "households", str(template), "--db", db, "--as", "worker3"]) == 0
     assert [r[1] for r in load_workbook(template)["网格"].iter_rows(min_row=2, values_only=True)] == [
         "海曙区/章水镇/李家坑村/李家坑村网格"]
+
+
+# -- the console page ---------------------------------------------------------------------------
+
+@pytest.fixture
+def console(tmp_path: Path) -> Any:
+    from litestar.testing import TestClient
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    from . import backend
+    from .conftest import build_town
+
+    db = backend.new_db(tmp_path)
+    s = backend.open_store(db)
+    s.migrate()
+    t = build_town(s)
+    app = create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"),
+                                                          pwa_dir=str(tmp_path / "no-pwa"))))
+    with TestClient(app, base_url="http://testserver.local") as c:
+        yield c, t
+    s.close()
+
+
+def _csrf(html: str) -> str:
+    import re
+
+    m = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert m, html[:2000]
+    return m.group(1)
+
+
+def _login(c: Any, username: str) -> None:
+    page = c.get("/staff/login")
+    r = c.post("/staff/login", data={"username": username, "password": PASSWORD, "csrf": _csrf(page.text)},
+               follow_redirects=False)
+    assert r.status_code == 303
+
+
+def _upload(c: Any, raw: bytes, name: str = "花名册.xlsx") -> Any:
+    page = c.get("/staff/admin/households-import")
+    assert page.status_code == 200
+    return c.post("/staff/admin/households-import", data={"csrf": _csrf(page.text)},
+                  files={"file": (name, raw, imp.XLSX_TYPE)})
+
+
+def test_the_page_previews_applies_and_reports(console: Any) -> None:
+    import re
+
+    c, town = console
+    _login(c, "staff1")
+    template = c.get("/staff/admin/households-import/template")
+    assert template.status_code == 200 and template.headers["content-type"].startswith(imp.XLSX_TYPE)
+    assert load_workbook(io.BytesIO(template.content)).sheetnames[0] == "住户花名册"
+
+    rng = random.Random(10)
+    bad = family(rng, "1", "杖锡村上岙3号", "王大伯") + [
+        ["2", G1, "上岙2号", "乙", "乙", "户主", "", "", None, "12345", "", "", "", "", ""]]
+    page = _upload(c, xlsx(bad))
+    assert page.status_code == 200
+    assert re.search(r'data-testid="households-new">2<', page.text) and 'data-testid="problems">1<' in page.text
+    assert "电话号码格式不正确" in page.text and 'id="import-apply"' not in page.text
+    token = re.search(r"/report/([0-9a-f]{64})", page.text).group(1)   # type: ignore[union-attr]
+    report = c.get(f"/staff/admin/households-import/report/{token}")
+    rows = list(load_workbook(io.BytesIO(report.content))["问题"].iter_rows(min_row=2, values_only=True))
+    assert [(r[0], r[1], r[2]) for r in rows] == [(5, "联系电话", "12345")]
+    # an apply of the file with problems is refused, and says so
+    refused = c.post("/staff/admin/households-import/apply", data={"csrf": _csrf(page.text), "token": token})
+    assert refused.status_code == 409 and "未导入任何数据" in refused.text
+    assert live(town, "households") == []
+
+    good = family(rng, "1", "杖锡村上岙3号", "王大伯")
+    page = _upload(c, xlsx(good))
+    assert 'id="import-apply"' in page.text
+    token = re.search(r'name="token" value="([0-9a-f]{64})"', page.text).group(1)   # type: ignore[union-attr]
+    done = c.post("/staff/admin/households-import/apply",
+                  data={"csrf": _csrf(page.text), "token": token, "name": "花名册.xlsx"})
+    assert done.status_code == 200 and 'id="import-done"' in done.text
+    assert 'data-testid="residents-new">3<' in done.text
+    assert len(live(town, "households")) == 1
+    # applied once: the file is gone, a second apply finds nothing to apply
+    again = c.post("/staff/admin/households-import/apply", data={"csrf": _csrf(page.text), "token": token})
+    assert again.status_code == 404
+    # the same file again: nothing to import
+    assert 'id="import-nothing"' in _upload(c, xlsx(good)).text
+    actions = [e.action for e in town.store.audit_entries(action_prefix="import.")]
+    assert "import.households" in actions and "import.households.check" in actions
+
+
+def test_the_page_keeps_each_users_upload_and_scope(console: Any) -> None:
+    import re
+
+    c, town = console
+    accounts.create_user(town.store, "staff_v2", PASSWORD, "staff", [town.ids["v2"]], password_hash=password_hash())
+    _login(c, "staff_v2")
+    page = _upload(c, xlsx(family(random.Random(11), "1", "杖锡村上岙3号", "王大伯")))
+    assert "该网格不在您管辖的区域内" in page.text
+    token = re.search(r"/report/([0-9a-f]{64})", page.text).group(1)   # type: ignore[union-attr]
+    # another user cannot use someone's upload
+    c.post("/staff/logout", data={"csrf": _csrf(page.text)})
+    _login(c, "staff1")
+    home = c.get("/staff/admin/households-import")
+    assert c.get(f"/staff/admin/households-import/report/{token}").status_code == 404
+    r = c.post("/staff/admin/households-import/apply", data={"csrf": _csrf(home.text), "token": token})
+    assert r.status_code == 404 and live(town, "households") == []
+    # without a CSRF token nothing is uploaded; a file that is no workbook is a clear refusal
+    r = c.post("/staff/admin/households-import", files={"file": ("x.xlsx", b"x", imp.XLSX_TYPE)})
+    assert r.status_code == 403
+    r = _upload(c, b"not a workbook")
+    assert r.status_code == 400 and "无法读取该文件" in r.text

@@ -77,6 +77,7 @@ LANDLINE_RE = re.compile(r"^(0\d{2,3})?\d{7,8}$")
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 MAX_ROWS = 200_000
 PREVIEW_PROBLEMS = 50
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 HOUSEHOLDS, RESIDENTS = COLLECTIONS["households"], COLLECTIONS["residents"]
 

@@ -76,6 +76,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "staff.user.create": ("后台创建用户", "User created on the console"),
         "staff.area.create": ("新建区域", "Area created"), "staff.catalogue.update": ("修改事项目录", "Catalogue changed"),
         "staff.conflict.resolve": ("处理冲突", "Conflict resolved"), "staff.export": ("导出", "Export"),
+        "import.households.check": ("预览住户花名册导入", "Household roster checked"),
+        "import.households": ("导入住户花名册", "Household roster imported"),
     },
     "rating": {"5": ("非常满意", "Very satisfied"), "4": ("满意", "Satisfied"), "3": ("基本满意", "Mostly satisfied"),
                "2": ("不满意", "Not satisfied"), "1": ("很不满意", "Very dissatisfied")},
