@@ -147,6 +147,24 @@ def test_the_check_character_is_gb_11643s() -> None:
     assert "18位" in (imp.id_number_problem("1101051949123100") or "")
 
 
+def test_cells_as_excel_keeps_them_inline_strings_dates_and_numbers(town: Town, staff: Actor, tmp_path: Path) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "inline.xlsx"
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})   # inline strings, as streaming writers do
+    ws = wb.add_worksheet("Sheet1")
+    ws.write_row(0, 0, ["网格", "地址", "户主姓名", "出生日期", "联系电话", "性别"])
+    ws.write_row(1, 0, [G1, "杖锡村上岙1号", "周阿公"])
+    ws.write_datetime(1, 3, __import__("datetime").datetime(1948, 5, 6), wb.add_format({"num_format": "yyyy-mm-dd"}))
+    ws.write_number(1, 4, 13805740001)
+    ws.write_string(1, 5, "男")
+    wb.close()
+    res = imp.apply(town.store, staff, path)
+    assert res.problems == [] and res.residents_new == 1
+    ((_, head),) = town.store.live_records("residents")
+    assert (head["birth_year"], head["phone"], head["gender"]) == (1948, "13805740001", "male")
+
+
 def test_every_kind_of_problem_is_reported_by_row_and_nothing_is_written(town: Town, staff: Actor) -> None:
     rng = random.Random(3)
     good = id_number(rng, 1970, True)
