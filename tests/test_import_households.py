@@ -165,6 +165,22 @@ def test_cells_as_excel_keeps_them_inline_strings_dates_and_numbers(town: Town, 
     assert (head["birth_year"], head["phone"], head["gender"]) == (1948, "13805740001", "male")
 
 
+def test_a_file_that_is_no_roster_is_one_clear_refusal(town: Town, staff: Actor,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    with pytest.raises(imp.UnreadableFile, match="无法读取该文件"):
+        imp.check(town.store, staff, b"name,phone\n")
+    with pytest.raises(imp.UnreadableFile, match="没有找到住户花名册的表头"):
+        imp.check(town.store, staff, xlsx([["a", "b"]], headers=["甲", "乙"]))
+    monkeypatch.setattr(imp, "MAX_UNZIPPED", 100_000)     # (200 MB in production)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/sharedStrings.xml", b"\0" * 100_001)   # a hundred bytes, zipped
+    with pytest.raises(imp.UnreadableFile, match="解压后过大"):
+        imp.check(town.store, staff, bomb.getvalue())
+
+
 def test_every_kind_of_problem_is_reported_by_row_and_nothing_is_written(town: Town, staff: Actor) -> None:
     rng = random.Random(3)
     good = id_number(rng, 1970, True)

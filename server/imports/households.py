@@ -78,6 +78,7 @@ MOBILE_RE = re.compile(r"^(\+?86)?1[3-9]\d{9}$")
 LANDLINE_RE = re.compile(r"^(0\d{2,3})?\d{7,8}$")
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 MAX_ROWS = 200_000
+MAX_UNZIPPED = 200 * 1024 * 1024    # an .xlsx is a zip: 20 MB of it could unpack to gigabytes
 PREVIEW_PROBLEMS = 50
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -181,6 +182,8 @@ def read_sheet(source: str | Path | bytes | IO[bytes]) -> Sheet:
         source = io.BytesIO(source)
     try:
         with zipfile.ZipFile(source) as z:
+            if sum(i.file_size for i in z.infolist()) > MAX_UNZIPPED:
+                raise UnreadableFile("文件解压后过大（超过200MB），请分批导入。")
             for rows in _sheets(z):
                 it = iter(rows)
                 for n, values in it:
