@@ -724,18 +724,13 @@ def plan(store: Store, actor: Actor, sheet: Sheet, now: str | None = None) -> Re
             current = existing_h.get(hid)
             if current is None:
                 current = other_households[hid].data   # elsewhere in scope: a changed 网格 moves it
-            changed = _diff(fields, current)
-            if changed:
-                updated_h[hid] = {"collection": "households", "id": hid, "fields": changed, "row": h.rows[0]}
-                res.households_updated += 1
-            else:
-                res.households_unchanged += 1
             current_people = residents_of.get(hid, [])
         by_name: dict[str, list[str]] = {}
         mine = {rid: d for rid, d in current_people}
         for rid, d in current_people:
             by_name.setdefault(d.get("name") or "", []).append(rid)
         taken: set[str] = set()
+        added = 0
         for p in h.people:
             rid = None
             num = p.fields.get("id_number")
@@ -762,6 +757,7 @@ def plan(store: Store, actor: Actor, sheet: Sheet, now: str | None = None) -> Re
                 muts_r.append({"collection": "residents", "id": rid, "base": 0,
                                "fields": {"household_id": hid, **p.fields}, "row": p.row})
                 res.residents_new += 1
+                added += 1
             else:
                 taken.add(rid)
                 changed = _diff(p.fields, mine[rid])
@@ -770,6 +766,17 @@ def plan(store: Store, actor: Actor, sheet: Sheet, now: str | None = None) -> Re
                     res.residents_updated += 1
                 else:
                     res.residents_unchanged += 1
+        if match is not None:
+            if "name" in sheet.columns:
+                # the household's people once imported: those the file lists and those it does not
+                # (an import never deletes; a resident a phone added is still there)
+                fields["members_count"] = len(current_people) + added
+            changed = _diff(fields, current)
+            if changed:
+                updated_h[hid] = {"collection": "households", "id": hid, "fields": changed, "row": h.rows[0]}
+                res.households_updated += 1
+            else:
+                res.households_unchanged += 1
     # the current versions are the updates' bases: what the import saw (an offline edit with an
     # older base meets them as a conflict, as any two edits of one field do)
     for coll, updates in (("households", updated_h), ("residents", updated_r)):
