@@ -438,25 +438,17 @@ def _check_row(sheet: Sheet, n: int, values: tuple[Any, ...], problems: list[Pro
             r.bad("residence", residence, "居住状态应为：在家居住、外出、已迁出或已故。")
         else:
             person["residence"] = RESIDENCES[residence]
-    tags_key = "tags" if residents_sheet else None
-    for key, target in ((tags_key, person), ("household_tags", hh)):
-        if key is None:
-            continue
+    # on a sheet of residents 标签 is the resident's; on a sheet of households, the household's
+    tag_cells = (("tags", person), ("household_tags", hh)) if residents_sheet else \
+        (("household_tags", hh), ("tags", hh))
+    for key, target in tag_cells:
         raw = r.text(key, 1000)
         if raw:
             tags = _tags(raw)
             if any(len(t) > 20 for t in tags) or len(tags) > 50:
                 r.bad(key, raw, "标签用“、”分隔，每个最多20个字，最多50个。")
             else:
-                target["tags"] = tags
-    if not residents_sheet:
-        raw = r.text("tags", 1000)
-        if raw:
-            tags = _tags(raw)
-            if any(len(t) > 20 for t in tags) or len(tags) > 50:
-                r.bad("tags", raw, "标签用“、”分隔，每个最多20个字，最多50个。")
-            else:
-                hh.setdefault("tags", tags)
+                target.setdefault("tags", tags)
     notes = r.text("notes", 4000, multiline=True)
     if notes:
         (person if residents_sheet else hh)["notes"] = notes
@@ -597,13 +589,13 @@ def _group(sheet: Sheet, problems: list[Problem], grids: Grids) -> list[Househol
         if len(heads) > 1:
             problems.append(Problem(heads[1].row, sheet.columns.get("relation", (0, "与户主关系"))[1], "户主",
                                     f"同一户有两个户主（第{heads[0].row}行和第{heads[1].row}行）。"))
-        k = (h.grid_id, h.fields.get("address"), h.fields.get("head_name"))
-        if k in seen:
+        same = (h.grid_id, h.fields.get("address"), h.fields.get("head_name"))
+        if same in seen:
             problems.append(Problem(h.rows[0], sheet.columns.get("address", (0, "地址"))[1],
                                     str(h.fields.get("address", "")),
-                                    f"与第{seen[k]}行是同一地址、同一户主，重复登记。"))
+                                    f"与第{seen[same]}行是同一地址、同一户主，重复登记。"))
         else:
-            seen[k] = h.rows[0]
+            seen[same] = h.rows[0]
         names: dict[str, int] = {}
         for p in h.people:
             if "id_number" in p.fields:
@@ -718,12 +710,12 @@ def plan(store: Store, actor: Actor, sheet: Sheet, now: str | None = None) -> Re
             hid = uuid7()
             muts_h.append({"collection": "households", "id": hid, "base": 0, "fields": fields, "row": h.rows[0]})
             res.households_new += 1
+            current: dict[str, Any] = {}
             current_people: list[tuple[str, dict[str, Any]]] = []
         else:
             hid = match
-            current = existing_h.get(hid)
-            if current is None:
-                current = other_households[hid].data   # elsewhere in scope: a changed 网格 moves it
+            # elsewhere in scope (not in the file's grids): a changed 网格 moves it
+            current = existing_h[hid] if hid in existing_h else other_households[hid].data
             current_people = residents_of.get(hid, [])
         by_name: dict[str, list[str]] = {}
         mine = {rid: d for rid, d in current_people}
@@ -732,37 +724,37 @@ def plan(store: Store, actor: Actor, sheet: Sheet, now: str | None = None) -> Re
         taken: set[str] = set()
         added = 0
         for p in h.people:
-            rid = None
+            resident: str | None = None
             num = p.fields.get("id_number")
             if num and num in by_number:
                 other, d = by_number[num]
                 if other in mine:
-                    rid = other
+                    resident = other
                 else:
                     registered_elsewhere(p)
                     continue
-            if rid is None and match is not None:
+            if resident is None and match is not None:
                 same = [x for x in by_name.get(p.name, []) if x not in taken
                         and not (num and mine[x].get("id_number") and mine[x]["id_number"] != num)]
                 if len(same) > 1:
                     problems.append(Problem(p.row, col.get("name", "姓名"), p.name,
                                             "该户在系统中有多个同名成员，请填写身份证号以区分。"))
                     continue
-                rid = same[0] if same else None
-            if rid is not None and rid in taken:
+                resident = same[0] if same else None
+            if resident is not None and resident in taken:
                 problems.append(Problem(p.row, col.get("name", "姓名"), p.name, "与同一户中的另一行是同一个人。"))
                 continue
-            if rid is None:
-                rid = uuid7()
-                muts_r.append({"collection": "residents", "id": rid, "base": 0,
+            if resident is None:
+                resident = uuid7()
+                muts_r.append({"collection": "residents", "id": resident, "base": 0,
                                "fields": {"household_id": hid, **p.fields}, "row": p.row})
                 res.residents_new += 1
                 added += 1
             else:
-                taken.add(rid)
-                changed = _diff(p.fields, mine[rid])
+                taken.add(resident)
+                changed = _diff(p.fields, mine[resident])
                 if changed:
-                    updated_r[rid] = {"collection": "residents", "id": rid, "fields": changed, "row": p.row}
+                    updated_r[resident] = {"collection": "residents", "id": resident, "fields": changed, "row": p.row}
                     res.residents_updated += 1
                 else:
                     res.residents_unchanged += 1
@@ -786,12 +778,12 @@ def plan(store: Store, actor: Actor, sheet: Sheet, now: str | None = None) -> Re
     mutations = [*muts_h, *updated_h.values(), *muts_r, *updated_r.values()]
     # the engine's own check of every value (lengths, characters): a problem by row, never a rejection midway
     for m in mutations:
-        coll = HOUSEHOLDS if m["collection"] == "households" else RESIDENTS
+        schema = HOUSEHOLDS if m["collection"] == "households" else RESIDENTS
         try:
-            validate_fields(coll, m["fields"], create=m["base"] == 0)
+            validate_fields(schema, m["fields"], create=m["base"] == 0)
         except MutationRejected as e:
             name = re.match(r"fields\.(\w+)", e.message)
-            f = coll.by_name.get(name.group(1)) if name else None
+            f = schema.by_name.get(name.group(1)) if name else None
             problems.append(Problem(m["row"], "", _text(m["fields"].get(f.name) if f else "")[:200],
                                     f"“{f.help_zh if f else ''}”的内容不符合要求。"))
     for m in mutations:
