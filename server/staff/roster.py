@@ -14,12 +14,11 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 
 from ..imports import households as roster
 from .core import FormData, Page, Refused, run, run_form
@@ -28,7 +27,6 @@ from .reports import XLSX, download
 PATH = "/staff/admin/households-import"
 MAX_FILE = 20 * 1024 * 1024          # 10,000 households are about 1.5 MB
 KEEP_SECONDS = 24 * 3600
-MultipartData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 _TOKEN = re.compile(r"[0-9a-f]{64}")
 
 
@@ -76,8 +74,11 @@ def _template(page: Page) -> Response[Any]:
 
 
 @post(PATH, include_in_schema=False, status_code=200, request_max_body_size=MAX_FILE + 64 * 1024)
-async def upload(request: Request, data: MultipartData) -> Response[Any]:
-    return await run_form(request, data, _upload)
+async def upload(request: Request) -> Response[Any]:
+    # the form read here, whatever its encoding: a body that is not multipart is refused by the same
+    # session and CSRF checks as any form (then "choose a file"), not by the framework before them
+    form = await request.form()
+    return await run_form(request, {k: form.get(k) for k in form.keys()}, _upload)
 
 
 def _preview(page: Page, token: str, name: str, error: str = "", http_status: int = 200) -> Response[Any]:
