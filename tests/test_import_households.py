@@ -220,6 +220,9 @@ def test_every_kind_of_problem_is_reported_by_row_and_nothing_is_written(town: T
     assert "居住状态" in got[(13, "居住状态")]
     assert "重复登记" in got[(14, "地址")]
     assert all(p.value is not None and p.reason for p in res.problems)
+    # and each in English, for the console in English
+    assert [p.reason for p in res.problems if imp.say(p.reason, "en") == p.reason] == []
+    assert imp.say(got[(7, "身份证号")], "en") == "The same ID number as row 6."
     with pytest.raises(imp.ImportRefused, match="未导入任何数据"):
         imp.apply(town.store, staff, raw)
     assert [d["head_name"] for _, d in live(town, "households")] == ["陈阿公"]
@@ -451,6 +454,12 @@ def test_the_page_previews_applies_and_reports(console: Any) -> None:
     assert page.status_code == 200
     assert re.search(r'data-testid="households-new">2<', page.text) and 'data-testid="problems">1<' in page.text
     assert "电话号码格式不正确" in page.text and 'id="import-apply"' not in page.text
+    c.cookies.set("gb_lang", "en", domain="testserver.local", path="/staff")
+    english = c.get("/staff/admin/households-import/report/none")
+    assert english.status_code == 404
+    english = _upload(c, xlsx(bad))
+    assert "Not a phone number (a mobile has 11 digits" in english.text and "Preview" in english.text
+    c.cookies.set("gb_lang", "zh", domain="testserver.local", path="/staff")
     token = re.search(r"/report/([0-9a-f]{64})", page.text).group(1)   # type: ignore[union-attr]
     report = c.get(f"/staff/admin/households-import/report/{token}")
     rows = list(load_workbook(io.BytesIO(report.content))["问题"].iter_rows(min_row=2, values_only=True))

@@ -155,6 +155,79 @@ class Result:
                 "residents_unchanged": self.residents_unchanged, "problems": len(self.problems)}
 
 
+# -- the reasons in English ------------------------------------------------------------------------
+# Each Chinese reason (and refusal) this module says, as a pattern, and its English: the console in
+# English shows every problem in English (the file's own headers and values stay as written).
+_EN: tuple[tuple[str, str], ...] = (
+    (r"身份证号校验位不正确（GB 11643），请核对号码。", r"The ID number's check character is wrong (GB 11643): check the number."),
+    (r"身份证号应为18位（最后一位可以是X）或15位数字。", r"An ID number has 18 characters (the last may be X) or 15 digits."),
+    (r"身份证号的地区码不正确。", r"The ID number's region code is wrong."),
+    (r"身份证号中的出生日期不是有效日期。", r"The birth date in the ID number is not a real date."),
+    (r"身份证号中的出生日期不合理。", r"The birth date in the ID number is not plausible."),
+    (r"电话号码格式不正确（手机号11位，座机如0574-88301234）。",
+     r"Not a phone number (a mobile has 11 digits; a landline looks like 0574-88301234)."),
+    (r"内容过长（最多(\d+)个字）。", r"Too long (at most \1 characters)."),
+    (r"含有换行或控制字符。", r"Contains a line break or control characters."),
+    (r"“(.+)”必须填写。", r"“\1” is required."),
+    (r"“(.+)”必须填写（该户各行都没有填）。", r"“\1” is required (no row of this household has it)."),
+    (r"性别应填“男”或“女”。", r"Gender is 男 (male) or 女 (female)."),
+    (r"身份证号被Excel存成了数字，末几位已丢失：请把该列设为“文本”后重新填写。",
+     r"Excel stored this ID number as a number and lost its last digits: format the column as Text and enter it again."),
+    (r"出生年份应为1880年至今年之间的四位年份。", r"The birth year is a four-digit year from 1880 to this year."),
+    (r"出生年份与身份证号（(\d+)年）不一致。", r"The birth year differs from the ID number's (\1)."),
+    (r"性别与身份证号（男）不一致。", r"The gender differs from the ID number's (male)."),
+    (r"性别与身份证号（女）不一致。", r"The gender differs from the ID number's (female)."),
+    (r"居住状态应为：在家居住、外出、已迁出或已故。",
+     r"Residence is one of 在家居住 (at home), 外出 (away), 已迁出 (moved out), 已故 (deceased)."),
+    (r"标签用“、”分隔，每个最多20个字，最多50个。", r"Tags are separated by “、”: at most 50, each at most 20 characters."),
+    (r"人口数应为0到99之间的整数。", r"人口数 (household size) is a whole number from 0 to 99."),
+    (r"找不到该网格：请填写网格编码，或“镇/村/网格”形式的路径。", r"No such grid: give its code, or a path such as 镇/村/网格."),
+    (r"该网格不在您管辖的区域内。", r"This grid is outside your areas."),
+    (r"有多个同名网格，请填写网格编码或完整路径（镇/村/网格）。",
+     r"Several grids have this name: give its code or its full path (镇/村/网格)."),
+    (r"身份证号与第(\d+)行重复。", r"The same ID number as row \1."),
+    (r"同一户（第(\d+)行起）的(.+)前后不一致。", r"This household's \2 differs from its row \1."),
+    (r"同一户有两个户主（第(\d+)行和第(\d+)行）。", r"The household has two heads (rows \1 and \2)."),
+    (r"与第(\d+)行是同一地址、同一户主，重复登记。", r"The same address and head as row \1: registered twice."),
+    (r"同一户中与第(\d+)行同名且都没有身份证号，无法区分。",
+     r"The same name as row \1 of this household and neither has an ID number: they cannot be told apart."),
+    (r"该身份证号已登记在另一户中（(.*)）。", r"This ID number is registered in another household (\1)."),
+    (r"该身份证号已登记在您管辖范围以外的住户中，请与上级核实。",
+     r"This ID number is registered in a household outside your areas: check with the level above."),
+    (r"该户主的身份证号已登记在您管辖范围以外的住户中，请与上级核实。",
+     r"The head's ID number is registered in a household outside your areas: check with the level above."),
+    (r"系统中已有多户地址和户主姓名都相同，无法确定对应哪一户，请在住户档案中先合并。",
+     r"Several recorded households have this address and head: which one is meant cannot be told. Merge them first."),
+    (r"户主身份证号对应的住户与地址、户主姓名对应的住户不是同一户，请核对。",
+     r"The head's ID number and the address with the head's name point to two different households: check them."),
+    (r"该户在系统中有多个同名成员，请填写身份证号以区分。",
+     r"The household has several recorded members of this name: give the ID number to tell them apart."),
+    (r"与同一户中的另一行是同一个人。", r"The same person as another row of this household."),
+    (r"“(.*)”的内容不符合要求。", r"“\1” is not valid."),
+    (r"文件中有 (\d+) 处问题，未导入任何数据：请先修改后再导入。",
+     r"The file has \1 problems: nothing was imported. Correct them and import it again."),
+    (r"第(\d+)行写入失败（(.*)），已全部撤销，未导入任何数据。",
+     r"Writing row \1 failed (\2): everything was undone, nothing was imported."),
+    (r"文件超过 (\d+) 行，请分批导入。", r"The file has more than \1 rows: import it in parts."),
+    (r"文件解压后过大（超过200MB），请分批导入。", r"The file unpacks to more than 200 MB: import it in parts."),
+    (r"无法读取该文件：请上传 Excel 工作簿（.xlsx）。", r"The file cannot be read: upload an Excel workbook (.xlsx)."),
+    (r"没有找到住户花名册的表头（至少需要“户主姓名”，或“姓名”和“网格”两列）。请使用系统提供的模板。",
+     r"No roster header row found (it needs 户主姓名, or both 姓名 and 网格). Use the template."),
+)
+_EN_RE = tuple((re.compile(zh), en) for zh, en in _EN)
+
+
+def say(reason: str, lang: str) -> str:
+    """A reason of this module in the page's language."""
+    if lang != "en":
+        return reason
+    for pattern, en in _EN_RE:
+        m = pattern.fullmatch(reason)
+        if m:
+            return m.expand(en)
+    return reason
+
+
 # -- reading the sheet -------------------------------------------------------------------------
 
 def _header_key(text: Any) -> str | None:

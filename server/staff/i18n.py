@@ -403,8 +403,6 @@ EN: dict[str, str] = {
     '请选择要导入的 Excel 文件（.xlsx）。': 'Choose the Excel file (.xlsx) to import.',
     '文件为空或超过20MB，请分批导入。': 'The file is empty or larger than 20 MB; import it in parts.',
     '该文件已过期或已导入，请重新上传。': 'This file has expired or was already imported; upload it again.',
-    '无法读取该文件：请上传 Excel 工作簿（.xlsx）。': 'The file cannot be read: upload an Excel workbook (.xlsx).',
-    '没有找到住户花名册的表头（至少需要“户主姓名”，或“姓名”和“网格”两列）。请使用系统提供的模板。': 'No roster header row found (it needs 户主姓名, or both 姓名 and 网格). Use the template.',
 }
 
 

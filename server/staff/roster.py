@@ -86,10 +86,11 @@ def _preview(page: Page, token: str, name: str, error: str = "", http_status: in
         result = roster.check(page.store, page.actor(), _file(page, token))
     except roster.UnreadableFile as e:
         return page.render("staff/admin_households_import.html", result=None, token="", file_name=name,
-                           error=page.t(e.message), http_status=400)
+                           error=roster.say(e.message, page.lang), http_status=400)
     page.audit("import.households.check", None, None, {"file": name[:200], **result.counts()})
     return page.render("staff/admin_households_import.html", result=result, token=token, file_name=name,
-                       problems=roster.first_problems(result), error=error, http_status=http_status)
+                       problems=roster.first_problems(result), error=error, http_status=http_status,
+                       say=roster.say)
 
 
 def _upload(page: Page, form: dict[str, Any]) -> Response[Any]:
@@ -124,10 +125,10 @@ def _apply(page: Page, form: dict[str, Any]) -> Response[Any]:
     try:
         result = roster.apply(page.writer, page.actor(), path, label=name)
     except roster.ImportRefused as e:
-        return _preview(page, token, name, error=page.t(e.message), http_status=409)
+        return _preview(page, token, name, error=roster.say(e.message, page.lang), http_status=409)
     except roster.UnreadableFile as e:
         return page.render("staff/admin_households_import.html", result=None, token="", file_name=name,
-                           error=page.t(e.message), http_status=400)
+                           error=roster.say(e.message, page.lang), http_status=400)
     path.unlink(missing_ok=True)
     return page.render("staff/admin_households_import.html", result=result, token="", file_name=name, problems=[],
                        error="")
