@@ -412,7 +412,7 @@ def console(tmp_path: Path) -> Any:
     app = create_app(Settings(db=db, **backend.beside_db(tmp_path, blob_dir=str(tmp_path / "blobs"),
                                                           pwa_dir=str(tmp_path / "no-pwa"))))
     with TestClient(app, base_url="http://testserver.local") as c:
-        yield c, t
+        yield c, t, tmp_path
     s.close()
 
 
@@ -441,7 +441,7 @@ def _upload(c: Any, raw: bytes, name: str = "花名册.xlsx") -> Any:
 def test_the_page_previews_applies_and_reports(console: Any) -> None:
     import re
 
-    c, town = console
+    c, town, tmp = console
     _login(c, "staff1")
     template = c.get("/staff/admin/households-import/template")
     assert template.status_code == 200 and template.headers["content-type"].startswith(imp.XLSX_TYPE)
@@ -483,6 +483,10 @@ def test_the_page_previews_applies_and_reports(console: Any) -> None:
     assert again.status_code == 404
     # the same file again: nothing to import
     assert 'id="import-nothing"' in _upload(c, xlsx(good)).text
+    # what waits for an apply stays bounded: a user's three latest uploads
+    for n in range(5):
+        _upload(c, xlsx(family(rng, str(n), f"杖锡村下岙{n}号", f"陈{n}")))
+    assert len(list((tmp / "blobs.imports").glob("*.xlsx"))) == 3
     actions = [e.action for e in town.store.audit_entries(action_prefix="import.")]
     assert "import.households" in actions and "import.households.check" in actions
 
@@ -490,7 +494,7 @@ def test_the_page_previews_applies_and_reports(console: Any) -> None:
 def test_the_page_keeps_each_users_upload_and_scope(console: Any) -> None:
     import re
 
-    c, town = console
+    c, town, _ = console
     accounts.create_user(town.store, "staff_v2", PASSWORD, "staff", [town.ids["v2"]], password_hash=password_hash())
     _login(c, "staff_v2")
     page = _upload(c, xlsx(family(random.Random(11), "1", "杖锡村上岙3号", "王大伯")))

@@ -2,7 +2,7 @@
 
 The work is ``server.imports.households``; this is its shell. The uploaded file waits between the
 preview and the apply in ``<blob dir>.imports/`` (``<db>.blobs.imports`` by default; named by its uploader and its
-SHA-256, deleted when applied or after a day), so the apply imports exactly the file previewed,
+SHA-256, deleted when applied, after a day, or when the user has three newer ones), so the apply imports exactly the file previewed,
 checked again against the database as it is then. Town staff and admins use it, each within their
 areas (the engine's scope: a grid outside them is a problem of the file, never a write).
 """
@@ -27,6 +27,7 @@ from .reports import XLSX, download
 PATH = "/staff/admin/households-import"
 MAX_FILE = 20 * 1024 * 1024          # 10,000 households are about 1.5 MB
 KEEP_SECONDS = 24 * 3600
+KEEP_PER_USER = 3                    # uploads waiting for an apply, per user
 _TOKEN = re.compile(r"[0-9a-f]{64}")
 
 
@@ -45,14 +46,22 @@ def _file(page: Page, token: str) -> Path:
     return path
 
 
-def _forget_old(folder: Path) -> None:
+def _forget_old(folder: Path, user_id: str) -> None:
+    """Uploads older than a day, and the user's beyond their latest few: what waits for an apply
+    stays bounded on disk, whatever one user uploads."""
     cutoff = time.time() - KEEP_SECONDS
+    mine: list[tuple[float, Path]] = []
     for f in folder.glob("*.xlsx"):
         try:
-            if f.stat().st_mtime < cutoff:
+            mtime = f.stat().st_mtime
+            if mtime < cutoff:
                 f.unlink()
+            elif f.name.startswith(user_id + "-"):
+                mine.append((mtime, f))
         except FileNotFoundError:
             pass
+    for _, f in sorted(mine, reverse=True)[KEEP_PER_USER - 1:]:
+        f.unlink(missing_ok=True)
 
 
 @get(PATH, include_in_schema=False)
@@ -106,7 +115,7 @@ def _upload(page: Page, form: dict[str, Any]) -> Response[Any]:
     token = hashlib.sha256(raw).hexdigest()
     folder = _dir(page)
     folder.mkdir(parents=True, exist_ok=True)
-    _forget_old(folder)
+    _forget_old(folder, page.user.id)
     target = folder / f"{page.user.id}-{token}.xlsx"
     partial = target.with_suffix(".part")
     partial.write_bytes(raw)
