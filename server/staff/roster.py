@@ -1,9 +1,9 @@
 """The household roster import page (issue 14, step 3): template, upload → preview → apply, report.
 
 The work is ``server.imports.households``; this is its shell. The uploaded file waits between the
-preview and the apply in ``<blob dir>.imports/`` (``<db>.blobs.imports`` by default; named by its uploader and its
-SHA-256, deleted when applied, after a day, or when the user has three newer ones), so the apply imports exactly the file previewed,
-checked again against the database as it is then. Town staff and admins use it, each within their
+preview and the apply in ``<blob dir>.imports/`` (``<db>.blobs.imports`` by default), named by its
+uploader and its SHA-256, deleted when applied, after a day, or when the user has three newer ones;
+so the apply imports exactly the file previewed, checked again against the database as it is then. Town staff and admins use it, each within their
 areas (the engine's scope: a grid outside them is a problem of the file, never a write).
 """
 
