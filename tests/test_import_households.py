@@ -120,6 +120,19 @@ def test_the_template_round_trips(town: Town, staff: Actor) -> None:
     assert ("households", hs["李阿公"][0]) not in pulled      # another village's household
 
 
+def test_household_tags_from_any_row_and_from_a_persons_tags(town: Town, staff: Actor) -> None:
+    rng = random.Random(12)
+    rows = family(rng, "1", "杖锡村上岙3号", "王大伯")
+    rows[0][11] = "党员、低保户"        # the head's 标签, with a household's tag among them
+    rows[2][13] = "留守儿童"            # 户标签 on the son's row
+    imp.apply(town.store, staff, xlsx(rows))
+    ((hid, h),) = live(town, "households")
+    assert h["tags"] == ["低保户", "留守儿童"]
+    people = {d["name"]: d for _, d in town.store.residents_of(hid)}
+    assert people["王大伯"]["tags"] == ["党员"]
+    assert imp.check(town.store, staff, xlsx(rows)).mutations == []
+
+
 def test_synonyms_and_a_sheet_of_one_row_per_household(town: Town, staff: Actor) -> None:
     rng = random.Random(2)
     head_id = id_number(rng, 1950, True)

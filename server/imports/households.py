@@ -72,6 +72,8 @@ RESIDENCES = {"在家居住": "resident", "在家": "resident", "在住": "resid
               "resident": "resident", "away": "away", "moved_out": "moved_out", "deceased": "deceased"}
 RESIDENCE_ZH = {"resident": "在家居住", "away": "外出", "moved_out": "已迁出", "deceased": "已故"}
 HEAD_RELATIONS = ("户主", "本人")
+# The tags of a household and never of a person (the field app's HOUSEHOLD_TAGS less its RESIDENT_TAGS)
+HOUSEHOLD_ONLY_TAGS = frozenset({"独居老人", "低保户", "困难家庭", "党员中心户", "山区农户"})
 GRID_LEVELS = ("grid", "patch", "group")
 TAG_SPLIT = re.compile(r"[、,，;；/|\s]+")
 MOBILE_RE = re.compile(r"^(\+?86)?1[3-9]\d{9}$")
@@ -521,7 +523,15 @@ def _check_row(sheet: Sheet, n: int, values: tuple[Any, ...], problems: list[Pro
             if any(len(t) > 20 for t in tags) or len(tags) > 50:
                 r.bad(key, raw, "标签用“、”分隔，每个最多20个字，最多50个。")
             else:
-                target.setdefault("tags", tags)
+                target["tags"] = sorted(set(target.get("tags", [])) | set(tags))
+    if residents_sheet and person.get("tags"):
+        # 低保户, 独居老人 … written beside a person are the household's (the dashboard counts households)
+        moved = [t for t in person["tags"] if t in HOUSEHOLD_ONLY_TAGS]
+        if moved:
+            person["tags"] = [t for t in person["tags"] if t not in HOUSEHOLD_ONLY_TAGS]
+            hh["tags"] = sorted(set(hh.get("tags", [])) | set(moved))
+            if not person["tags"]:
+                del person["tags"]
     notes = r.text("notes", 4000, multiline=True)
     if notes:
         (person if residents_sheet else hh)["notes"] = notes
@@ -638,6 +648,8 @@ def _group(sheet: Sheet, problems: list[Problem], grids: Grids) -> list[Househol
                 if k in h.fields and h.fields[k] != v and k in ("address", "head_name"):
                     problems.append(Problem(n, sheet.columns.get(k, (0, HEADER_OF.get(k, k)))[1], str(v),
                                             f"同一户（第{h.rows[0]}行起）的{HEADER_OF.get(k, k)}前后不一致。"))
+                elif k == "tags":
+                    h.fields["tags"] = sorted(set(h.fields.get("tags", [])) | set(v))   # on any of its rows
                 else:
                     h.fields.setdefault(k, v)
             if h.grid_id is None:
@@ -920,7 +932,8 @@ GUIDE: tuple[tuple[str, str], ...] = (
     ("居住状态", "在家居住、外出、已迁出、已故。"),
     ("标签", "本人的标签，用“、”分隔，如 党员、残疾人、慢性病、高龄、外出务工。"),
     ("备注", "本人的备注。"),
-    ("户标签", "住户的标签，用“、”分隔，如 独居老人、低保户、困难家庭、留守儿童、党员中心户、山区农户（同一户填在任一行即可）。"),
+    ("户标签", "住户的标签，用“、”分隔，如 独居老人、低保户、困难家庭、留守儿童、党员中心户、山区农户（同一户填在任一行即可）。"
+             "“标签”列中的 独居老人、低保户、困难家庭、党员中心户、山区农户 也记为住户的标签。"),
     ("户备注", "住户的备注（住户信息卡上的情况说明）。"),
 )
 
