@@ -10,6 +10,8 @@
     area list|import
     import  grids FILE.xlsx  grids and their 网格长/网格员 (docs/onboarding.md §2)
     import users FILE.xlsx [--dry-run] [--passwords OUT.xlsx]   users with one-time initial passwords
+    import households FILE.xlsx [--as USER] [--apply] [--report OUT.xlsx]   the household roster (dry run by default)
+    import template households OUT.xlsx [--as USER]                          its template
     backup  --db PATH DEST     an online, consistent copy
     restore --db TARGET BACKUP put a backup in place as a new database (phones resync)
     gc      --db PATH          forget deletions and push results older than the retention (180 days),
@@ -480,7 +482,64 @@ def _import_grids(args: argparse.Namespace) -> int:
     return 0
 
 
-IMPORTS = {"grids": _import_grids, "users": _import_users}
+def _importer(store: Store, username: str | None) -> Any:
+    """Who an import acts as: a user (their role and areas, their console device), or the system
+    (an admin of everything) when no --as is given."""
+    from sync.scope import Actor
+
+    if not username:
+        return Actor("system", "admin", (), "system", "system")
+    from .staff.core import console_actor
+
+    user = store.user_by_username(username)
+    if user is None or user.deleted or user.data.get("active") is False:
+        raise SyncError("invalid_request", f"--as: no active user {username!r}")
+    return console_actor(user.id, str(user.data.get("role")), list(user.data.get("areas") or []))
+
+
+def _import_households(args: argparse.Namespace) -> int:
+    """``import households FILE.xlsx`` and ``import template households OUT``: the roster (docs/onboarding.md §4)."""
+    from .imports import households
+
+    store = _store(args)
+    actor = _importer(store, args.as_user)
+    if args.import_cmd == "template":
+        households.write_template(args.out, households.template_grids(store, actor))
+        print(f"template written to {args.out}")
+        return 0
+    try:
+        if args.apply:
+            result = households.apply(store, actor, args.file, label=os.path.basename(args.file))
+        else:
+            result = households.check(store, actor, args.file)
+    except households.UnreadableFile as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    except households.ImportRefused as e:
+        if e.result is not None:
+            for line in households.summary_lines(e.result):
+                print(line)
+            if args.report:
+                households.write_report(args.report, e.result)
+                print(f"report written to {args.report}")
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    for line in households.summary_lines(result):
+        print(line)
+    if args.report:
+        households.write_report(args.report, result)
+        print(f"report written to {args.report}")
+    if not args.apply:
+        print("dry run: nothing written" + ("; add --apply to import" if result.ok else ""))
+        return 0 if result.ok else 1
+    print(f"imported: {len(result.mutations)} changes pushed as {args.as_user or 'system'}")
+    return 0
+
+
+
+
+IMPORTS = {"grids": _import_grids, "users": _import_users, "households": _import_households,
+           "template": _import_households}
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -632,6 +691,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", dest="dry_run", action="store_true", help="check and report; write nothing")
     sp.add_argument("--passwords", help="write the new users' one-time passwords to this new .xlsx "
                     "(else they are printed)")
+    sp = with_db(isub.add_parser("households", help="the household roster from an .xlsx (a dry run unless --apply)"))
+    sp.add_argument("file")
+    sp.add_argument("--as", dest="as_user", default=None,
+                    help="import as this user (their areas bound what may be imported); default: the system")
+    sp.add_argument("--apply", action="store_true", help="write (all rows or none); without it nothing is written")
+    sp.add_argument("--report", default=None, help="write the problems and counts to this .xlsx")
+    tp = isub.add_parser("template", help="write an import template")
+    tsub = tp.add_subparsers(dest="template_kind", required=True)
+    sp = with_db(tsub.add_parser("households", help="the household roster's template"))
+    sp.add_argument("out")
+    sp.add_argument("--as", dest="as_user", default=None, help="list this user's grids in the template")
 
     sp = with_db(sub.add_parser("gc", help="forget deletions, scope exits and push results past the retention; "
                                 "delete abandoned blob uploads"))

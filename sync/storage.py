@@ -353,6 +353,10 @@ class Store(Protocol):
     def live_where_in(self, coll: str, column: str, values: Sequence[str]) -> list[IdData]:
         """(id, data) pairs of the live records whose indexed field ``column`` is one of ``values``."""
 
+    def residents_with_id_numbers(self, numbers: Sequence[str]) -> list[IdData]:
+        """(id, data) pairs of the live residents whose ID number is one of ``numbers`` (as stored:
+        upper-case X), wherever they live (the roster import's duplicates, issue 14)."""
+
     def live_users(self) -> list[IdData]:
         """(id, data) pairs of the live users, by username."""
 

@@ -1162,6 +1162,12 @@ class SQLiteStore:
         return [(r[0], loads(r[1])) for r in self.conn.execute(
             f"SELECT id, data FROM {coll} WHERE deleted = 0 AND {column} IN {self._in_list()}", (dumps(list(values)),))]
 
+    def residents_with_id_numbers(self, numbers: Sequence[str]) -> list[IdData]:
+        # issue 14 (the household roster): no index on the number; one scan per import, not per row
+        return [(r[0], loads(r[1])) for r in self.conn.execute(
+            f"SELECT id, data FROM residents WHERE deleted = 0 AND {self._jt('data', 'id_number')} IN {self._in_list()}",
+            (dumps(list(numbers)),))]
+
     def live_users(self) -> list[IdData]:
         return [(r[0], loads(r[1])) for r in self.conn.execute(
             "SELECT id, data FROM users WHERE deleted = 0 ORDER BY username")]

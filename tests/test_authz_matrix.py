@@ -391,6 +391,37 @@ POST /staff/admin/catalogue/none|name_zh=                                       
 POST /staff/admin/catalogue/none|name_zh=                                                       staff_village 403                               403                               403               403
 POST /staff/admin/catalogue/none|name_zh=                                                       admin_area    403                               403                               403               403
 POST /staff/admin/catalogue/none|name_zh=                                                       admin_all     404                               404                               403               403
+# -- issue 14: the household roster import (its grids are checked per row, by the importer's scope)
+GET /staff/admin/households-import                                                              grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/households-import                                                              proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/households-import                                                              staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import                                                              staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import                                                              admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import                                                              admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/template                                                     grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/template                                                     proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/template                                                     staff         200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/template                                                     staff_village 200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/template                                                     admin_area    200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/template                                                     admin_all     200                               200                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/report/none                                                  grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/report/none                                                  proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/report/none                                                  staff         404                               404                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/report/none                                                  staff_village 404                               404                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/report/none                                                  admin_area    404                               404                               303 /staff/login  303 /staff/login
+GET /staff/admin/households-import/report/none                                                  admin_all     404                               404                               303 /staff/login  303 /staff/login
+POST /staff/admin/households-import|name=                                                       grid_worker   403                               403                               403               403
+POST /staff/admin/households-import|name=                                                       proxy_agent   403                               403                               403               403
+POST /staff/admin/households-import|name=                                                       staff         400                               400                               403               403
+POST /staff/admin/households-import|name=                                                       staff_village 400                               400                               403               403
+POST /staff/admin/households-import|name=                                                       admin_area    400                               400                               403               403
+POST /staff/admin/households-import|name=                                                       admin_all     400                               400                               403               403
+POST /staff/admin/households-import/apply|token=none                                            grid_worker   403                               403                               403               403
+POST /staff/admin/households-import/apply|token=none                                            proxy_agent   403                               403                               403               403
+POST /staff/admin/households-import/apply|token=none                                            staff         404                               404                               403               403
+POST /staff/admin/households-import/apply|token=none                                            staff_village 404                               404                               403               403
+POST /staff/admin/households-import/apply|token=none                                            admin_area    404                               404                               403               403
+POST /staff/admin/households-import/apply|token=none                                            admin_all     404                               404                               403               403
 POST /staff/logout                                                                              staff         303 /staff/login                  303 /staff/login                  403               303 /staff/login
 POST /staff/logout                                                                              staff_village 303 /staff/login                  303 /staff/login                  403               303 /staff/login
 # -- the 信访 (petition) target: a sensitive matter in each place, its event, photo and conflicts

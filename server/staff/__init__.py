@@ -11,12 +11,12 @@ from typing import Any
 from litestar.static_files import create_static_files_router
 
 from ..pwa import StaticFiles
-from . import admin, auth, conflicts, dashboard, households, matters, reports
+from . import admin, auth, conflicts, dashboard, households, matters, reports, roster
 from .core import HERE
 
 ROUTES: list[Any] = [
     auth.login_form, auth.login_submit, auth.first_password, auth.logout, auth.switch_language, dashboard.dashboard,
-    *matters.ROUTES, *households.ROUTES, *conflicts.ROUTES, *reports.ROUTES, *admin.ROUTES,
+    *matters.ROUTES, *households.ROUTES, *conflicts.ROUTES, *reports.ROUTES, *admin.ROUTES, *roster.ROUTES,
     create_static_files_router(path="/staff/static", directories=[HERE / "static"], name="staff-static",
                                include_in_schema=False, file_system=StaticFiles()),
 ]

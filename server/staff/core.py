@@ -296,8 +296,7 @@ class Page:
         return bool(area_id) and area_id in self.allowed
 
     def actor(self) -> Actor:
-        device = str(uuid.uuid5(CONSOLE_NS, self.user.id))
-        return Actor(self.user.id, self.user.role, tuple(self.user.areas), device, device)
+        return console_actor(self.user.id, self.user.role, self.user.areas)
 
     @cached_property
     def keys(self) -> frozenset[str]:
@@ -371,6 +370,12 @@ def natural_key(name: str | None) -> tuple[Any, ...]:
     if pos < len(text):
         out.append((1, 0, text[pos:]))
     return tuple(out)
+
+
+def console_actor(user_id: str, role: str, areas: list[str]) -> Actor:
+    """A staff user acting through the console's device of theirs (the CLI's imports ``--as`` them too)."""
+    device = str(uuid.uuid5(CONSOLE_NS, user_id))
+    return Actor(user_id, role, tuple(areas), device, device)
 
 
 def scope_of(user: StaffUser, tree: AreaTree) -> tuple[list[str], set[str]]:

@@ -84,6 +84,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "staff.supervise": ("列入督办", "Matter supervised"), "staff.unsupervise": ("解除督办", "Supervision lifted"),
         "staff.note": ("添加备注", "Note added"),
         "staff.areas.import": ("导入区划", "Areas imported"), "staff.grids.import": ("导入网格", "Grids imported"),
+        "import.households.check": ("预览住户花名册导入", "Household roster checked"),
+        "import.households": ("导入住户花名册", "Household roster imported"),
     },
     # Protocol error codes (sync/errors.py) as staff read them; the engine's own message is English
     # and names fields, so the Chinese console shows this instead (errors.CODES has the same keys).
