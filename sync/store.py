@@ -182,6 +182,24 @@ INDEXED: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# The text fields household search reads (migration 0005): columns computed from ``data``.
+SEARCHED: dict[str, tuple[str, ...]] = {"households": ("head_name", "address", "phone", "tags"),
+                                        "residents": ("name", "phone")}
+
+
+# Computed columns of matters (migration 0005), each what the console's queries used to compute from
+# ``data``: ``held_to`` is ``workflow.held_to`` (the effective deadline, else the one set), ``done_at``
+# the resolution time the dashboard counts (resolved, else closed); ``supervised`` is the JSON value
+# as text ('1'/'0' on SQLite, 'true'/'false' on PostgreSQL).
+MATTER_COLUMNS: dict[str, str] = {
+    "raised_at": "json_extract(data, '$.raised_at')",
+    "done_at": "coalesce(json_extract(data, '$.resolved_at'), json_extract(data, '$.closed_at'))",
+    "held_to": "coalesce(json_extract(data, '$.effective_deadline'), json_extract(data, '$.deadline'))",
+    "handling_mode": "json_extract(data, '$.handling_mode')",
+    "supervised": "json_extract(data, '$.supervised')",
+}
+
+
 def _collection_ddl(name: str) -> list[str]:
     cols = "".join(f",\n  {c} TEXT GENERATED ALWAYS AS (json_extract(data, '{p}')) VIRTUAL"
                    for c, p in INDEXED.get(name, ()))
@@ -289,6 +307,27 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
   address TEXT NOT NULL, slot INTEGER NOT NULL, at_ms BIGINT NOT NULL, PRIMARY KEY (address, slot))""",
         "CREATE INDEX login_address_failures_at ON login_address_failures(at_ms)",
     ]),
+    # Issue 14: the console at county scale (430,000 households, 1.1 million residents; bench/console.py).
+    # Searching by name read every household's and resident's whole row (their JSON, notes and all):
+    # the fields searched become columns computed from the data, and indexes that hold them (with the
+    # id) are scanned instead, a fraction of the bytes; the rows are read for the hits only.
+    # ``households_grid_live`` answers "the live households of these grids" (and their tags, for the
+    # dashboard's key populations) from the index alone.
+    ("0005 county-scale search and scope indexes", [
+        *[f"ALTER TABLE {t} ADD COLUMN {c} TEXT GENERATED ALWAYS AS (json_extract(data, '$.{c}')) VIRTUAL"
+          for t, cs in SEARCHED.items() for c in cs],
+        "CREATE INDEX households_search ON households(head_name, address, phone, deleted, id)",
+        "CREATE INDEX residents_search ON residents(name, phone, deleted, household_id)",
+        "CREATE INDEX households_grid_live ON households(grid_id, deleted, id, tags)",
+        # The dashboard's matters (every figure of the county or a town counts them) from one index
+        # holding what it reads: the deadline a matter is held to (``workflow.held_to``), when it was
+        # raised and resolved, its handling mode and supervision, and its scope keys.
+        *[f"ALTER TABLE matters ADD COLUMN {c} TEXT GENERATED ALWAYS AS ({expr}) VIRTUAL"
+          for c, expr in MATTER_COLUMNS.items()],
+        "CREATE INDEX matters_dashboard ON matters(household_id, deleted, status, raised_at, done_at, held_to, "
+        "handling_mode, supervised, id, keys)",
+        "CREATE INDEX visits_visited_live ON visits(visited_at, deleted, household_id)",
+    ]),
 ]
 
 
@@ -384,6 +423,11 @@ class SQLiteStore:
     def _json_has(self, expr: str, path: str) -> str:
         """Condition: the JSON array at ``path`` holds the string given as the next parameter."""
         return f"EXISTS (SELECT 1 FROM json_each({expr}, '$.{path}') WHERE value = ?)"
+
+    def _array_has(self, expr: str) -> str:
+        """Condition: ``expr``, a JSON array as text (a column computed from the data), holds the string
+        given as the next parameter (``_json_has`` on the column instead of the row's data)."""
+        return f"EXISTS (SELECT 1 FROM json_each({expr}) WHERE value = ?)"
 
     def _in_list(self) -> str:
         """``(…)`` for ``x IN …``: the strings of one parameter holding a JSON array (any length)."""
@@ -1121,8 +1165,9 @@ class SQLiteStore:
         }[sort]
 
     def _deadline(self, alias: str) -> str:
-        """A matter's deadline as it stands: the effective one (extended, paused) or the one set."""
-        return f"coalesce({self._jt(alias + '.data', 'effective_deadline')}, {self._jt(alias + '.data', 'deadline')})"
+        """A matter's deadline as it stands: the effective one (extended, paused) or the one set
+        (the column ``held_to``, computed from the data: ``MATTER_COLUMNS``)."""
+        return f"{alias}.held_to"
 
     def _overdue(self, alias: str, ended: Sequence[str]) -> tuple[str, list[Any]]:
         """Condition and parameters (after the date, the first ``?``): the matter is overdue on that
@@ -1172,15 +1217,25 @@ class SQLiteStore:
             f"BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND {self._keys_meet('m')}",
             (matter_id, household_id, resident_id, raised_from, raised_to, dumps(sorted(keys))))]
 
+    def _indexed_by(self, index: str) -> str:
+        """Read a table through ``index`` (SQLite's planner does not know that a JSON row is large and
+        prefers scanning the table to scanning a covering index of it; PostgreSQL plans by itself)."""
+        return f" INDEXED BY {index}"
+
     def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
         where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}"]
         args: list[Any] = [dumps(list(grid_ids))]
         if text:
-            like, jt = self._like, self._jt
-            where.append(f"({jt('h.data', 'head_name')} {like} ? ESCAPE '\\' OR {jt('h.data', 'address')} "
-                         f"{like} ? ESCAPE '\\' OR {jt('h.data', 'phone')} {like} ? ESCAPE '\\' OR EXISTS (SELECT 1 "
-                         f"FROM residents r WHERE r.household_id = h.id AND r.deleted = 0 AND ({jt('r.data', 'name')} "
-                         f"{like} ? ESCAPE '\\' OR {jt('r.data', 'phone')} {like} ? ESCAPE '\\')))")
+            # Head, address or phone of the household, or a live resident's name or phone: the hits come
+            # from the search indexes (migration 0005), then only their rows are read.
+            like = self._like
+            where.append(f"""h.id IN (
+                SELECT id FROM households{self._indexed_by('households_search')}
+                WHERE deleted = 0 AND (head_name {like} ? ESCAPE '\\' OR address {like} ? ESCAPE '\\'
+                                       OR phone {like} ? ESCAPE '\\')
+                UNION
+                SELECT household_id FROM residents{self._indexed_by('residents_search')}
+                WHERE deleted = 0 AND (name {like} ? ESCAPE '\\' OR phone {like} ? ESCAPE '\\'))""")
             args.extend([_contains(text)] * 5)
         if tag:
             where.append(self._json_has("h.data", "tags"))
@@ -1206,15 +1261,21 @@ class SQLiteStore:
             f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {self._keys_meet('m')}",
             (household_id, dumps(sorted(keys))))]
 
+    def _live_matters(self) -> str:
+        """The matters of the live households of the grids given as the next parameter, read from
+        the indexes alone (``households_grid_live``, ``matters_dashboard``: migration 0005)."""
+        return (f"households h{self._indexed_by('households_grid_live')} "
+                f"JOIN matters m{self._indexed_by('matters_dashboard')} ON m.household_id = h.id")
+
     def dashboard_matters(self, grid_ids: Iterable[str], start: str, end: str,
                           keys: Iterable[str] | None) -> list[DashboardMatter]:
         seen_sql, seen_args = self._seen(keys)
-        raised = self._local_date(self._jt("m.data", "raised_at"))
-        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
+        raised = self._local_date("m.raised_at")
+        done = self._local_date("m.done_at")
         rows = self.conn.execute(
-            f"""SELECT m.id, h.grid_id, m.status, {self._jt('m.data', 'handling_mode')}, {self._deadline('m')},
+            f"""SELECT m.id, h.grid_id, m.status, m.handling_mode, {self._deadline('m')},
                        {raised}, {done}
-                FROM matters m JOIN households h ON h.id = m.household_id
+                FROM {self._live_matters()}
                 WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                   AND {raised} >= ? AND {raised} < ?
                   AND coalesce(m.status, '') != 'merged_duplicate'{seen_sql}""",
@@ -1234,8 +1295,8 @@ class SQLiteStore:
         late, skip = self._overdue("m", ended)
         overdue, supervised = self.conn.execute(
             f"""SELECT coalesce(sum(CASE WHEN {late} THEN 1 ELSE 0 END), 0),
-                       coalesce(sum(CASE WHEN {self._jtrue('m.data', 'supervised')} THEN 1 ELSE 0 END), 0)
-                FROM matters m JOIN households h ON h.id = m.household_id
+                       coalesce(sum(CASE WHEN m.supervised IN ('1', 'true') THEN 1 ELSE 0 END), 0)
+                FROM {self._live_matters()}
                 WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                   AND m.status NOT IN ({fin}){seen_sql}""",
             (today, *skip, dumps(list(grid_ids)), *ended, *seen_args)).fetchone()
@@ -1257,27 +1318,27 @@ class SQLiteStore:
         j = self._julian
         return {r[0]: bool(r[1]) for r in self.conn.execute(
             f"""SELECT household_id, max(j) >= {j('?')} FROM (
-                  SELECT household_id, {j('visited_at')} AS j FROM visits
+                  SELECT household_id, {j('visited_at')} AS j FROM visits{self._indexed_by('visits_visited_live')}
                   WHERE visited_at >= ? AND visited_at < ? AND deleted = 0) AS v
                 WHERE j >= {j('?')} AND j < {j('?')} GROUP BY household_id""",
             (recent_from, lo, hi, start, end))}
 
     def households_tagged(self, grid_ids: Iterable[str], tags: Sequence[str]) -> list[TaggedHousehold]:
-        has = "".join(f",\n {self._json_has('h.data', 'tags')}" for _ in tags)
+        has = "".join(f",\n {self._array_has('h.tags')}" for _ in tags)
         return [TaggedHousehold(r[0], r[1], tuple(bool(x) for x in r[2:])) for r in self.conn.execute(
             f"""SELECT h.id, h.grid_id{has}
-               FROM households h
+               FROM households h{self._indexed_by('households_grid_live')}
                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()}""",
             (*tags, dumps(list(grid_ids))))]
 
     def resolved_per_day(self, grid_ids: Iterable[str], start: str, end: str,
                          keys: Iterable[str] | None) -> list[tuple[str, int]]:
         seen_sql, seen_args = self._seen(keys)
-        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
+        done = self._local_date("m.done_at")
         return [(r[0], int(r[1])) for r in self.conn.execute(
             f"""SELECT d, count(*) FROM (
                   SELECT {done} AS d
-                  FROM matters m JOIN households h ON h.id = m.household_id
+                  FROM {self._live_matters()}
                   WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                     AND m.status IN ('resolved', 'closed'){seen_sql}) AS r
                 WHERE d >= ? AND d < ? GROUP BY d""",
