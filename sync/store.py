@@ -197,6 +197,10 @@ MATTER_COLUMNS: dict[str, str] = {
     "held_to": "coalesce(json_extract(data, '$.effective_deadline'), json_extract(data, '$.deadline'))",
     "handling_mode": "json_extract(data, '$.handling_mode')",
     "supervised": "json_extract(data, '$.supervised')",
+    "deadline": "json_extract(data, '$.deadline')",
+    "category": "json_extract(data, '$.category')",
+    "line": "json_extract(data, '$.line')",
+    "channel": "json_extract(data, '$.channel')",
 }
 
 
@@ -319,13 +323,15 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX households_search ON households(head_name, address, phone, deleted, id)",
         "CREATE INDEX residents_search ON residents(name, phone, deleted, household_id)",
         "CREATE INDEX households_grid_live ON households(grid_id, deleted, id, tags)",
-        # The dashboard's matters (every figure of the county or a town counts them) from one index
-        # holding what it reads: the deadline a matter is held to (``workflow.held_to``), when it was
-        # raised and resolved, its handling mode and supervision, and its scope keys.
+        # The dashboard's matters (every figure of the county or a town counts them) and the matters
+        # list's filters and sorts from one index holding what they read: the deadline a matter is
+        # held to (``workflow.held_to``), when it was raised and resolved, its handling mode,
+        # supervision, category, line and channel, and its scope keys. The list reads the rows of
+        # its page only.
         *[f"ALTER TABLE matters ADD COLUMN {c} TEXT GENERATED ALWAYS AS ({expr}) VIRTUAL"
           for c, expr in MATTER_COLUMNS.items()],
         "CREATE INDEX matters_dashboard ON matters(household_id, deleted, status, raised_at, done_at, held_to, "
-        "handling_mode, supervised, id, keys)",
+        "handling_mode, supervised, deadline, category, line, channel, assignee_id, updated_at, id, keys)",
         "CREATE INDEX visits_visited_live ON visits(visited_at, deleted, household_id)",
     ]),
 ]
@@ -423,6 +429,11 @@ class SQLiteStore:
     def _json_has(self, expr: str, path: str) -> str:
         """Condition: the JSON array at ``path`` holds the string given as the next parameter."""
         return f"EXISTS (SELECT 1 FROM json_each({expr}, '$.{path}') WHERE value = ?)"
+
+    def _unindexed(self, expr: str) -> str:
+        """``expr``, its index not to be used for a condition on it (SQLite's unary plus): "the grid
+        is one of these" is checked on the row found otherwise, not by probing every grid's entries."""
+        return f"+{expr}"
 
     def _array_has(self, expr: str) -> str:
         """Condition: ``expr``, a JSON array as text (a column computed from the data), holds the string
@@ -1158,9 +1169,9 @@ class SQLiteStore:
 
     def _matter_order(self, sort: MatterSort) -> str:
         return {
-            "raised": f"{self._jt('m.data', 'raised_at')} DESC",
-            "raised_asc": f"{self._jt('m.data', 'raised_at')} ASC",
-            "deadline": f"coalesce({self._jt('m.data', 'deadline')}, '9999') ASC",
+            "raised": "m.raised_at DESC",
+            "raised_asc": "m.raised_at ASC",
+            "deadline": "coalesce(m.deadline, '9999') ASC",
             "updated": "m.updated_at DESC",
         }[sort]
 
@@ -1177,7 +1188,8 @@ class SQLiteStore:
 
     def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
                      limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
-        where = ["m.deleted = 0", "h.deleted = 0", f"h.grid_id IN {self._in_list()}", self._keys_meet("m")]
+        grid = "h.grid_id" if not flt.statuses else self._unindexed("h.grid_id")
+        where = ["m.deleted = 0", "h.deleted = 0", f"{grid} IN {self._in_list()}", self._keys_meet("m")]
         args: list[Any] = [dumps(list(grid_ids)), dumps(sorted(keys))]
         if flt.statuses:
             where.append(f"m.status IN ({','.join('?' * len(flt.statuses))})")
@@ -1185,13 +1197,13 @@ class SQLiteStore:
         for name, value in (("category", flt.category), ("line", flt.line), ("channel", flt.channel),
                             ("handling_mode", flt.handling_mode)):
             if value:
-                where.append(f"{self._jt('m.data', name)} = ?")
+                where.append(f"m.{name} = ?")
                 args.append(value)
         if flt.assignee_id:
             where.append("m.assignee_id = ?")
             args.append(flt.assignee_id)
         if flt.supervised:
-            where.append(self._jtrue("m.data", "supervised"))
+            where.append("m.supervised IN ('1', 'true')")
         if flt.overdue_on:
             cond, skip = self._overdue("m", flt.ended)
             where.append(cond)
@@ -1199,15 +1211,23 @@ class SQLiteStore:
         if flt.text:
             like = self._like
             where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
-                         f"{like} ? ESCAPE '\\' OR {self._jt('h.data', 'head_name')} {like} ? ESCAPE '\\' "
-                         f"OR {self._jt('h.data', 'address')} {like} ? ESCAPE '\\')")
+                         f"{like} ? ESCAPE '\\' OR h.head_name {like} ? ESCAPE '\\' "
+                         f"OR h.address {like} ? ESCAPE '\\')")
             args.extend([_contains(flt.text)] * 4)
-        base = f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}"
+        base = f"FROM {self._live_matters(covering=not flt.statuses)} WHERE {' AND '.join(where)}"
         total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
-        lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
-        rows = self.conn.execute(
-            f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort)}, m.id{lim}", args)
-        return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+        order = f"ORDER BY {self._matter_order(sort)}, m.id"
+        if not limit:
+            rows = self.conn.execute(f"SELECT m.id, m.data, m.version, h.id, h.data {base} {order}", args)
+            return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+        # A page: its ids in order from the indexes, then the rows of those ids only (not of every
+        # matter that passed the filters).
+        ids = [r[0] for r in self.conn.execute(
+            f"SELECT m.id {base} {order} LIMIT {int(limit)} OFFSET {int(offset)}", args)]
+        got = {r[0]: MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in self.conn.execute(
+            f"SELECT m.id, m.data, m.version, h.id, h.data FROM matters m JOIN households h ON h.id = m.household_id "
+            f"WHERE m.id IN {self._in_list()}", (dumps(ids),))}
+        return [got[i] for i in ids if i in got], total
 
     def possible_duplicates(self, matter_id: str, household_id: str | None, resident_id: str, raised_from: str,
                             raised_to: str, keys: Iterable[str]) -> list[IdData]:
@@ -1223,7 +1243,8 @@ class SQLiteStore:
         return f" INDEXED BY {index}"
 
     def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int) -> tuple[list[IdData], int]:
-        where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}"]
+        grid = self._unindexed("h.grid_id") if text else "h.grid_id"    # text: the hits are found first
+        where = ["h.deleted = 0", f"{grid} IN {self._in_list()}"]
         args: list[Any] = [dumps(list(grid_ids))]
         if text:
             # Head, address or phone of the household, or a live resident's name or phone: the hits come
@@ -1261,9 +1282,12 @@ class SQLiteStore:
             f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {self._keys_meet('m')}",
             (household_id, dumps(sorted(keys))))]
 
-    def _live_matters(self) -> str:
+    def _live_matters(self, covering: bool = True) -> str:
         """The matters of the live households of the grids given as the next parameter, read from
-        the indexes alone (``households_grid_live``, ``matters_dashboard``: migration 0005)."""
+        the indexes alone (``households_grid_live``, ``matters_dashboard``: migration 0005). Not
+        ``covering``: the planner chooses (a status picks few matters through ``matters_status``)."""
+        if not covering:
+            return "matters m JOIN households h ON h.id = m.household_id"
         return (f"households h{self._indexed_by('households_grid_live')} "
                 f"JOIN matters m{self._indexed_by('matters_dashboard')} ON m.household_id = h.id")
 

@@ -225,6 +225,9 @@ class PostgresStore(SQLiteStore):
     def _indexed_by(self, index: str) -> str:
         return ""
 
+    def _unindexed(self, expr: str) -> str:
+        return expr
+
     def _array_has(self, expr: str) -> str:
         return f"coalesce(({expr})::jsonb @> jsonb_build_array(?::text), false)"
 

@@ -17,6 +17,7 @@ import pytest
 
 from sync import store as store_mod
 from sync import workflow
+from sync.storage import MATTER_SORTS, MatterFilter
 from sync.store import MATTER_COLUMNS, SEARCHED, open_store
 
 from . import backend
@@ -132,6 +133,36 @@ def test_household_search_with_a_tag(town: Town) -> None:
     tagged = {h.id: h.tags for h in town.store.households_tagged(grids, ("独居老人", "低保户"))}
     assert tagged[ids["h1"]] == (True, True) and tagged[ids["h2"]] == (False, False)
     assert tagged[ids["h3"]] == (False, True)
+
+
+def _passes(flt: MatterFilter, data: dict[str, Any]) -> bool:
+    """MatterFilter as a reading of the record (the list's definition), for the filters used below."""
+    return ((not flt.statuses or data.get("status") in flt.statuses)
+            and (not flt.handling_mode or data.get("handling_mode") == flt.handling_mode)
+            and (not flt.supervised or bool(data.get("supervised")))
+            and (not flt.overdue_on or workflow.is_overdue(data, flt.overdue_on, flt.ended)))
+
+
+@pytest.mark.parametrize("flt", [MatterFilter(), MatterFilter(statuses=("in_progress",)),
+                                 MatterFilter(supervised=True), MatterFilter(handling_mode="proxy"),
+                                 MatterFilter(overdue_on="2026-12-01", ended=("resolved", "closed"))])
+def test_matters_pages_equal_the_whole_list_and_a_recount(town: Town, flt: MatterFilter) -> None:
+    _story(town)
+    grids = [town.ids["g1"], town.ids["g2"], town.ids["g3"]]
+    keys = ["a:" + town.ids["town"]]
+    expected = {rid for rid, d in town.store.live_records("matters") if _passes(flt, d)}
+    assert flt == MatterFilter() or len(expected) < 4       # each filter keeps some matters out …
+    assert expected                                         # … and some in
+    for sort in MATTER_SORTS:
+        whole, total = town.store.matters_page(grids, keys, flt, sort, None)
+        assert {r.id for r in whole} == expected and total == len(expected)
+        pages = []
+        for offset in range(0, total + 2, 2):
+            page, n = town.store.matters_page(grids, keys, flt, sort, 2, offset)
+            assert n == total
+            pages += page
+        assert [(r.id, r.version, r.data, r.household_id) for r in pages] == \
+            [(r.id, r.version, r.data, r.household_id) for r in whole]
 
 
 @pytest.mark.skipif(backend.POSTGRES, reason="SQLite's plans: PostgreSQL chooses its own")
