@@ -185,9 +185,12 @@ def test_the_dashboard_and_search_read_the_county_indexes(town: Town) -> None:
         town.store.matters_now(grids, "2026-12-01", ("resolved", "closed"), None)
         town.store.households_tagged(grids, ("独居老人",))
         town.store.household_search(grids, "王", "", 50)
+        town.store.feedback_of(["x"])
+        town.store.matters_with_event(["x"], "delegation")
     finally:
         town.store.conn = real
-    dash, now, tagged, count, rows = plans
+    dash, now, tagged, count, rows, feedback, delegated = plans
+    assert "matter_events_kind" in feedback and "matter_events_kind" in delegated
     for p in (dash, now):
         assert "households_grid_live" in p and "matters_dashboard" in p
     assert "households_grid_live" in tagged
