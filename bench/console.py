@@ -239,8 +239,8 @@ def measure(url: str, pid: int, f: dict[str, Any], runs: int, export: bool = Tru
     slowest: tuple[float, str] = (0.0, "")
     per: list[dict[str, Any]] = []
     combos = [(flt, sort) for flt in filters(f) for sort in SORTS]
-    if sample:   # every k-th (filter, sort), all filters kept: a shorter run on a loaded machine
-        combos = combos[::max(1, len(combos) // sample)]
+    if sample and sample < len(combos):   # evenly spread (filter, sort) pairs: a shorter run on a loaded machine
+        combos = [combos[i * len(combos) // sample] for i in range(sample)]
     for flt in dict.fromkeys(json.dumps(c[0], sort_keys=True) for c in combos):
         flt = json.loads(flt)
         secs, r = county_c.get("/staff/matters", {**flt, "page": 1})

@@ -1218,15 +1218,18 @@ class SQLiteStore:
                          f"OR h.address {like} ? ESCAPE '\\')")
             args.extend([_contains(flt.text)] * 4)
         base = f"FROM {self._live_matters(covering=not flt.statuses)} WHERE {' AND '.join(where)}"
-        total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
         order = f"ORDER BY {self._matter_order(sort)}, m.id"
         if not limit:
+            total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
             rows = self.conn.execute(f"SELECT m.id, m.data, m.version, h.id, h.data {base} {order}", args)
             return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
-        # A page: its ids in order from the indexes, then the rows of those ids only (not of every
-        # matter that passed the filters).
-        ids = [r[0] for r in self.conn.execute(
-            f"SELECT m.id {base} {order} LIMIT {int(limit)} OFFSET {int(offset)}", args)]
+        # A page: its ids in order from the indexes, with the total counted in the same pass (a page
+        # past the end has no row to carry it: counted apart), then the rows of those ids only (not
+        # of every matter that passed the filters).
+        found = self.conn.execute(
+            f"SELECT m.id, count(*) OVER () {base} {order} LIMIT {int(limit)} OFFSET {int(offset)}", args).fetchall()
+        ids = [r[0] for r in found]
+        total = int(found[0][1]) if found else int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
         got = {r[0]: MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in self.conn.execute(
             f"SELECT m.id, m.data, m.version, h.id, h.data FROM matters m JOIN households h ON h.id = m.household_id "
             f"WHERE m.id IN {self._in_list()}", (dumps(ids),))}
