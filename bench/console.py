@@ -439,8 +439,9 @@ def table(out: dict[str, Any]) -> str:
     built = (f"a build stopped after {d['grids_filled']:,} of its grids were filled" if d.get("partial") else
              f"{c['mutations']:,} mutations pushed through the engine in {d['build_s'] / 60:.0f} min, "
              f"{c['mutations'] / d['build_s']:,.0f}/s")
+    where = "海曙区, a part of the full build" if d.get("partial") else f"海曙区 at scale {out['scale']:g}"
     lines = [
-        f"海曙区 at scale {out['scale']:g}: {d['towns']} towns, {d['villages']} villages, {d['grids']} grids; "
+        f"{where}: {d['towns']} towns, {d['villages']} villages, {d['grids']} grids; "
         f"{c['households']:,} households, {c['residents']:,} residents, {c['visits']:,} visits, "
         f"{c['matters']:,} matters, {c['matter_events']:,} matter events "
         f"({built}). Measured {out['date']}; {out['env']['cpu']}, "
