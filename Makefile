@@ -90,6 +90,9 @@ faults: $(VENV)/.test-installed
 # The benchmark (docs/benchmarks.md): installs the PouchDB peer into bench/peer/node_modules (npm, pinned
 # by bench/peer/package-lock.json), runs every scenario and writes the table into docs/benchmarks.md.
 # The county-scale database is cached in bench/results/ (git-ignored); BENCH_ARGS=--quick for a smoke run.
+# Then the console at county scale (issue 14, bench/console.py): 海曙区 is built into bench/results/ when
+# missing (hours the first time on a small machine; CONSOLE_ARGS="--scale 0.1" for a tenth of it).
 bench: $(VENV)/.test-installed chromium node
 	@[ -d bench/peer/node_modules/express-pouchdb ] || (cd bench/peer && npm ci --no-audit --no-fund)
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.console $(CONSOLE_ARGS)

@@ -182,6 +182,28 @@ INDEXED: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+# The fields household search reads, and an event's kind (migration 0007): columns computed from ``data``.
+SEARCHED: dict[str, tuple[str, ...]] = {"households": ("head_name", "address", "phone", "tags"),
+                                        "residents": ("name", "phone"), "matter_events": ("kind",)}
+
+
+# Computed columns of matters (migration 0007), each what the console's queries used to compute from
+# ``data``: ``held_to`` is ``workflow.held_to`` (the effective deadline, else the one set), ``done_at``
+# the resolution time the dashboard counts (resolved, else closed); ``supervised`` is the JSON value
+# as text ('1'/'0' on SQLite, 'true'/'false' on PostgreSQL).
+MATTER_COLUMNS: dict[str, str] = {
+    "raised_at": "json_extract(data, '$.raised_at')",
+    "done_at": "coalesce(json_extract(data, '$.resolved_at'), json_extract(data, '$.closed_at'))",
+    "held_to": "coalesce(json_extract(data, '$.effective_deadline'), json_extract(data, '$.deadline'))",
+    "handling_mode": "json_extract(data, '$.handling_mode')",
+    "supervised": "json_extract(data, '$.supervised')",
+    "deadline": "json_extract(data, '$.deadline')",
+    "category": "json_extract(data, '$.category')",
+    "line": "json_extract(data, '$.line')",
+    "channel": "json_extract(data, '$.channel')",
+}
+
+
 def _collection_ddl(name: str) -> list[str]:
     cols = "".join(f",\n  {c} TEXT GENERATED ALWAYS AS (json_extract(data, '{p}')) VIRTUAL"
                    for c, p in INDEXED.get(name, ()))
@@ -203,7 +225,7 @@ def _collection_ddl(name: str) -> list[str]:
 
 
 def _number_matters(store: "SQLiteStore") -> None:
-    """Migration 0005: a work-order number (``number``, YYYY-NNNNNN) for every matter made before the
+    """Migration 0006: a work-order number (``number``, YYYY-NNNNNN) for every matter made before the
     server gave one at creation, in the order they were created, each year's serial from 1; the
     ``counters`` row ``matter_number:YYYY`` then holds the last serial given, so the next matter
     goes on from it. The data changes without a new version (a phone sees the number with the
@@ -348,6 +370,32 @@ MIGRATIONS: list[tuple[str, list[MigrationStep]]] = [
     # Issue 14: a work-order number on every matter (``number``), given by the server at creation
     # (``SQLiteStore.next_counter`` in the push's transaction); the matters made before are numbered here.
     ("0006 matter work-order numbers", [_number_matters]),
+    # Issue 14: the console at county scale (430,000 households, 1.1 million residents; bench/console.py).
+    # Searching by name read every household's and resident's whole row (their JSON, notes and all):
+    # the fields searched become columns computed from the data, and indexes that hold them (with the
+    # id) are scanned instead, a fraction of the bytes; the rows are read for the hits only.
+    # ``households_grid_live`` answers "the live households of these grids" (and their tags, for the
+    # dashboard's key populations) from the index alone.
+    ("0007 county-scale search and scope indexes", [
+        *[f"ALTER TABLE {t} ADD COLUMN {c} TEXT GENERATED ALWAYS AS (json_extract(data, '$.{c}')) VIRTUAL"
+          for t, cs in SEARCHED.items() for c in cs],
+        "CREATE INDEX households_search ON households(head_name, address, phone, deleted, id)",
+        "CREATE INDEX residents_search ON residents(name, phone, deleted, household_id)",
+        "CREATE INDEX households_grid_live ON households(grid_id, deleted, id, tags)",
+        # The dashboard's matters (every figure of the county or a town counts them) and the matters
+        # list's filters and sorts from one index holding what they read: the deadline a matter is
+        # held to (``workflow.held_to``), when it was raised and resolved, its handling mode,
+        # supervision, category, line and channel, and its scope keys. The list reads the rows of
+        # its page only.
+        *[f"ALTER TABLE matters ADD COLUMN {c} TEXT GENERATED ALWAYS AS ({expr}) VIRTUAL"
+          for c, expr in MATTER_COLUMNS.items()],
+        "CREATE INDEX matters_dashboard ON matters(household_id, deleted, status, raised_at, done_at, held_to, "
+        "handling_mode, supervised, deadline, category, line, channel, assignee_id, updated_at, id, keys)",
+        "CREATE INDEX visits_visited_live ON visits(visited_at, deleted, household_id)",
+        # the feedback (回访) and delegation (委托) events of the dashboard's resolved matters, without
+        # reading every other event of theirs
+        "CREATE INDEX matter_events_kind ON matter_events(matter_id, kind, deleted)",
+    ]),
 ]
 
 
@@ -443,6 +491,16 @@ class SQLiteStore:
     def _json_has(self, expr: str, path: str) -> str:
         """Condition: the JSON array at ``path`` holds the string given as the next parameter."""
         return f"EXISTS (SELECT 1 FROM json_each({expr}, '$.{path}') WHERE value = ?)"
+
+    def _unindexed(self, expr: str) -> str:
+        """``expr``, its index not to be used for a condition on it (SQLite's unary plus): "the grid
+        is one of these" is checked on the row found otherwise, not by probing every grid's entries."""
+        return f"+{expr}"
+
+    def _array_has(self, expr: str) -> str:
+        """Condition: ``expr``, a JSON array as text (a column computed from the data), holds the string
+        given as the next parameter (``_json_has`` on the column instead of the row's data)."""
+        return f"EXISTS (SELECT 1 FROM json_each({expr}) WHERE value = ?)"
 
     def _in_list(self) -> str:
         """``(…)`` for ``x IN …``: the strings of one parameter holding a JSON array (any length)."""
@@ -1201,17 +1259,18 @@ class SQLiteStore:
     def _matter_order(self, sort: MatterSort, ended: Sequence[str] = ()) -> str:
         """ORDER BY for ``sort``; overdue_days has a parameter for each of ``ended`` (after the WHERE's)."""
         return {
-            "raised": f"{self._jt('m.data', 'raised_at')} DESC",
-            "raised_asc": f"{self._jt('m.data', 'raised_at')} ASC",
-            "deadline": f"coalesce({self._jt('m.data', 'deadline')}, '9999') ASC",
+            "raised": "m.raised_at DESC",
+            "raised_asc": "m.raised_at ASC",
+            "deadline": "coalesce(m.deadline, '9999') ASC",
             "updated": "m.updated_at DESC",
             "overdue_days": f"CASE WHEN {self._deadline('m')} IS NOT NULL AND m.status NOT IN "
                             f"({','.join('?' * len(ended))}) THEN 0 ELSE 1 END, {self._deadline('m')} ASC",
         }[sort]
 
     def _deadline(self, alias: str) -> str:
-        """A matter's deadline as it stands: the effective one (extended, paused) or the one set."""
-        return f"coalesce({self._jt(alias + '.data', 'effective_deadline')}, {self._jt(alias + '.data', 'deadline')})"
+        """A matter's deadline as it stands: the effective one (extended, paused) or the one set
+        (the column ``held_to``, computed from the data: ``MATTER_COLUMNS``)."""
+        return f"{alias}.held_to"
 
     def _overdue(self, alias: str, ended: Sequence[str]) -> tuple[str, list[Any]]:
         """Condition and parameters (after the date, the first ``?``): the matter is overdue on that
@@ -1229,7 +1288,8 @@ class SQLiteStore:
     def _matters_where(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter
                        ) -> tuple[str, list[Any]]:
         """``FROM … WHERE …`` of the matters that pass ``flt``, and its parameters."""
-        where = ["m.deleted = 0", "h.deleted = 0", f"h.grid_id IN {self._in_list()}", self._keys_meet("m")]
+        grid = "h.grid_id" if not flt.statuses else self._unindexed("h.grid_id")
+        where = ["m.deleted = 0", "h.deleted = 0", f"{grid} IN {self._in_list()}", self._keys_meet("m")]
         args: list[Any] = [dumps(list(grid_ids)), dumps(sorted(keys))]
         if flt.statuses:
             where.append(f"m.status IN ({','.join('?' * len(flt.statuses))})")
@@ -1240,13 +1300,13 @@ class SQLiteStore:
         for name, value in (("category", flt.category), ("line", flt.line), ("channel", flt.channel),
                             ("handling_mode", flt.handling_mode)):
             if value:
-                where.append(f"{self._jt('m.data', name)} = ?")
+                where.append(f"m.{name} = ?")
                 args.append(value)
         if flt.assignee_id:
             where.append("m.assignee_id = ?")
             args.append(flt.assignee_id)
         if flt.supervised:
-            where.append(self._jtrue("m.data", "supervised"))
+            where.append("m.supervised IN ('1', 'true')")
         if flt.overdue_on:
             cond, skip = self._overdue("m", flt.ended)
             where.append(cond)
@@ -1259,24 +1319,40 @@ class SQLiteStore:
         if flt.text:
             like = self._like
             where.append(f"({self._jt('m.data', 'title')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'description')} "
-                         f"{like} ? ESCAPE '\\' OR {self._jt('h.data', 'head_name')} {like} ? ESCAPE '\\' "
-                         f"OR {self._jt('h.data', 'address')} {like} ? ESCAPE '\\' OR {self._jt('m.data', 'number')} = ?)")
+                         f"{like} ? ESCAPE '\\' OR h.head_name {like} ? ESCAPE '\\' "
+                         f"OR h.address {like} ? ESCAPE '\\' OR {self._jt('m.data', 'number')} = ?)")
             args.extend([*[_contains(flt.text)] * 4, flt.text.strip()])
-        return f"FROM matters m JOIN households h ON h.id = m.household_id WHERE {' AND '.join(where)}", args
+        return f"FROM {self._live_matters(covering=not flt.statuses)} WHERE {' AND '.join(where)}", args
+
+    def _matters_order(self, flt: MatterFilter, sort: MatterSort) -> tuple[str, list[Any]]:
+        skip = [*flt.ended, *workflow.CLOCK_STOPPED]
+        return f"ORDER BY {self._matter_order(sort, skip)}, m.id", (skip if sort == "overdue_days" else [])
 
     def _matters_select(self, base: str, flt: MatterFilter, sort: MatterSort) -> tuple[str, list[Any]]:
-        skip = [*flt.ended, *workflow.CLOCK_STOPPED]
-        return (f"SELECT m.id, m.data, m.version, h.id, h.data {base} ORDER BY {self._matter_order(sort, skip)}, m.id",
-                skip if sort == "overdue_days" else [])
+        order, order_args = self._matters_order(flt, sort)
+        return f"SELECT m.id, m.data, m.version, h.id, h.data {base} {order}", order_args
 
     def matters_page(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
                      limit: int | None, offset: int = 0) -> tuple[list[MatterRow], int]:
         base, args = self._matters_where(grid_ids, keys, flt)
-        total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
-        lim = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit else ""
-        sql, order_args = self._matters_select(base, flt, sort)
-        rows = self.conn.execute(sql + lim, [*args, *order_args])
-        return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+        if not limit:
+            total = int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
+            sql, order_args = self._matters_select(base, flt, sort)
+            rows = self.conn.execute(sql, [*args, *order_args])
+            return [MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in rows], total
+        # A page: its ids in order from the indexes, with the total counted in the same pass (a page
+        # past the end has no row to carry it: counted apart), then the rows of those ids only (not
+        # of every matter that passed the filters).
+        order, order_args = self._matters_order(flt, sort)
+        found = self.conn.execute(
+            f"SELECT m.id, count(*) OVER () {base} {order} LIMIT {int(limit)} OFFSET {int(offset)}",
+            [*args, *order_args]).fetchall()
+        ids = [r[0] for r in found]
+        total = int(found[0][1]) if found else int(self.conn.execute(f"SELECT count(*) {base}", args).fetchone()[0])
+        got = {r[0]: MatterRow(r[0], r[2], loads(r[1]), r[3], loads(r[4])) for r in self.conn.execute(
+            f"SELECT m.id, m.data, m.version, h.id, h.data FROM matters m JOIN households h ON h.id = m.household_id "
+            f"WHERE m.id IN {self._in_list()}", (dumps(ids),))}
+        return [got[i] for i in ids if i in got], total
 
     def matters_iter(self, grid_ids: Iterable[str], keys: Iterable[str], flt: MatterFilter, sort: MatterSort,
                      batch: int = 500) -> Iterator[list[MatterRow]]:
@@ -1302,8 +1378,8 @@ class SQLiteStore:
         to ``args``: the same definitions as ``server.metrics`` (collected, resolved, on time, 不下山,
         satisfaction)."""
         where: list[str] = []
-        raised = self._local_date(self._jt("m.data", "raised_at"))
-        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
+        raised = self._local_date("m.raised_at")    # the computed columns (MATTER_COLUMNS)
+        done = self._local_date("m.done_at")
         for expr, op, value in ((raised, ">=", flt.raised_from), (raised, "<", flt.raised_before),
                                 (done, ">=", flt.resolved_from), (done, "<", flt.resolved_before)):
             if value:
@@ -1339,16 +1415,27 @@ class SQLiteStore:
             f"BETWEEN ? AND ? AND status NOT IN ('merged_duplicate', 'not_accepted') AND {self._keys_meet('m')}",
             (matter_id, household_id, resident_id, raised_from, raised_to, dumps(sorted(keys))))]
 
+    def _indexed_by(self, index: str) -> str:
+        """Read a table through ``index`` (SQLite's planner does not know that a JSON row is large and
+        prefers scanning the table to scanning a covering index of it; PostgreSQL plans by itself)."""
+        return f" INDEXED BY {index}"
+
     def household_search(self, grid_ids: Iterable[str], text: str, tag: str, limit: int,
                          offset: int = 0) -> tuple[list[IdData], int]:
-        where = ["h.deleted = 0", f"h.grid_id IN {self._in_list()}"]
+        grid = self._unindexed("h.grid_id") if text else "h.grid_id"    # text: the hits are found first
+        where = ["h.deleted = 0", f"{grid} IN {self._in_list()}"]
         args: list[Any] = [dumps(list(grid_ids))]
         if text:
-            like, jt = self._like, self._jt
-            where.append(f"({jt('h.data', 'head_name')} {like} ? ESCAPE '\\' OR {jt('h.data', 'address')} "
-                         f"{like} ? ESCAPE '\\' OR {jt('h.data', 'phone')} {like} ? ESCAPE '\\' OR EXISTS (SELECT 1 "
-                         f"FROM residents r WHERE r.household_id = h.id AND r.deleted = 0 AND ({jt('r.data', 'name')} "
-                         f"{like} ? ESCAPE '\\' OR {jt('r.data', 'phone')} {like} ? ESCAPE '\\')))")
+            # Head, address or phone of the household, or a live resident's name or phone: the hits come
+            # from the search indexes (migration 0007), then only their rows are read.
+            like = self._like
+            where.append(f"""h.id IN (
+                SELECT id FROM households{self._indexed_by('households_search')}
+                WHERE deleted = 0 AND (head_name {like} ? ESCAPE '\\' OR address {like} ? ESCAPE '\\'
+                                       OR phone {like} ? ESCAPE '\\')
+                UNION
+                SELECT household_id FROM residents{self._indexed_by('residents_search')}
+                WHERE deleted = 0 AND (name {like} ? ESCAPE '\\' OR phone {like} ? ESCAPE '\\'))""")
             args.extend([_contains(text)] * 5)
         if tag:
             where.append(self._json_has("h.data", "tags"))
@@ -1374,15 +1461,24 @@ class SQLiteStore:
             f"SELECT id, data FROM matters m WHERE household_id = ? AND deleted = 0 AND {self._keys_meet('m')}",
             (household_id, dumps(sorted(keys))))]
 
+    def _live_matters(self, covering: bool = True) -> str:
+        """The matters of the live households of the grids given as the next parameter, read from
+        the indexes alone (``households_grid_live``, ``matters_dashboard``: migration 0007). Not
+        ``covering``: the planner chooses (a status picks few matters through ``matters_status``)."""
+        if not covering:
+            return "matters m JOIN households h ON h.id = m.household_id"
+        return (f"households h{self._indexed_by('households_grid_live')} "
+                f"JOIN matters m{self._indexed_by('matters_dashboard')} ON m.household_id = h.id")
+
     def dashboard_matters(self, grid_ids: Iterable[str], start: str, end: str,
                           keys: Iterable[str] | None) -> list[DashboardMatter]:
         seen_sql, seen_args = self._seen(keys)
-        raised = self._local_date(self._jt("m.data", "raised_at"))
-        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
+        raised = self._local_date("m.raised_at")
+        done = self._local_date("m.done_at")
         rows = self.conn.execute(
-            f"""SELECT m.id, h.grid_id, m.status, {self._jt('m.data', 'handling_mode')}, {self._deadline('m')},
+            f"""SELECT m.id, h.grid_id, m.status, m.handling_mode, {self._deadline('m')},
                        {raised}, {done}
-                FROM matters m JOIN households h ON h.id = m.household_id
+                FROM {self._live_matters()}
                 WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                   AND {raised} >= ? AND {raised} < ?
                   AND coalesce(m.status, '') != 'merged_duplicate'{seen_sql}""",
@@ -1391,9 +1487,9 @@ class SQLiteStore:
 
     def matters_with_event(self, matter_ids: Iterable[str], kind: str) -> set[str]:
         return {r[0] for r in self.conn.execute(
-            f"""SELECT DISTINCT e.matter_id FROM matter_events e
+            f"""SELECT DISTINCT e.matter_id FROM matter_events e{self._indexed_by('matter_events_kind')}
                WHERE e.matter_id IN {self._in_list()} AND e.deleted = 0
-                 AND {self._jt('e.data', 'kind')} = ?""", (dumps(list(matter_ids)), kind))}
+                 AND e.kind = ?""", (dumps(list(matter_ids)), kind))}
 
     def matters_now(self, grid_ids: Iterable[str], today: str, ended: Sequence[str],
                     keys: Iterable[str] | None) -> tuple[int, int]:
@@ -1402,8 +1498,8 @@ class SQLiteStore:
         late, skip = self._overdue("m", ended)
         overdue, supervised = self.conn.execute(
             f"""SELECT coalesce(sum(CASE WHEN {late} THEN 1 ELSE 0 END), 0),
-                       coalesce(sum(CASE WHEN {self._jtrue('m.data', 'supervised')} THEN 1 ELSE 0 END), 0)
-                FROM matters m JOIN households h ON h.id = m.household_id
+                       coalesce(sum(CASE WHEN m.supervised IN ('1', 'true') THEN 1 ELSE 0 END), 0)
+                FROM {self._live_matters()}
                 WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                   AND m.status NOT IN ({fin}){seen_sql}""",
             (today, *skip, dumps(list(grid_ids)), *ended, *seen_args)).fetchone()
@@ -1413,9 +1509,9 @@ class SQLiteStore:
         return [Feedback(*r) for r in self.conn.execute(
             f"""SELECT e.matter_id, {self._julian(self._jt('e.data', 'at'))},
                       {self._jv('e.data', 'data.rating')}, {self._jv('e.data', 'data.satisfied')}
-               FROM matter_events e
+               FROM matter_events e{self._indexed_by('matter_events_kind')}
                WHERE e.matter_id IN {self._in_list()} AND e.deleted = 0
-                 AND {self._jt('e.data', 'kind')} = 'feedback'""", (dumps(list(matter_ids)),))]
+                 AND e.kind = 'feedback'""", (dumps(list(matter_ids)),))]
 
     def visited_households(self, start: str, end: str, recent_from: str) -> dict[str, bool]:
         """Found through the visited_at index: the stored strings carry their own offsets, so the
@@ -1425,27 +1521,27 @@ class SQLiteStore:
         j = self._julian
         return {r[0]: bool(r[1]) for r in self.conn.execute(
             f"""SELECT household_id, max(j) >= {j('?')} FROM (
-                  SELECT household_id, {j('visited_at')} AS j FROM visits
+                  SELECT household_id, {j('visited_at')} AS j FROM visits{self._indexed_by('visits_visited_live')}
                   WHERE visited_at >= ? AND visited_at < ? AND deleted = 0) AS v
                 WHERE j >= {j('?')} AND j < {j('?')} GROUP BY household_id""",
             (recent_from, lo, hi, start, end))}
 
     def households_tagged(self, grid_ids: Iterable[str], tags: Sequence[str]) -> list[TaggedHousehold]:
-        has = "".join(f",\n {self._json_has('h.data', 'tags')}" for _ in tags)
+        has = "".join(f",\n {self._array_has('h.tags')}" for _ in tags)
         return [TaggedHousehold(r[0], r[1], tuple(bool(x) for x in r[2:])) for r in self.conn.execute(
             f"""SELECT h.id, h.grid_id{has}
-               FROM households h
+               FROM households h{self._indexed_by('households_grid_live')}
                WHERE h.deleted = 0 AND h.grid_id IN {self._in_list()}""",
             (*tags, dumps(list(grid_ids))))]
 
     def resolved_per_day(self, grid_ids: Iterable[str], start: str, end: str,
                          keys: Iterable[str] | None) -> list[tuple[str, int]]:
         seen_sql, seen_args = self._seen(keys)
-        done = self._local_date(f"coalesce({self._jt('m.data', 'resolved_at')}, {self._jt('m.data', 'closed_at')})")
+        done = self._local_date("m.done_at")
         return [(r[0], int(r[1])) for r in self.conn.execute(
             f"""SELECT d, count(*) FROM (
                   SELECT {done} AS d
-                  FROM matters m JOIN households h ON h.id = m.household_id
+                  FROM {self._live_matters()}
                   WHERE m.deleted = 0 AND h.deleted = 0 AND h.grid_id IN {self._in_list()}
                     AND m.status IN ('resolved', 'closed'){seen_sql}) AS r
                 WHERE d >= ? AND d < ? GROUP BY d""",

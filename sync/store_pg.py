@@ -222,6 +222,15 @@ class PostgresStore(SQLiteStore):
     def _in_list(self) -> str:
         return "(SELECT jsonb_array_elements_text(?::jsonb))"
 
+    def _indexed_by(self, index: str) -> str:
+        return ""
+
+    def _unindexed(self, expr: str) -> str:
+        return expr
+
+    def _array_has(self, expr: str) -> str:
+        return f"coalesce(({expr})::jsonb @> jsonb_build_array(?::text), false)"
+
     def _keys_meet(self, alias: str) -> str:
         # jsonb ?| text[]: written as the function, since ``?`` is a placeholder here
         return f"jsonb_exists_any(({alias}.keys)::jsonb, ARRAY(SELECT jsonb_array_elements_text(?::jsonb)))"

@@ -85,3 +85,29 @@ def test_quick_bench_runs_every_scenario(tmp_path: Path) -> None:
     assert [c["target"] for c in cps] == [1000, 3000] and all(c["records"] >= c["target"] for c in cps)
     table = (tmp_path / "quick.md").read_text()
     assert "**Targets**" in table and "PouchDB" in table
+
+
+def test_county_dataset_builds_through_the_engine(tmp_path: Path) -> None:
+    """bench/county.py at a tiny scale: the real area tree, every mutation applied (it raises
+    otherwise), the workflow's statuses, cached by its parameters."""
+    import sqlite3
+    from datetime import date
+
+    from bench import county
+    (code, name), towns = county.read_areas()
+    assert (code, name) == ("330203", "海曙区") and len(towns) == 17
+    assert sum(len(t.villages) for t in towns) == 280
+    assert "杖锡村" in {v.name for t in towns for v in t.villages}
+    assert county.id_number("110105", date(1949, 12, 31), 1, True) == "11010519491231002X"   # GB 11643's example
+    path, meta = county.ensure(scale=0.01, towns=1, results=tmp_path, log=lambda m: None)
+    assert not meta["cached"] and path.exists()
+    c = sqlite3.connect(path)
+    levels = dict(c.execute("SELECT json_extract(data, '$.level'), count(*) FROM areas GROUP BY 1").fetchall())
+    assert levels["county"] == 1 and levels["town"] == 1 and levels["grid"] >= levels["village"] == len(towns[0].villages)
+    assert c.execute("SELECT count(*) FROM households").fetchone()[0] == meta["counts"]["households"] > 0
+    statuses = {r[0] for r in c.execute("SELECT json_extract(data, '$.status') FROM matters")}
+    assert {"submitted", "closed", "in_progress"} <= statuses
+    assert c.execute("SELECT count(*) FROM matters WHERE json_extract(data, '$.deadline') IS NOT NULL").fetchone()[0]
+    c.close()
+    again, meta2 = county.ensure(scale=0.01, towns=1, results=tmp_path, log=lambda m: None)
+    assert again == path and meta2["cached"]
