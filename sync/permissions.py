@@ -55,6 +55,10 @@ def _check_role(ctx: _Ctx, coll: str, op: str) -> None:
 def _check_scope(ctx: _Ctx, coll: str, keys: Iterable[str], rid: str) -> None:
     if coll in HOUSEHOLD_LINKED:
         ok = ctx.may_write(keys)
+    elif coll == "areas":
+        # An admin with areas writes only inside them (the area itself or below: its keys hold the
+        # a: keys of its path); an admin without areas administers the whole tree, roots included.
+        ok = ctx.actor.role == "admin" and (not any(a in ctx.tree for a in ctx.actor.areas) or ctx.may_write(keys))
     else:
         ok = ctx.actor.role == "admin"
     if not ok:

@@ -249,3 +249,29 @@ def test_a_pull_never_delivers_a_foreign_record_after_any_of_these(t: Town) -> N
     assert not any(rid in (h, res, m) for _, rid in w3)
     page = engine.pull(t.store, t.actors["w3"], None, 1000)
     assert all(c.id not in (h, res, m) for c in page.changes)
+
+
+# -- issue 14 (found while building the area import): an area admin's area pushes ---------------------------------
+
+def test_an_area_admin_writes_areas_only_inside_their_own(t: Town) -> None:
+    from .conftest import PASSWORD, _actor, password_hash
+    from sync import accounts
+
+    accounts.create_user(t.store, "vadmin", PASSWORD, "admin", [t.ids["v1"]], password_hash=password_hash())
+    t.actors["vadmin"] = _actor(t.store, "vadmin", t)
+    # inside v1: a new grid under it, and v1 itself renamed
+    grid = new_id()
+    assert t.push1("vadmin", t.mut("areas", grid, {"level": "grid", "name": "杖锡村第三网格",
+                                                  "parent_id": t.ids["v1"]})).status == "applied"
+    assert t.push1("vadmin", t.mut("areas", t.ids["v1"], {"name": "杖锡"},
+                                   base=t.version("areas", t.ids["v1"]))).status == "applied"
+    # outside: a village under the town, a grid under another village, a rename of another village, a new root
+    for m in (t.mut("areas", new_id(), {"level": "village", "name": "外村", "parent_id": t.ids["town"]}),
+              t.mut("areas", new_id(), {"level": "grid", "name": "外网格", "parent_id": t.ids["v2"]}),
+              t.mut("areas", t.ids["v2"], {"name": "改名"}, base=t.version("areas", t.ids["v2"])),
+              t.mut("areas", new_id(), {"level": "county", "name": "另一个县"})):
+        r = t.push1("vadmin", m)
+        assert (r.status, r.error.code if r.error else None) == ("rejected", "forbidden"), m
+    assert t.store.get("areas", t.ids["v2"]).data["name"] == "李家坑村"
+    # an admin without areas still administers the whole tree, roots included
+    assert t.push1("admin", t.mut("areas", new_id(), {"level": "county", "name": "另一个县"})).status == "applied"
