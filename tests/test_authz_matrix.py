@@ -25,7 +25,8 @@ staff), ``staff_village`` (staff whose one area is a village), ``admin_area`` (a
 An action is an API call (``pull``, ``push_update``, …, see ``ACTIONS``) or a staff page written as
 ``GET /staff/...`` or ``POST /staff/...``, where ``{household}``, ``{matter}``, ``{resident}`` and
 ``{area}`` (the record's town; for village staff its village) stand for the target record of the
-column. Staff pages are opened with a real session (signed in through ``/staff/login``); field roles
+column, ``{assignee}`` for its matter's handler as it stands (the world is shared by every cell, so a
+cell that writes keeps the scopes the later cells expect). Staff pages are opened with a real session (signed in through ``/staff/login``); field roles
 cannot sign in there, so they are given a correctly signed session cookie (as a staff member demoted
 since would still hold).
 
@@ -234,12 +235,12 @@ POST /staff/matters/bulk|action=supervise&note=请加快办理&ids={matter}     
 POST /staff/matters/bulk|action=supervise&note=请加快办理&ids={matter}                               staff_village 200                               200                               403               403
 POST /staff/matters/bulk|action=supervise&note=请加快办理&ids={matter}                               admin_area    200                               200                               403               403
 POST /staff/matters/bulk|action=supervise&note=请加快办理&ids={matter}                               admin_all     200                               200                               403               403
-POST /staff/matters/bulk|action=dispatch&line=chengguan&ids={matter}                            grid_worker   403                               403                               403               403
-POST /staff/matters/bulk|action=dispatch&line=chengguan&ids={matter}                            proxy_agent   403                               403                               403               403
-POST /staff/matters/bulk|action=dispatch&line=chengguan&ids={matter}                            staff         200                               200                               403               403
-POST /staff/matters/bulk|action=dispatch&line=chengguan&ids={matter}                            staff_village 200                               200                               403               403
-POST /staff/matters/bulk|action=dispatch&line=chengguan&ids={matter}                            admin_area    200                               200                               403               403
-POST /staff/matters/bulk|action=dispatch&line=chengguan&ids={matter}                            admin_all     200                               200                               403               403
+POST /staff/matters/bulk|action=dispatch&line=chengguan&assignee_id={assignee}&ids={matter}     grid_worker   403                               403                               403               403
+POST /staff/matters/bulk|action=dispatch&line=chengguan&assignee_id={assignee}&ids={matter}     proxy_agent   403                               403                               403               403
+POST /staff/matters/bulk|action=dispatch&line=chengguan&assignee_id={assignee}&ids={matter}     staff         200                               200                               403               403
+POST /staff/matters/bulk|action=dispatch&line=chengguan&assignee_id={assignee}&ids={matter}     staff_village 200                               200                               403               403
+POST /staff/matters/bulk|action=dispatch&line=chengguan&assignee_id={assignee}&ids={matter}     admin_area    200                               200                               403               403
+POST /staff/matters/bulk|action=dispatch&line=chengguan&assignee_id={assignee}&ids={matter}     admin_all     200                               200                               403               403
 GET /staff/matters/{matter}                                                                     grid_worker   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
 GET /staff/matters/{matter}                                                                     proxy_agent   303 /staff/login                  303 /staff/login                  303 /staff/login  303 /staff/login
 GET /staff/matters/{matter}                                                                     staff         200                               404                               303 /staff/login  303 /staff/login
@@ -1837,7 +1838,10 @@ def _fill(w: World, role: str, column: str, template: str) -> str:
     area = tg.village if role == "staff_village" else tg.area
     return template.format(household=tg.household, matter=tg.matter, resident=tg.resident, area=area,
                            blob=tg.blob, conflict=tg.conflict, user=tg.user, device=tg.device,
-                           smatter=tg.smatter, sblob=tg.sblob, sconflict=tg.sconflict, sconflict0=tg.sconflict0)
+                           smatter=tg.smatter, sblob=tg.sblob, sconflict=tg.sconflict, sconflict0=tg.sconflict0,
+                           # the matter's handler as it stands: a bulk 派单 that keeps it leaves the world's scopes
+                           # as the later cells expect (dispatching to a line alone would drop the g1 agent)
+                           assignee=w.get("matters", tg.matter).data.get("assignee_id") or "")
 
 
 def _writes(w: World) -> tuple[int, int, int, int]:
