@@ -357,7 +357,9 @@ def test_blobs_stored_before_the_migration_keep_their_uploader_and_citations(tmp
     db = backend.new_db(tmp_path)
     s = backend.open_store(db)
     real = store_module.MIGRATIONS
-    store_module.MIGRATIONS = real[:1]     # type: ignore[attr-defined]   # as before migration 0002
+    # as before migration 0002 for the blobs; the accounts the town is built with are today's (their
+    # one-time password flag, 0005, is what creating a user writes)
+    store_module.MIGRATIONS = [m for m in real if m[0][:4] in ("0001", "0005")]   # type: ignore[attr-defined]
     try:
         s.migrate()
     finally:
