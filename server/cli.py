@@ -26,7 +26,7 @@ import os
 import subprocess
 import sys
 import urllib.parse
-from typing import Any
+from typing import Any, Callable
 
 from sync import accounts
 from sync.blobs import StorageError
@@ -424,21 +424,32 @@ def _report(problems: list[Any], path: str | None) -> None:
         print(f"the problems are also in {path}", file=sys.stderr)
 
 
-def cmd_area_import(args: argparse.Namespace) -> int:
-    """``area import FILE``: the county's areas from the national code list (docs/onboarding.md §1)."""
-    from .imports.areas import ImportRefused, import_areas
+def _checked_import(args: argparse.Namespace, run: Callable[..., Any]) -> Any:
+    """Run an area or grid import on ``args.file``: its result, or None once the problems (by row, and
+    in ``--report``) or the engine's refusal (the whole import undone) have been said."""
+    from .imports.areas import ImportRefused
 
     data = _read_input(args.file)
     if data is None:
-        return 1
+        return None
     try:
-        out = import_areas(_store(args), data, dry_run=args.dry_run)
+        out = run(_store(args), data, dry_run=args.dry_run)
     except ImportRefused as e:   # the engine refused a write: the whole import was undone
         print(f"error: nothing was written: {e}", file=sys.stderr)
-        return 1
+        return None
     if out.problems:
         print(f"{_n(len(out.problems), 'problem')} in {args.file}; nothing was written:", file=sys.stderr)
         _report(out.problems, args.report)
+        return None
+    return out
+
+
+def cmd_area_import(args: argparse.Namespace) -> int:
+    """``area import FILE``: the county's areas from the national code list (docs/onboarding.md §1)."""
+    from .imports.areas import import_areas
+
+    out = _checked_import(args, import_areas)
+    if out is None:
         return 1
     levels = ", ".join(f"{k} {v}" for k, v in sorted(out.levels.items()))
     verb = "would create" if args.dry_run else "created"
@@ -457,20 +468,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _import_grids(args: argparse.Namespace) -> int:
     """``import grids FILE.xlsx``: grids (and 片) with their people (docs/onboarding.md §2)."""
-    from .imports.areas import ImportRefused
     from .imports.grids import import_grids
 
-    data = _read_input(args.file)
-    if data is None:
-        return 1
-    try:
-        out = import_grids(_store(args), data, dry_run=args.dry_run)
-    except ImportRefused as e:   # the engine refused a write: the whole import was undone
-        print(f"error: nothing was written: {e}", file=sys.stderr)
-        return 1
-    if out.problems:
-        print(f"{_n(len(out.problems), 'problem')} in {args.file}; nothing was written:", file=sys.stderr)
-        _report(out.problems, args.report)
+    out = _checked_import(args, import_grids)
+    if out is None:
         return 1
     would = "would be " if args.dry_run else ""
     print(f"{args.file}: grids {would}created {len(out.grids_created)}, already there {out.unchanged}; "

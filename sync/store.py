@@ -1440,6 +1440,11 @@ class SQLiteStore:
         if tag:
             where.append(self._json_has("h.data", "tags"))
             args.append(tag)
+        return self._households_page(where, args, limit, offset)
+
+    def _households_page(self, where: list[str], args: list[Any], limit: int, offset: int
+                         ) -> tuple[list[IdData], int]:
+        """One page of the households that pass ``where`` (by address, then id), and how many pass."""
         sql = " AND ".join(where)
         total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
         rows = [(r[0], loads(r[1])) for r in self.conn.execute(
@@ -1664,12 +1669,7 @@ class SQLiteStore:
         if tag:
             where.append(self._json_has("h.data", "tags"))
             args.append(tag)
-        sql = " AND ".join(where)
-        total = int(self.conn.execute(f"SELECT count(*) FROM households h WHERE {sql}", args).fetchone()[0])
-        rows = [(r[0], loads(r[1])) for r in self.conn.execute(
-            f"SELECT h.id, h.data FROM households h WHERE {sql} ORDER BY {self._jt('h.data', 'address')}, h.id "
-            f"LIMIT {int(limit)} OFFSET {int(offset)}", args)]
-        return rows, total
+        return self._households_page(where, args, limit, offset)
 
     def audit_entries(self, *, action: str = "", action_prefix: str = "", user_id: str = "",
                       user_ids: Sequence[str] | None = None, record_id: str = "", limit: int = 300,
