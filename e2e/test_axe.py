@@ -29,6 +29,7 @@ PAGES: list[tuple[str, str]] = [
     ("matter", "/staff/matters/{matter}"),
     ("matter print view", "/staff/matters/{matter}/print"),
     ("households", "/staff/households"),
+    ("households visited (the coverage card's list)", "/staff/households?visited=30"),
     ("household", "/staff/households/{household}"),
     ("conflicts", "/staff/conflicts"),
     ("conflict", "/staff/conflicts/{conflict}"),
@@ -40,6 +41,7 @@ PAGES: list[tuple[str, str]] = [
     ("devices", "/staff/admin/devices"),
     ("areas", "/staff/admin/areas"),
     ("catalogue", "/staff/admin/catalogue"),
+    ("household roster import", "/staff/admin/households-import"),
 ]
 
 
