@@ -36,6 +36,8 @@ from sync.scope import Actor, user_keys
 from sync.storage import Store
 from sync.store import AreaTree, iso, utcnow
 
+from .report import Problem, problems_sheet
+
 # -- the columns --------------------------------------------------------------------------------
 # (key, the template's header, the other headers people write for it). Headers are compared
 # after NFKC, without spaces, a leading or trailing "*" and a parenthesised hint: "身份证号（18位）".
@@ -103,16 +105,6 @@ class ImportRefused(Exception):
         super().__init__(message)
         self.message = message
         self.result = result
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem of one cell (or row): where it is, what it holds and why it cannot be imported."""
-
-    row: int            # the row number as Excel shows it
-    column: str         # the column's header as written in the file ("" for the whole row)
-    value: str
-    reason: str         # in Chinese
 
 
 @dataclass
@@ -1001,20 +993,9 @@ def write_report(out: str | Path | IO[bytes], res: Result) -> None:
     """The check's report: the problems by row (行号, 列, 值, 问题) and the counts."""
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(out, {"in_memory": True})
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-    ws = wb.add_worksheet("问题")
-    ws.write_row(0, 0, ["行号", "列", "值", "问题"], head)
-    for n, p in enumerate(res.problems, 1):
-        ws.write_number(n, 0, p.row)
-        ws.write_string(n, 1, p.column)
-        ws.write_string(n, 2, p.value)
-        ws.write_string(n, 3, p.reason)
-    ws.set_column(0, 0, 8)
-    ws.set_column(1, 2, 20)
-    ws.set_column(3, 3, 70)
-    ws.autofilter(0, 0, max(len(res.problems), 1), 3)
-    ws.freeze_panes(1, 0)
+    # every cell as text: a value from the file that looks like a formula stays text in the report
+    wb = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    problems_sheet(wb, res.problems)
     ss = wb.add_worksheet("汇总")
     for n, (key, label) in enumerate(SUMMARY_ROWS):
         ss.write_string(n, 0, label)

@@ -9,6 +9,7 @@ that a file is fixed in one pass.
 from __future__ import annotations
 
 import io
+from typing import Any, Sequence
 
 import msgspec
 
@@ -30,13 +31,10 @@ class Problem(msgspec.Struct, frozen=True):
 HEADERS = ("行号", "列", "值", "问题")
 
 
-def problems_xlsx(problems: list[Problem]) -> bytes:
-    """The problems as an .xlsx (行号, 列, 值, 问题), every cell written as text: a value from the
-    file that looks like a formula (=HYPERLINK(…)) stays text in the report."""
-    import xlsxwriter
-
-    out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+def problems_sheet(book: Any, problems: Sequence[Problem]) -> None:
+    """The sheet 问题 of an XlsxWriter workbook: the problems by row (行号, 列, 值, 问题), filtered and
+    with the header frozen. Open the workbook with ``strings_to_formulas`` off, so that a value from
+    the file that looks like a formula (=HYPERLINK(…)) stays text in the report."""
     sheet = book.add_worksheet("问题")
     bold = book.add_format({"bold": True})
     for c, h in enumerate(HEADERS):
@@ -50,5 +48,15 @@ def problems_xlsx(problems: list[Problem]) -> bytes:
     sheet.set_column(1, 2, 24)
     sheet.set_column(3, 3, 60)
     sheet.autofilter(0, 0, max(len(problems), 1), len(HEADERS) - 1)
+    sheet.freeze_panes(1, 0)
+
+
+def problems_xlsx(problems: Sequence[Problem]) -> bytes:
+    """The problems as an .xlsx of one sheet (``problems_sheet``), every cell written as text."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    problems_sheet(book, problems)
     book.close()
     return out.getvalue()

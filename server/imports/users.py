@@ -21,6 +21,8 @@ from sync.schema import ROLES
 from sync.storage import Store
 from sync.store import AreaTree
 
+from .report import Problem
+
 # The largest file and the most rows read: a county has a few thousand staff, not more.
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
@@ -51,17 +53,6 @@ _AREA_SEP = re.compile(r"[、,，;；\n]+")
 _PATH_SEP = re.compile(r"\s*[/／>＞]\s*")
 _MOBILE = re.compile(r"(?:\+?86)?(1[3-9][0-9]{9})")
 _LANDLINE = re.compile(r"0[0-9]{2,3}-?[0-9]{7,8}(?:-[0-9]{1,6})?")
-
-
-@dataclass
-class Problem:
-    """Why one cell (or the file) cannot be imported: the row as Excel numbers it, the column's
-    header, the value as read, the reason in Chinese."""
-
-    row: int
-    column: str
-    value: str
-    reason: str
 
 
 @dataclass
